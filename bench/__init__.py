@@ -1,0 +1,1 @@
+"""The measurement harness: workloads, grids, timing, crash isolation, records."""

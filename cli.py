@@ -1,0 +1,55 @@
+"""The `prefixbench` command: each subcommand lives beside the code it drives and registers here."""
+from __future__ import annotations
+
+import importlib
+import sys
+
+import typer
+
+from bench.errors import UserError
+from prefixlm_attn.metadata import InvalidLengths
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Microbenchmarks, profiles and boundary checks for PrefixLM attention (two FA3 passes).")
+
+
+
+@app.callback()
+def _root() -> None:
+    """Subcommands: variants, sweep, profile, validate, report, compare."""
+
+
+# module -> registers its commands; a module not written yet is skipped.
+COMMAND_MODULES = (
+    "prefixlm_attn.cli_variants",
+    "bench.cli_sweep",
+    "bench.cli_validate",
+    "profiles.cli_profile",
+    "plots.cli_report",
+    "bench.cli_peers",
+)
+
+for _name in COMMAND_MODULES:
+    try:
+        _module = importlib.import_module(_name)
+    except ModuleNotFoundError as exc:
+        if exc.name != _name:
+            raise
+        continue
+    _module.register(app)
+
+
+def main() -> None:
+    """Entry point: user errors become one line on stderr and exit code 2, never a traceback."""
+    try:
+        app()
+    except (UserError, InvalidLengths) as exc:
+        print(f"prefixbench: error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        print("prefixbench: interrupted; finished records are kept", file=sys.stderr)
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,100 @@
+"""The PrefixLM op: `torch.library` custom ops (with fake impls) under an autograd Function.
+
+The variant and backend are string arguments of the custom ops, so one compiled graph can hold
+any variant and `torch.compile` treats the two passes as opaque calls, as training does.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+from torch import Tensor
+
+from prefixlm_attn.backends import resolve_backend_name
+from prefixlm_attn.backends.base import default_softmax_scale
+from prefixlm_attn.metadata import BatchMetadata
+from prefixlm_attn.passes import PassPlan, lse_or_placeholder
+from prefixlm_attn.phases import phase
+from prefixlm_attn.variants import DEFAULT_VARIANT, get_variant
+
+
+@torch.library.custom_op("prefixbench::prefixlm_fwd", mutates_args=())
+def prefixlm_fwd(q: Tensor, k: Tensor, v: Tensor, prefix_lens: Tensor, causal_lens: Tensor, cu_seqlens: Tensor,
+                 row_is_prefix: Tensor, total_tokens: Tensor, num_seqs: Tensor, max_prefix: Tensor,
+                 max_causal: Tensor, max_total: Tensor, is_causal: bool, softmax_scale: float, variant: str,
+                 backend: str) -> tuple[Tensor, Tensor, Tensor]:
+    spec = get_variant(variant)
+    plan = PassPlan.from_op_args(backend, prefix_lens, causal_lens, cu_seqlens, row_is_prefix, total_tokens,
+                                 num_seqs, max_prefix, max_causal, max_total, is_causal, softmax_scale)
+    out = torch.empty_like(q)
+    lse_bidir: Optional[Tensor] = None
+    lse_causal: Optional[Tensor] = None
+    if not (spec.skip_empty_prefix and plan.max_prefix == 0):
+        with phase("fwd.bidir_pass"):
+            lse_bidir = plan.bidir_forward(q, k, v, out)
+    if not (spec.skip_empty_causal and plan.max_causal == 0):
+        with phase("fwd.causal_pass"):
+            lse_causal = plan.causal_forward(q, k, v, out)
+    with phase("fwd.pad_zero"):
+        out[plan.total:] = 0
+    return out, lse_or_placeholder(lse_bidir, q), lse_or_placeholder(lse_causal, q)
+
+
+@prefixlm_fwd.register_fake
+def _prefixlm_fwd_fake(q, k, v, prefix_lens, causal_lens, cu_seqlens, row_is_prefix, total_tokens, num_seqs,
+                       max_prefix, max_causal, max_total, is_causal, softmax_scale, variant, backend):
+    lse_shape = (q.shape[1], q.shape[0])
+    return (torch.empty_like(q), q.new_empty(lse_shape, dtype=torch.float32),
+            q.new_empty(lse_shape, dtype=torch.float32))
+
+
+@torch.library.custom_op("prefixbench::prefixlm_bwd", mutates_args=())
+def prefixlm_bwd(dout: Tensor, q: Tensor, k: Tensor, v: Tensor, out: Tensor, lse_bidir: Tensor, lse_causal: Tensor,
+                 prefix_lens: Tensor, causal_lens: Tensor, cu_seqlens: Tensor, row_is_prefix: Tensor,
+                 total_tokens: Tensor, num_seqs: Tensor, max_prefix: Tensor, max_causal: Tensor,
+                 max_total: Tensor, is_causal: bool, softmax_scale: float, variant: str,
+                 backend: str) -> tuple[Tensor, Tensor, Tensor]:
+    plan = PassPlan.from_op_args(backend, prefix_lens, causal_lens, cu_seqlens, row_is_prefix, total_tokens,
+                                 num_seqs, max_prefix, max_causal, max_total, is_causal, softmax_scale)
+    dout = dout.contiguous()
+    return get_variant(variant).backward(plan, dout, q, k, v, out, lse_bidir, lse_causal)
+
+
+@prefixlm_bwd.register_fake
+def _prefixlm_bwd_fake(dout, q, k, v, out, lse_bidir, lse_causal, prefix_lens, causal_lens, cu_seqlens,
+                       row_is_prefix, total_tokens, num_seqs, max_prefix, max_causal, max_total, is_causal,
+                       softmax_scale, variant, backend):
+    return torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)
+
+
+class PrefixLMAttention(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, q, k, v, prefix_lens, causal_lens, cu_seqlens, row_is_prefix, total_tokens, num_seqs,
+                max_prefix, max_causal, max_total, is_causal, softmax_scale, variant, backend):
+        meta = (prefix_lens, causal_lens, cu_seqlens, row_is_prefix, total_tokens, num_seqs, max_prefix,
+                max_causal, max_total)
+        out, lse_bidir, lse_causal = prefixlm_fwd(q, k, v, *meta, is_causal, softmax_scale, variant, backend)
+        ctx.save_for_backward(q, k, v, out, lse_bidir, lse_causal, *meta)
+        ctx.options = (is_causal, softmax_scale, variant, backend)
+        return out
+
+    @staticmethod
+    def backward(ctx, dout):
+        q, k, v, out, lse_bidir, lse_causal, *meta = ctx.saved_tensors
+        dq, dk, dv = prefixlm_bwd(dout, q, k, v, out, lse_bidir, lse_causal, *meta, *ctx.options)
+        return (dq, dk, dv) + (None,) * 13
+
+
+def prefixlm_attention(q: Tensor, k: Tensor, v: Tensor, meta: BatchMetadata, *, variant: str = DEFAULT_VARIANT,
+                       backend: str = "auto", is_causal: bool = False,
+                       softmax_scale: Optional[float] = None) -> Tensor:
+    """PrefixLM attention over a packed batch `[T, heads, head_dim]`; padding rows come back zero.
+
+    `is_causal=True` makes the prefix pass causal too (plain causal attention through the same passes).
+    """
+    if q.shape[0] != meta.token_budget:
+        raise ValueError(f"q has {q.shape[0]} rows but the metadata's token budget is {meta.token_budget}")
+    get_variant(variant)
+    scale = default_softmax_scale(q.shape[-1]) if softmax_scale is None else float(softmax_scale)
+    return PrefixLMAttention.apply(q, k, v, *meta.op_args(), is_causal, scale, variant,
+                                   resolve_backend_name(backend))
