@@ -1,0 +1,194 @@
+"""Run measurements where a dead CUDA context, an OOM or a hard crash cannot take the caller down.
+
+A persistent worker process (spawn start method: a fresh CUDA context, no forked state) serves
+calls `"module:function", kwargs -> value`. The parent turns whatever happens into an `Outcome`:
+
+- `ok`: the function returned (its value must pickle);
+- `oom`: it raised an out-of-memory error (the worker empties its cache and keeps serving);
+- `crashed`: it raised a device-dead error (FA3's CUTLASS error, a CUDA error, the reference
+  backend's mirror of it) or the process died (segfault, os._exit, kill); the worker is replaced;
+- `error`: any other exception (a bug or bad input); the worker keeps serving.
+
+The error text is the tail of the traceback, or of the worker's stderr when it died.
+"""
+from __future__ import annotations
+
+import importlib
+import multiprocessing as mp
+import os
+import tempfile
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+ERROR_TAIL_CHARS = 1500
+
+
+@dataclass
+class Outcome:
+    status: str                   # ok | oom | crashed | error
+    value: Any = None
+    error: Optional[str] = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+
+def tail(text: str, chars: int = ERROR_TAIL_CHARS) -> str:
+    text = text.strip()
+    return text if len(text) <= chars else "..." + text[-chars:]
+
+
+def classify_exception(exc: BaseException) -> str:
+    """oom / crashed / error for an exception raised by a measured call."""
+    from prefixlm_attn.backends.base import is_device_dead_error
+    if "out of memory" in str(exc).lower() or type(exc).__name__ == "OutOfMemoryError":
+        return "oom"
+    if is_device_dead_error(exc):
+        return "crashed"
+    return "error"
+
+
+def resolve(target: str):
+    module_name, _, func_name = target.partition(":")
+    return getattr(importlib.import_module(module_name), func_name)
+
+
+def _serve(conn, stderr_path: str, env: dict[str, str]) -> None:
+    """Worker loop: stderr goes to a file the parent reads when the worker dies."""
+    fd = os.open(stderr_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+    os.dup2(fd, 2)
+    os.environ.update(env)
+    while True:
+        try:
+            message = conn.recv()
+        except EOFError:
+            return
+        if message is None:
+            return
+        target, kwargs = message
+        try:
+            value = resolve(target)(**kwargs)
+            conn.send(("ok", value, None))
+        except BaseException as exc:  # everything goes back to the parent as data
+            status = classify_exception(exc)
+            conn.send((status, None, tail(traceback.format_exc())))
+            if status == "oom":
+                _empty_cuda_cache()
+            if status == "crashed":
+                return  # the context is unusable: the parent starts a fresh worker
+
+
+def _empty_cuda_cache() -> None:
+    try:
+        import torch
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+    except Exception:
+        pass
+
+
+class IsolatedWorker:
+    """A replaceable worker process; `call` never raises for what happens inside the worker."""
+
+    def __init__(self, env: Optional[dict[str, str]] = None, timeout_s: Optional[float] = None):
+        self.env = dict(env or {})
+        self.timeout_s = timeout_s
+        self._ctx = mp.get_context("spawn")
+        self._proc = None
+        self._conn = None
+        self._stderr_path: Optional[Path] = None
+        self.restarts = 0
+
+    def _start(self) -> None:
+        fd, name = tempfile.mkstemp(prefix="prefixbench-worker-", suffix=".stderr")
+        os.close(fd)
+        self._stderr_path = Path(name)
+        parent, child = self._ctx.Pipe()
+        self._proc = self._ctx.Process(target=_serve, args=(child, name, self.env), daemon=True)
+        self._proc.start()
+        child.close()
+        self._conn = parent
+
+    def _stderr_tail(self) -> str:
+        try:
+            return tail(self._stderr_path.read_text(errors="replace")) if self._stderr_path else ""
+        except OSError:
+            return ""
+
+    def call(self, target: str, **kwargs: Any) -> Outcome:
+        if self._proc is None or not self._proc.is_alive():
+            self._start()
+        try:
+            self._conn.send((target, kwargs))
+            deadline = None if self.timeout_s is None else time.monotonic() + self.timeout_s
+            while not self._conn.poll(0.05):
+                if not self._proc.is_alive():
+                    raise EOFError
+                if deadline is not None and time.monotonic() > deadline:
+                    self._proc.kill()
+                    self._reap()
+                    return Outcome("crashed", error=f"timed out after {self.timeout_s:.0f} s; worker killed")
+            status, value, error = self._conn.recv()
+        except (EOFError, BrokenPipeError, ConnectionResetError):
+            self._proc.join(timeout=5)
+            code = self._proc.exitcode
+            err = self._stderr_tail()
+            self._reap()
+            return Outcome("crashed", error=tail(f"worker died (exit code {code}). {err}"))
+        if status == "crashed":
+            self._proc.join(timeout=10)
+            self._reap()
+        return Outcome(status, value, error)
+
+    def _reap(self) -> None:
+        if self._proc is not None and self._proc.is_alive():
+            self._proc.kill()
+            self._proc.join(timeout=5)
+        self._proc = None
+        self.restarts += 1
+        if self._stderr_path is not None:
+            self._stderr_path.unlink(missing_ok=True)
+            self._stderr_path = None
+
+    def close(self) -> None:
+        if self._proc is not None:
+            try:
+                if self._proc.is_alive():
+                    self._conn.send(None)
+                    self._proc.join(timeout=5)
+            except (BrokenPipeError, OSError):
+                pass
+            if self._proc.is_alive():
+                self._proc.kill()
+            self._proc = None
+        if self._stderr_path is not None:
+            self._stderr_path.unlink(missing_ok=True)
+
+    def __enter__(self) -> "IsolatedWorker":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class InProcess:
+    """Same interface without a process (for `--isolation none`): fast, but a crash is fatal."""
+
+    def call(self, target: str, **kwargs: Any) -> Outcome:
+        try:
+            return Outcome("ok", resolve(target)(**kwargs))
+        except Exception as exc:
+            return Outcome(classify_exception(exc), error=tail(traceback.format_exc()))
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self) -> "InProcess":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
