@@ -1,0 +1,136 @@
+"""Load a results directory (results.jsonl + optional env/validation/breakdown) and group it by configuration.
+
+Only the records schema in docs/DESIGN.md is relied on; nothing here recomputes timing.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench.errors import UserError
+
+Record = dict[str, Any]
+REQUIRED_KEYS = ("config_id", "variant", "status")
+
+
+@dataclass
+class RunData:
+    """Everything one or more result directories hold, as plain dicts."""
+    records: list[Record]
+    env: list[dict[str, Any]] = field(default_factory=list)
+    validation: list[dict[str, Any]] = field(default_factory=list)
+    breakdown: list[dict[str, Any]] = field(default_factory=list)
+    sources: list[Path] = field(default_factory=list)
+
+
+def results_path(path: str | Path) -> Path:
+    """Accept a directory or a results.jsonl path; raise UserError when there is nothing to read."""
+    p = Path(path)
+    if p.is_dir():
+        p = p / "results.jsonl"
+    if not p.is_file():
+        raise UserError(f"no results file: {p} (expected a directory holding results.jsonl, or its path)")
+    return p
+
+
+def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+    rows = []
+    for lineno, line in enumerate(path.read_text().splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise UserError(f"{path}:{lineno}: not JSON ({exc.msg})") from None
+        if not isinstance(obj, dict):
+            raise UserError(f"{path}:{lineno}: expected a JSON object")
+        rows.append(obj)
+    return rows
+
+
+def load_records(path: str | Path) -> list[Record]:
+    """Records of one results.jsonl (or directory), checked for the keys everything downstream needs."""
+    p = results_path(path)
+    records = _read_jsonl(p)
+    for i, rec in enumerate(records, start=1):
+        missing = [k for k in REQUIRED_KEYS if k not in rec]
+        if missing:
+            raise UserError(f"{p}: record {i} lacks {', '.join(missing)}")
+        if rec.get("schema", 1) != 1:
+            raise UserError(f"{p}: record {i} has schema {rec.get('schema')}, this report reads schema 1")
+        if rec["status"] == "ok" and not isinstance(rec.get("timings_ms"), dict):
+            raise UserError(f"{p}: record {i} ({rec['config_id']}/{rec['variant']}) is ok but has no timings_ms")
+    if not records:
+        raise UserError(f"{p}: no records")
+    return records
+
+
+def _optional_json(path: Path) -> dict[str, Any] | None:
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise UserError(f"{path}: not JSON ({exc.msg})") from None
+
+
+def load_dirs(paths: list[str | Path]) -> RunData:
+    """Merge several result directories; env/validation/breakdown are kept per directory when present."""
+    if not paths:
+        raise UserError("give at least one results directory")
+    data = RunData(records=[])
+    for path in paths:
+        p = results_path(path)
+        d = p.parent
+        data.sources.append(d)
+        data.records.extend(load_records(p))
+        env = _optional_json(d / "env.json")
+        if env is not None:
+            data.env.append(env)
+        if (d / "validation.jsonl").is_file():
+            data.validation.extend(_read_jsonl(d / "validation.jsonl"))
+        bd = _optional_json(d / "breakdown.json")
+        if bd is not None:
+            data.breakdown.append(bd)
+    return data
+
+
+def ok(rec: Record) -> bool:
+    """A record with usable timings."""
+    return rec.get("status") == "ok" and isinstance(rec.get("timings_ms"), dict)
+
+
+def stat(rec: Record, metric: str) -> dict[str, float] | None:
+    """`timings_ms[metric]` (forward/backward/extra_vs_best) or a phase `bwd.*`/`fwd.*`, else None."""
+    t = rec.get("timings_ms") or {}
+    if "." in metric:
+        return (t.get("phases") or {}).get(metric)
+    return t.get(metric)
+
+
+def median(rec: Record, metric: str) -> float | None:
+    s = stat(rec, metric)
+    return None if s is None else s.get("median")
+
+
+def by_config(records: list[Record]) -> dict[str, list[Record]]:
+    """config_id -> its records, in the order first seen (one per implementation)."""
+    groups: dict[str, list[Record]] = {}
+    for rec in records:
+        groups.setdefault(rec["config_id"], []).append(rec)
+    return groups
+
+
+def config_sort_key(rec: Record) -> tuple:
+    return (str(rec.get("distribution", "")), int(rec.get("tokens") or 0), str(rec["config_id"]))
+
+
+def variants_of(records: list[Record], kind: str = "variant") -> list[str]:
+    """Implementation names of one kind, in first-seen order."""
+    seen: dict[str, None] = {}
+    for rec in records:
+        if rec.get("kind", "variant") == kind:
+            seen.setdefault(rec["variant"], None)
+    return list(seen)
