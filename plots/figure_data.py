@@ -1,0 +1,155 @@
+"""The numbers behind each figure, as pure functions of records (tested instead of pixels)."""
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from plots.records import Record, by_config, config_sort_key, median, ok, stat
+
+PHASE_SEGMENTS: dict[str, tuple[str, ...]] = {
+    "alloc + zero-fill": ("bwd.alloc", "bwd.zero_fill"),
+    "bidirectional pass": ("bwd.bidir_pass",),
+    "causal pass": ("bwd.causal_pass",),
+    "accumulate": ("bwd.accumulate",),
+}
+OUTCOME_ORDER = ("ok", "unwritten", "wrong", "crashed")  # later = worse; a cell shows its worst outcome
+
+
+def _variants_ok(records: list[Record]) -> list[Record]:
+    return [r for r in records if r.get("kind", "variant") == "variant" and ok(r) and median(r, "backward") is not None]
+
+
+def best_variant(group: list[Record]) -> Record | None:
+    """The configuration's best variant: the one its records name, else the lowest backward median."""
+    candidates = _variants_ok(group)
+    if not candidates:
+        return None
+    named = {(r.get("prediction") or {}).get("best_variant") for r in candidates} - {None}
+    for rec in candidates:
+        if rec["variant"] in named:
+            return rec
+    return min(candidates, key=lambda r: median(r, "backward"))
+
+
+def _sorted_groups(records: list[Record]) -> list[list[Record]]:
+    return sorted(by_config(records).values(), key=lambda g: config_sort_key(g[0]))
+
+
+def hot_path_cost(records: list[Record]) -> dict[str, dict[str, list[dict[str, float]]]]:
+    """distribution -> variant -> [{tokens, ratio, lo, hi}]: backward median / the best variant's.
+
+    The interval comes from the paired `extra_vs_best` when recorded (1 + extra / best), else from
+    the ratio of the two confidence intervals (lo = v.lo / best.hi, hi = v.hi / best.lo).
+    """
+    out: dict[str, dict[str, list[dict[str, float]]]] = defaultdict(lambda: defaultdict(list))
+    for group in _sorted_groups(records):
+        best = best_variant(group)
+        if best is None:
+            continue
+        b = stat(best, "backward")
+        for rec in _variants_ok(group):
+            v = stat(rec, "backward")
+            ratio = v["median"] / b["median"]
+            extra = stat(rec, "extra_vs_best")
+            if rec is best:
+                lo = hi = 1.0
+            elif extra is not None:
+                lo, hi = 1 + extra["lo"] / b["median"], 1 + extra["hi"] / b["median"]
+            else:
+                lo, hi = v["lo"] / b["hi"], v["hi"] / b["lo"]
+            out[rec["distribution"]][rec["variant"]].append(
+                {"tokens": rec["tokens"], "ratio": ratio, "lo": lo, "hi": hi, "best": best["variant"]})
+    return {d: dict(v) for d, v in out.items()}
+
+
+def phase_breakdown(records: list[Record]) -> list[dict[str, Any]]:
+    """Per configuration and variant: backward phase medians in stacked segments, ms.
+
+    `other` = backward median minus the named segments (launch gaps, pad_zero, Python); it may be
+    slightly negative when phase timers overlap, and is kept raw here.
+    """
+    rows = []
+    for group in _sorted_groups(records):
+        for rec in _variants_ok(group):
+            phases = (rec["timings_ms"].get("phases") or {})
+            if not any(k.startswith("bwd.") for k in phases):
+                continue
+            segments = {name: sum(median(rec, k) or 0.0 for k in keys) for name, keys in PHASE_SEGMENTS.items()}
+            segments["other"] = median(rec, "backward") - sum(segments.values())
+            rows.append({"config_id": rec["config_id"], "distribution": rec["distribution"],
+                         "tokens": rec["tokens"], "variant": rec["variant"], "segments_ms": segments})
+    return rows
+
+
+def zero_fill_floor_ms(rec: Record) -> float | None:
+    """Time the recorded zero-filled bytes take at the measured fill bandwidth, ms."""
+    zero_filled = (rec.get("bytes") or {}).get("zero_filled")
+    fill_gbps = (rec.get("prediction") or {}).get("fill_gbps")
+    if zero_filled is None or not fill_gbps:
+        return None
+    return zero_filled / (fill_gbps * 1e9) * 1e3
+
+
+def scaling(records: list[Record]) -> dict[str, dict[str, dict[str, list[dict[str, float]]]]]:
+    """distribution -> {"backward": variant -> [{tokens, median, lo, hi}], "floor": variant -> [{tokens, floor_ms}]}."""
+    out: dict[str, dict[str, dict[str, list]]] = {}
+    for group in _sorted_groups(records):
+        for rec in _variants_ok(group):
+            d = out.setdefault(rec["distribution"], {"backward": defaultdict(list), "floor": defaultdict(list)})
+            s = stat(rec, "backward")
+            d["backward"][rec["variant"]].append({"tokens": rec["tokens"], "median": s["median"],
+                                                  "lo": s["lo"], "hi": s["hi"]})
+            floor = zero_fill_floor_ms(rec)
+            if floor:  # a variant that fills nothing has no floor line
+                d["floor"][rec["variant"]].append({"tokens": rec["tokens"], "floor_ms": floor})
+    return {k: {"backward": dict(v["backward"]), "floor": dict(v["floor"])} for k, v in out.items()}
+
+
+def predicted_vs_measured(records: list[Record]) -> list[dict[str, Any]]:
+    """One point per variant record with a prediction: predicted and measured extra ms vs the best variant."""
+    points = []
+    for rec in records:
+        pred = rec.get("prediction") or {}
+        p, m = pred.get("extra_ms_vs_best_predicted"), pred.get("extra_ms_vs_best_measured")
+        if ok(rec) and rec.get("kind", "variant") == "variant" and p is not None and m is not None:
+            points.append({"config_id": rec["config_id"], "variant": rec["variant"], "distribution":
+                           rec.get("distribution"), "tokens": rec.get("tokens"), "predicted_ms": p, "measured_ms": m})
+    return points
+
+
+def boundary_matrix(validation: list[dict[str, Any]]) -> dict[str, Any]:
+    """Variant x pattern -> worst outcome seen, how many cases, and whether failure was expected."""
+    variants: dict[str, None] = {}
+    patterns: dict[str, None] = {}
+    cells: dict[tuple[str, str], dict[str, Any]] = {}
+    for row in validation:
+        v, p, outcome = row["variant"], row["pattern"], row["outcome"]
+        variants.setdefault(v, None)
+        patterns.setdefault(p, None)
+        cell = cells.setdefault((v, p), {"outcome": "ok", "cases": 0, "expected_to_fail": False})
+        cell["cases"] += 1
+        cell["expected_to_fail"] |= bool(row.get("expected_to_fail"))
+        rank = OUTCOME_ORDER.index(outcome) if outcome in OUTCOME_ORDER else len(OUTCOME_ORDER)
+        if rank > (OUTCOME_ORDER.index(cell["outcome"]) if cell["outcome"] in OUTCOME_ORDER else len(OUTCOME_ORDER)):
+            cell["outcome"] = outcome
+    return {"variants": list(variants), "patterns": list(patterns), "cells": cells}
+
+
+def peers(records: list[Record]) -> list[dict[str, Any]]:
+    """Per configuration that has peers: each implementation's forward/backward ms and TFLOP/s."""
+    rows = []
+    for group in _sorted_groups(records):
+        if not any(r.get("kind") == "peer" for r in group):
+            continue
+        impls = []
+        for rec in group:
+            if not ok(rec):
+                continue
+            tf = rec.get("tflops") or {}
+            impls.append({"name": rec["variant"], "kind": rec.get("kind", "variant"),
+                          "forward_ms": median(rec, "forward"), "backward_ms": median(rec, "backward"),
+                          "forward_tflops": tf.get("forward"), "backward_tflops": tf.get("backward"),
+                          "setup_ms": rec.get("setup_ms")})
+        rows.append({"config_id": group[0]["config_id"], "distribution": group[0].get("distribution"),
+                     "tokens": group[0].get("tokens"), "implementations": impls})
+    return rows

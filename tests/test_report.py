@@ -1,0 +1,96 @@
+"""Report: figure data from synthetic records (values checked by hand), and the files `report` writes."""
+from __future__ import annotations
+
+import importlib.util
+import shutil
+from pathlib import Path
+
+import pytest
+
+from plots import figure_data as fd
+from plots.records import load_dirs
+
+FIXTURE = Path(__file__).parent / "fixtures" / "records_sample"
+_spec = importlib.util.spec_from_file_location("records_sample_generate", FIXTURE / "generate.py")
+gen = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(gen)
+
+
+@pytest.fixture
+def sample_dir(tmp_path: Path) -> Path:
+    gen.write(tmp_path / "run")
+    return tmp_path / "run"
+
+
+@pytest.fixture
+def data(sample_dir: Path):
+    return load_dirs([sample_dir])
+
+
+def test_hot_path_best_is_one_and_others_are_their_factor(data):
+    cost = fd.hot_path_cost(data.records)
+    assert set(cost) == set(gen.DISTRIBUTIONS)
+    for dist, per_variant in cost.items():
+        assert set(per_variant) == set(gen.VARIANT_FACTOR)  # the crashed variant has no points
+        for variant, points in per_variant.items():
+            assert [p["tokens"] for p in points] == list(gen.TOKENS)
+            for p in points:
+                assert p["ratio"] == pytest.approx(gen.VARIANT_FACTOR[variant])
+                assert p["lo"] <= p["ratio"] <= p["hi"]
+        assert all(p["lo"] == p["hi"] == 1.0 for p in per_variant[gen.BEST])
+
+
+def test_hot_path_interval_paired_vs_ratio_of_cis(data):
+    cost = fd.hot_path_cost(data.records)
+    paired = cost["uniform"]["zeros_always"][0]  # extra_vs_best recorded: 1 + (extra +- 1 % of best) / best
+    assert (paired["lo"], paired["hi"]) == (pytest.approx(1.49), pytest.approx(1.51))
+    unpaired = cost["long_prefix"]["zeros_always"][0]  # ratio of the +-2 % intervals
+    assert unpaired["lo"] == pytest.approx(1.5 * 0.98 / 1.02)
+    assert unpaired["hi"] == pytest.approx(1.5 * 1.02 / 0.98)
+
+
+def test_phase_segments_sum_to_backward(data):
+    rows = fd.phase_breakdown(data.records)
+    assert len(rows) == len(gen.DISTRIBUTIONS) * len(gen.TOKENS) * len(gen.VARIANT_FACTOR)
+    for row in rows:
+        bwd = gen.backward_ms(row["distribution"], row["tokens"], row["variant"])
+        seg = row["segments_ms"]
+        assert sum(seg.values()) == pytest.approx(bwd)
+        assert seg["alloc + zero-fill"] == pytest.approx(0.11 * bwd)
+        assert seg["other"] == pytest.approx(0.09 * bwd)
+
+
+def test_scaling_floor_is_bytes_over_bandwidth(data):
+    sc = fd.scaling(data.records)["uniform"]
+    assert gen.BEST not in sc["floor"]  # fills nothing: no floor
+    point = sc["floor"]["zeros_always"][1]
+    zero_filled = point["tokens"] * gen.HEADS * gen.HEAD_DIM * 2 * 2 * 2
+    assert point["floor_ms"] == pytest.approx(zero_filled / (gen.FILL_GBPS * 1e9) * 1e3)
+    assert [p["median"] for p in sc["backward"][gen.BEST]] == pytest.approx([t / 1000 for t in gen.TOKENS])
+
+
+def test_predicted_vs_measured_pairs(data):
+    points = fd.predicted_vs_measured(data.records)
+    assert len(points) == 12
+    p = next(p for p in points if p["variant"] == "guarded_passthrough" and p["config_id"].startswith("long_prefix-T16384"))
+    assert p["measured_ms"] == pytest.approx(16.384 * 1.5 * 0.2)
+    assert p["predicted_ms"] == pytest.approx(16384 * gen.HEADS * gen.HEAD_DIM * 4 / (gen.FILL_GBPS * 1e9) * 1e3)
+
+
+def test_boundary_matrix_worst_outcome(data):
+    m = fd.boundary_matrix(data.validation)
+    assert len(m["variants"]) == 4 and len(m["patterns"]) == 3
+    cell = m["cells"][("unguarded", "all_prefix_no_causal_tokens")]
+    assert cell["outcome"] == "crashed" and cell["expected_to_fail"]
+    assert m["cells"][("prefix_rows_add", "mixed")]["outcome"] == "ok"
+    rows = [{"variant": "v", "pattern": "p", "outcome": o} for o in ("ok", "wrong", "unwritten")]
+    assert fd.boundary_matrix(rows)["cells"][("v", "p")] == {"outcome": "wrong", "cases": 3, "expected_to_fail": False}
+
+
+def test_peers_rows(data):
+    rows = fd.peers(data.records)
+    assert len(rows) == 4
+    names = {i["name"]: i for i in rows[0]["implementations"]}
+    assert {"flex_attention", "sdpa_dense", gen.BEST} <= set(names)
+    assert names["flex_attention"]["setup_ms"] == 1.5
+    assert names["sdpa_dense"]["backward_ms"] == pytest.approx(3.0 * names[gen.BEST]["backward_ms"])
