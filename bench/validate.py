@@ -1,0 +1,202 @@
+"""Every variant on every boundary pattern against the dense reference, with poisoned buffers.
+
+Fresh buffers from `torch.empty_like` often hold zeros on a quiet device, which hides a row a kernel
+never wrote. Here every buffer the op allocates is filled with poison (NaN in one run, a large
+finite sentinel in another, so neither `nan_to_num` nor an add can hide it), and any row that still
+holds poison afterwards is reported as `unwritten`. Outcomes: ok | wrong | unwritten | crashed.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+from pathlib import Path
+from typing import Any, Iterator, Optional, Sequence
+
+import torch
+
+from bench.isolation import InProcess, IsolatedWorker, Outcome
+from bench.patterns import Pattern
+from prefixlm_attn.dense_reference import dense_reference_grads
+from prefixlm_attn.metadata import build_batch_metadata
+from prefixlm_attn.op import prefixlm_attention
+from prefixlm_attn.variants import VARIANTS
+
+SENTINEL = 12288.0          # exact in bf16/fp16/fp32; real gradients of randn inputs are far smaller
+TOLERANCE = {torch.float32: 1e-4, torch.float64: 1e-8, torch.bfloat16: 2e-2, torch.float16: 5e-3}
+TENSORS = ("out", "dq", "dk", "dv")
+SCHEMA = 1
+
+
+def as_ranges(rows: Sequence[int]) -> list[list[int]]:
+    """Sorted row indices -> [[start, stop), ...] (JSON-friendly)."""
+    out: list[list[int]] = []
+    for r in sorted(set(int(x) for x in rows)):
+        if out and out[-1][1] == r:
+            out[-1][1] = r + 1
+        else:
+            out.append([r, r + 1])
+    return out
+
+
+def format_ranges(ranges: Sequence[Sequence[int]]) -> str:
+    return ",".join(f"{a}" if b == a + 1 else f"{a}-{b - 1}" for a, b in ranges) or "-"
+
+
+def parse_dtype(name: str) -> torch.dtype:
+    dtype = getattr(torch, name, None)
+    if not isinstance(dtype, torch.dtype):
+        raise ValueError(f"unknown dtype {name!r}")
+    return dtype
+
+
+@contextlib.contextmanager
+def poisoned_empty_like(value: float) -> Iterator[None]:
+    """Within the block, `torch.empty_like` returns floating buffers filled with `value`."""
+    original = torch.empty_like
+
+    def poisoned(*args: Any, **kwargs: Any) -> torch.Tensor:
+        t = original(*args, **kwargs)
+        if t.is_floating_point():
+            t.fill_(value)
+        return t
+
+    torch.empty_like = poisoned
+    try:
+        yield
+    finally:
+        torch.empty_like = original
+
+
+def poisoned_rows(t: torch.Tensor, value: float) -> list[int]:
+    """Rows with any element still holding poison (NaN, or |x| >= half the sentinel)."""
+    flat = t.detach().float().flatten(1)
+    bad = torch.isnan(flat) if math.isnan(value) else flat.abs() >= value / 2
+    return bad.any(1).nonzero().squeeze(1).tolist()
+
+
+def rel_err(a: torch.Tensor, b: torch.Tensor) -> float:
+    """||a - b|| / max(||b||, 1): an all-zero reference (dq of a lone token) is compared absolutely."""
+    return ((a.double() - b.double()).norm() / b.double().norm().clamp_min(1.0)).item()
+
+
+def _run_op(variant: str, backend: str, q, k, v, dout, meta, poison: float) -> dict[str, torch.Tensor]:
+    q, k, v = (x.detach().clone().requires_grad_(True) for x in (q, k, v))
+    with poisoned_empty_like(poison):
+        out = prefixlm_attention(q, k, v, meta, variant=variant, backend=backend)
+        out.backward(dout)
+    if q.device.type == "cuda":
+        torch.cuda.synchronize()
+    return {"out": out.detach(), "dq": q.grad, "dk": k.grad, "dv": v.grad}
+
+
+def validate_case(variant: str, prefix_lens: Sequence[int], causal_lens: Sequence[int], token_budget: int,
+                  backend: str = "reference", device: str = "cpu", dtype: str = "float32", heads: int = 2,
+                  head_dim: int = 64, seed: int = 0) -> dict[str, Any]:
+    """One variant x pattern in this process; a kernel crash propagates (the worker classifies it)."""
+    torch_dtype = parse_dtype(dtype)
+    meta = build_batch_metadata(prefix_lens, causal_lens, token_budget, device=device)
+    g = torch.Generator(device="cpu").manual_seed(seed)
+    q, k, v, dout = (torch.randn(token_budget, heads, head_dim, generator=g).to(device, torch_dtype)
+                     for _ in range(4))
+    runs = {"nan": _run_op(variant, backend, q, k, v, dout, meta, math.nan),
+            "sentinel": _run_op(variant, backend, q, k, v, dout, meta, SENTINEL)}
+    total = meta.total
+    unwritten: dict[str, list[list[int]]] = {}
+    for name in TENSORS:
+        rows = set(poisoned_rows(runs["nan"][name], math.nan)) | set(poisoned_rows(runs["sentinel"][name], SENTINEL))
+        if rows:
+            unwritten[name] = as_ranges(rows)
+    if unwritten:
+        return {"outcome": "unwritten", "details": {"unwritten_rows": unwritten, "total_tokens": total}}
+    ref = dict(zip(TENSORS, dense_reference_grads(q.cpu(), k.cpu(), v.cpu(), dout.cpu(), list(prefix_lens),
+                                                  list(causal_lens), dtype=torch.float64)))
+    errors: dict[str, float] = {}
+    padding: dict[str, list[list[int]]] = {}
+    for name in TENSORS:
+        for run in runs.values():
+            got = run[name].cpu()
+            err = rel_err(got[:total], ref[name][:total]) if total else 0.0
+            errors[name] = max(errors.get(name, 0.0), err if math.isfinite(err) else math.inf)
+            nonzero = (got[total:].float().flatten(1) != 0).any(1).nonzero().squeeze(1) + total
+            if nonzero.numel():
+                padding[name] = as_ranges(nonzero.tolist())
+    tol = TOLERANCE.get(torch_dtype, 2e-2)
+    details: dict[str, Any] = {"rel_err": errors, "tolerance": tol, "total_tokens": total}
+    if padding:
+        details["padding_nonzero_rows"] = padding
+    bad = padding or any(not (e <= tol) for e in errors.values())
+    return {"outcome": "wrong" if bad else "ok", "details": details}
+
+
+def expected_to_fail(variant: str, prefix_lens: Sequence[int], causal_lens: Sequence[int]) -> bool:
+    """A variant crashes (FA3 bwd with max_seqlen_q == 0) when it runs a pass that has no queries."""
+    v = VARIANTS[variant]
+    return ((max(causal_lens) == 0 and not v.skip_empty_causal)
+            or (max(prefix_lens) == 0 and not v.skip_empty_prefix))
+
+
+def outcome_record(variant: str, pattern: Pattern, backend: str, device: str, dtype: str,
+                   result: Outcome) -> dict[str, Any]:
+    """One validation.jsonl record from the worker's outcome."""
+    if result.ok:
+        outcome, details = result.value["outcome"], result.value["details"]
+    else:
+        outcome = "crashed"
+        lines = [ln for ln in (result.error or "").splitlines() if ln.strip()]
+        details = {"status": result.status, "error": result.error, "error_line": lines[-1] if lines else ""}
+    return {"schema": SCHEMA, "variant": variant, "pattern": pattern.name,
+            "prefix_lens": list(pattern.prefix_lens), "causal_lens": list(pattern.causal_lens),
+            "token_budget": pattern.token_budget, "backend": backend, "device": device, "dtype": dtype,
+            "outcome": outcome, "details": details,
+            "expected_to_fail": expected_to_fail(variant, pattern.prefix_lens, pattern.causal_lens)}
+
+
+def run_validation(variants: Sequence[str], patterns: Sequence[Pattern], backend: str, device: str, dtype: str,
+                   out_dir: str | Path, heads: int = 2, head_dim: int = 64, seed: int = 0,
+                   isolation: str = "process", on_record: Optional[Any] = None) -> list[dict[str, Any]]:
+    """Run every variant x pattern; append + flush each record to `out_dir/validation.jsonl`."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    records: list[dict[str, Any]] = []
+    worker = IsolatedWorker() if isolation == "process" else InProcess()
+    with worker, open(out_dir / "validation.jsonl", "w") as fh:
+        for pattern in patterns:
+            for variant in variants:
+                result = worker.call("bench.validate:validate_case", variant=variant,
+                                     prefix_lens=list(pattern.prefix_lens), causal_lens=list(pattern.causal_lens),
+                                     token_budget=pattern.token_budget, backend=backend, device=device,
+                                     dtype=dtype, heads=heads, head_dim=head_dim, seed=seed)
+                if isolation != "process" and result.status == "crashed" and backend == "reference":
+                    from prefixlm_attn.backends.reference import reset_dead_context
+                    reset_dead_context()   # in-process: forget the mirrored dead context
+                record = outcome_record(variant, pattern, backend, device, dtype, result)
+                fh.write(json.dumps(record) + "\n")
+                fh.flush()
+                records.append(record)
+                if on_record is not None:
+                    on_record(record)
+    (out_dir / "validation_summary.json").write_text(json.dumps(summarize(records), indent=1) + "\n")
+    return records
+
+
+def summarize(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Per variant: outcome counts; and whether the run passes (see `passed`)."""
+    per_variant: dict[str, dict[str, int]] = {}
+    for r in records:
+        counts = per_variant.setdefault(r["variant"], {})
+        key = r["outcome"] + (" (expected)" if r["outcome"] != "ok" and r["expected_to_fail"] else "")
+        counts[key] = counts.get(key, 0) + 1
+    return {"schema": SCHEMA, "cases": len(records), "per_variant": per_variant, "passed": passed(records),
+            "failures": [f"{r['variant']}/{r['pattern']}: {r['outcome']}" for r in records if _fails(r)]}
+
+
+def _fails(record: dict[str, Any]) -> bool:
+    if VARIANTS[record["variant"]].recommended:
+        return record["outcome"] != "ok"
+    return record["outcome"] in ("wrong", "unwritten")
+
+
+def passed(records: Sequence[dict[str, Any]]) -> bool:
+    """Recommended variants are ok everywhere; no variant gives a silent wrong answer."""
+    return not any(_fails(r) for r in records)
