@@ -1,0 +1,232 @@
+"""Matplotlib figures (headless) from plots.figure_data; each returns None when it has nothing to show."""
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+from typing import Any, Callable
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+from plots import figure_data as fd  # noqa: E402
+from plots.records import RunData  # noqa: E402
+
+DPI = 130
+OUTCOME_COLORS = {"ok": "#4caf50", "unwritten": "#ffb300", "wrong": "#e53935", "crashed": "#6a1b9a"}
+
+
+def _colors(names: list[str]) -> dict[str, Any]:
+    cmap = plt.get_cmap("tab10")
+    return {n: cmap(i % 10) for i, n in enumerate(names)}
+
+
+def _panels(n: int, width: float = 5.0, height: float = 3.8, sharey: bool = True) -> tuple[Figure, list]:
+    fig, axes = plt.subplots(1, n, figsize=(max(6.0, width * n), height), sharey=sharey, squeeze=False,
+                             layout="constrained")
+    return fig, list(axes[0])
+
+
+def _legend_below(fig: Figure, axes: list, ncols: int = 4) -> None:
+    """One legend for all panels, outside the data area."""
+    handles, labels = {}, []
+    for ax in axes:
+        for h, lab in zip(*ax.get_legend_handles_labels()):
+            if lab not in handles:
+                handles[lab] = h
+                labels.append(lab)
+    if labels:
+        fig.legend([handles[lab] for lab in labels], labels, loc="outside lower center", ncols=min(ncols, len(labels)),
+                   frameon=False, fontsize="small")
+
+
+def _token_axis(ax, tokens: list[int]) -> None:
+    ax.set_xscale("log", base=2)
+    ticks = sorted(set(tokens))
+    ax.set_xticks(ticks, [f"{t // 1024}k" if t >= 1024 and t % 1024 == 0 else str(t) for t in ticks])
+    ax.minorticks_off()
+    ax.set_xlabel("token budget T (tokens)")
+
+
+def hot_path_figure(data: RunData) -> Figure | None:
+    cost = fd.hot_path_cost(data.records)
+    if not cost:
+        return None
+    variants = list(dict.fromkeys(v for per in cost.values() for v in per))
+    colors = _colors(variants)
+    fig, axes = _panels(len(cost))
+    for ax, (dist, per_variant) in zip(axes, sorted(cost.items())):
+        for variant, pts in per_variant.items():
+            x = [p["tokens"] for p in pts]
+            y = [p["ratio"] for p in pts]
+            err = [[p["ratio"] - p["lo"] for p in pts], [p["hi"] - p["ratio"] for p in pts]]
+            ax.errorbar(x, y, yerr=err, marker="o", capsize=3, color=colors[variant], label=variant)
+        ax.axhline(1.0, color="grey", lw=0.8, ls=":")
+        _token_axis(ax, [p["tokens"] for pts in per_variant.values() for p in pts])
+        ax.set_title(f"distribution: {dist}", fontsize="medium")
+    axes[0].set_ylabel("backward time / best variant's (x)")
+    fig.suptitle("Hot-path cost: backward relative to the best variant (95% interval)")
+    _legend_below(fig, axes)
+    return fig
+
+
+def phases_figure(data: RunData) -> Figure | None:
+    rows = fd.phase_breakdown(data.records)
+    if not rows:
+        return None
+    largest = {}
+    for r in rows:  # one panel per distribution, at its largest token budget
+        largest[r["distribution"]] = max(largest.get(r["distribution"], 0), r["tokens"])
+    segs = list(fd.PHASE_SEGMENTS) + ["other"]
+    colors = _colors(segs)
+    fig, axes = _panels(len(largest), sharey=False)
+    for ax, dist in zip(axes, sorted(largest)):
+        sel = [r for r in rows if r["distribution"] == dist and r["tokens"] == largest[dist]]
+        names = [r["variant"] for r in sel]
+        left = [0.0] * len(sel)
+        for seg in segs:
+            widths = [max(0.0, r["segments_ms"][seg]) for r in sel]  # negative "other" = overlapping timers
+            ax.barh(names, widths, left=left, color=colors[seg], label=seg)
+            left = [a + b for a, b in zip(left, widths)]
+        ax.invert_yaxis()
+        ax.set_xlabel("backward time (ms, phase medians)")
+        ax.set_title(f"{dist}, T={largest[dist]}", fontsize="medium")
+    fig.suptitle("Where the backward time goes")
+    _legend_below(fig, axes, ncols=5)
+    return fig
+
+
+def scaling_figure(data: RunData) -> Figure | None:
+    sc = fd.scaling(data.records)
+    if not sc:
+        return None
+    variants = list(dict.fromkeys(v for d in sc.values() for v in d["backward"]))
+    colors = _colors(variants)
+    fig, axes = _panels(len(sc), sharey=False)
+    for ax, (dist, d) in zip(axes, sorted(sc.items())):
+        tokens = []
+        for variant, pts in d["backward"].items():
+            x = [p["tokens"] for p in pts]
+            tokens += x
+            err = [[p["median"] - p["lo"] for p in pts], [p["hi"] - p["median"] for p in pts]]
+            ax.errorbar(x, [p["median"] for p in pts], yerr=err, marker="o", capsize=3, color=colors[variant],
+                        label=variant)
+        for variant, pts in d["floor"].items():
+            ax.plot([p["tokens"] for p in pts], [p["floor_ms"] for p in pts], ls="--", color=colors[variant],
+                    label=f"{variant}: zero-fill floor")
+        ax.set_yscale("log")
+        _token_axis(ax, tokens)
+        ax.set_title(f"distribution: {dist}", fontsize="medium")
+        ax.set_ylabel("time (ms)")
+    fig.suptitle("Scaling: backward time vs tokens; dashed = zero-filled bytes / fill bandwidth")
+    _legend_below(fig, axes, ncols=3)
+    return fig
+
+
+def prediction_figure(data: RunData) -> Figure | None:
+    pts = fd.predicted_vs_measured(data.records)
+    if not pts:
+        return None
+    variants = list(dict.fromkeys(p["variant"] for p in pts))
+    colors = _colors(variants)
+    fig, ax = plt.subplots(figsize=(6.5, 5.2), layout="constrained")
+    for v in variants:
+        sel = [p for p in pts if p["variant"] == v]
+        ax.scatter([p["predicted_ms"] for p in sel], [p["measured_ms"] for p in sel], color=colors[v], label=v, s=28)
+    hi = max(max(p["predicted_ms"], p["measured_ms"]) for p in pts) * 1.05 or 1.0
+    lo = min(0.0, min(min(p["predicted_ms"], p["measured_ms"]) for p in pts))
+    ax.plot([lo, hi], [lo, hi], color="grey", ls=":", label="y = x")
+    ax.set_xlabel("predicted extra backward time vs best (ms, byte model)")
+    ax.set_ylabel("measured extra backward time vs best (ms)")
+    ax.set_title("Byte model: predicted vs measured extra time")
+    fig.legend(loc="outside lower center", ncols=min(4, len(variants) + 1), frameon=False, fontsize="small")
+    return fig
+
+
+def _short(name: str, width: int = 16) -> str:
+    return "\n".join(textwrap.wrap(name.replace("_", " "), width)) or name
+
+
+def boundary_figure(data: RunData) -> Figure | None:
+    m = fd.boundary_matrix(data.validation)
+    if not m["cells"]:
+        return None
+    nv, np_ = len(m["variants"]), len(m["patterns"])
+    fig, ax = plt.subplots(figsize=(min(20.0, max(6.0, (0.9 if np_ > 8 else 1.3) * np_ + 3)), 0.55 * nv + 2.6), layout="constrained")
+    for i, v in enumerate(m["variants"]):
+        for j, p in enumerate(m["patterns"]):
+            cell = m["cells"].get((v, p))
+            if cell is None:
+                continue
+            ax.add_patch(plt.Rectangle((j - 0.5, i - 0.5), 1, 1, color=OUTCOME_COLORS.get(cell["outcome"], "grey")))
+            text = cell["outcome"] + (" (exp.)" if cell["expected_to_fail"] else "")
+            ax.text(j, i, text, ha="center", va="center", fontsize="small",
+                    color="white" if cell["outcome"] != "ok" else "black")
+    ax.set_xlim(-0.5, np_ - 0.5)
+    ax.set_ylim(nv - 0.5, -0.5)
+    many = np_ > 8  # many patterns: narrower columns, labels slanted so they never collide
+    ax.set_xticks(range(np_), [_short(p) for p in m["patterns"]], fontsize="small",
+                  rotation=40 if many else 0, ha="right" if many else "center")
+    ax.set_yticks(range(nv), m["variants"])
+    ax.set_xlabel("length pattern")
+    ax.set_title("Boundary checks: worst outcome per variant and pattern\n(exp. = failure expected)", fontsize="medium")
+    return fig
+
+
+def peers_figure(data: RunData) -> Figure | None:
+    rows = fd.peers(data.records)
+    if not rows:
+        return None
+    largest: dict[str, dict] = {}
+    for r in rows:
+        if r["distribution"] not in largest or r["tokens"] > largest[r["distribution"]]["tokens"]:
+            largest[r["distribution"]] = r
+    fig, axes = _panels(len(largest), width=5.5, height=0.5 * max(len(r["implementations"]) for r in rows) + 2.5,
+                        sharey=False)
+    for ax, (dist, row) in zip(axes, sorted(largest.items())):
+        impls = row["implementations"]
+        y = range(len(impls))
+        for off, metric, color in ((-0.2, "forward", "#90caf9"), (0.2, "backward", "#1565c0")):
+            vals = [i[f"{metric}_ms"] or 0.0 for i in impls]
+            ax.barh([k + off for k in y], vals, height=0.4, color=color, label=f"{metric} (ms)")
+            for k, i in zip(y, impls):
+                tf = i.get(f"{metric}_tflops")
+                if tf:
+                    ax.text(vals[k], k + off, f" {tf:.0f} TFLOP/s", va="center", fontsize="x-small")
+        ax.set_yticks(list(y), [i["name"] + (" (peer)" if i["kind"] == "peer" else "") for i in impls])
+        ax.invert_yaxis()
+        ax.margins(x=0.3)
+        ax.set_xlabel("time (ms, median)")
+        ax.set_title(f"{dist}, T={row['tokens']}", fontsize="medium")
+    fig.suptitle("Peers: forward and backward time (labels: achieved TFLOP/s)")
+    _legend_below(fig, axes)
+    return fig
+
+
+FIGURES: dict[str, tuple[str, Callable[[RunData], Figure | None]]] = {
+    "hot_path_cost": ("Hot-path cost relative to the best variant", hot_path_figure),
+    "phases": ("Where the backward time goes", phases_figure),
+    "scaling": ("Scaling with tokens, and the zero-fill floor", scaling_figure),
+    "prediction": ("Predicted vs measured extra time", prediction_figure),
+    "boundary": ("Boundary validation matrix", boundary_figure),
+    "peers": ("Peers: time and throughput", peers_figure),
+}
+
+
+def render_all(data: RunData, out_dir: Path) -> tuple[list[dict[str, Any]], list[str]]:
+    """Write each figure as PNG and SVG under out_dir; return the written ones and notes on skipped ones."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written, notes = [], []
+    for name, (title, make) in FIGURES.items():
+        fig = make(data)
+        if fig is None:
+            notes.append(f"figure '{title}' skipped: no data for it in these records")
+            continue
+        png, svg = out_dir / f"{name}.png", out_dir / f"{name}.svg"
+        fig.savefig(png, dpi=DPI)
+        fig.savefig(svg)
+        plt.close(fig)
+        written.append({"name": name, "title": title, "png": png, "svg": svg})
+    return written, notes
