@@ -1,0 +1,89 @@
+"""One report, two renderings: a list of blocks becomes Markdown (figures linked) or self-contained HTML.
+
+Blocks are tuples so report content is written once:
+("h", level, text) | ("p", text) | ("ul", [text]) | ("table", headers, rows) | ("img", title, png, svg).
+"""
+from __future__ import annotations
+
+import base64
+import html
+import os
+from pathlib import Path
+from typing import Any
+
+Block = tuple[Any, ...]
+
+CSS = """body{font-family:system-ui,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;color:#222}
+table{border-collapse:collapse;margin:0.5em 0 1.5em;font-size:0.9em}
+th,td{border:1px solid #ccc;padding:3px 8px;text-align:left}th{background:#f3f3f3}
+td.num{text-align:right;font-variant-numeric:tabular-nums}img{max-width:100%;border:1px solid #eee}
+h2{border-bottom:1px solid #ddd;padding-bottom:0.2em}"""
+
+
+def _md_cell(value: Any) -> str:
+    return str(value).replace("|", "\\|").replace("\n", " ")
+
+
+def to_markdown(blocks: list[Block], base_dir: Path) -> str:
+    """Markdown with images linked relative to base_dir (where report.md lives)."""
+    lines: list[str] = []
+    for block in blocks:
+        kind = block[0]
+        if kind == "h":
+            lines += ["#" * block[1] + " " + block[2], ""]
+        elif kind == "p":
+            lines += [block[1], ""]
+        elif kind == "ul":
+            lines += [f"- {item}" for item in block[1]] + [""]
+        elif kind == "table":
+            headers, rows = block[1], block[2]
+            lines.append("| " + " | ".join(_md_cell(h) for h in headers) + " |")
+            lines.append("|" + "|".join(" --- " for _ in headers) + "|")
+            lines += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in rows]
+            lines.append("")
+        elif kind == "img":
+            title, png, svg = block[1], Path(block[2]), Path(block[3])
+            rel_png, rel_svg = os.path.relpath(png, base_dir), os.path.relpath(svg, base_dir)
+            lines += [f"![{title}]({rel_png})", "", f"[{title} (SVG)]({rel_svg})", ""]
+        else:
+            raise ValueError(f"unknown block kind {kind!r}")
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _is_number(value: Any) -> bool:
+    if isinstance(value, (int, float)):
+        return True
+    try:
+        float(str(value).split(" ")[0])
+        return True
+    except ValueError:
+        return False
+
+
+def to_html(blocks: list[Block], title: str) -> str:
+    """A single file: styles inline and every figure embedded as a base64 PNG."""
+    esc = html.escape
+    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{esc(title)}</title>",
+             f"<style>{CSS}</style></head><body>"]
+    for block in blocks:
+        kind = block[0]
+        if kind == "h":
+            parts.append(f"<h{block[1]}>{esc(block[2])}</h{block[1]}>")
+        elif kind == "p":
+            parts.append(f"<p>{esc(block[1])}</p>")
+        elif kind == "ul":
+            parts.append("<ul>" + "".join(f"<li>{esc(str(i))}</li>" for i in block[1]) + "</ul>")
+        elif kind == "table":
+            head = "".join(f"<th>{esc(str(h))}</th>" for h in block[1])
+            body = "".join("<tr>" + "".join(
+                f"<td class='num'>{esc(str(c))}</td>" if _is_number(c) else f"<td>{esc(str(c))}</td>"
+                for c in row) + "</tr>" for row in block[2])
+            parts.append(f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
+        elif kind == "img":
+            data = base64.b64encode(Path(block[2]).read_bytes()).decode("ascii")
+            parts.append(f"<figure><img alt='{esc(block[1])}' src='data:image/png;base64,{data}'>"
+                         f"<figcaption>{esc(block[1])}</figcaption></figure>")
+        else:
+            raise ValueError(f"unknown block kind {kind!r}")
+    parts.append("</body></html>")
+    return "\n".join(parts) + "\n"
