@@ -1,0 +1,143 @@
+"""Build the report (report.md, report.html, figures/) from result directories; no timing is recomputed."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from plots import figure_data as fd
+from plots.figures import render_all
+from plots.records import Record, RunData, by_config, config_sort_key, load_dirs, stat
+from plots.render import Block, to_html, to_markdown
+
+MIB = 1024 * 1024
+
+
+def _interval(s: dict[str, float] | None) -> str:
+    if not s:
+        return "-"
+    return f"{s['median']:.4g} [{s['lo']:.4g}, {s['hi']:.4g}]"
+
+
+def _num(value: Any, fmt: str = ".4g") -> str:
+    return "-" if value is None else format(value, fmt)
+
+
+def _mib(value: Any) -> str:
+    return "-" if value is None else f"{value / MIB:.2f}"
+
+
+def notes_for(data: RunData) -> list[str]:
+    """Facts a reader needs before trusting the figures."""
+    notes = []
+    backends = {r.get("backend") for r in data.records}
+    if "reference" in backends:
+        notes.append("CPU reference backend in these records: timings are not GPU figures (use fa3 on a GPU).")
+    failed = [r for r in data.records if r.get("status") != "ok"]
+    for r in failed:
+        notes.append(f"{r['config_id']} / {r['variant']}: {r['status']}"
+                     + (f" ({str(r.get('error')).splitlines()[0][:160]})" if r.get("error") else ""))
+    if not data.env:
+        notes.append("no env.json: environment unknown.")
+    if not data.validation:
+        notes.append("no validation.jsonl: run `prefixbench validate` for the boundary matrix.")
+    return notes
+
+
+def env_blocks(data: RunData) -> list[Block]:
+    if not data.env:
+        return []
+    keys = list(dict.fromkeys(k for env in data.env for k in env))
+    headers = ["key"] + [f"run {i + 1}" for i in range(len(data.env))] if len(data.env) > 1 else ["key", "value"]
+    rows = [[k] + [str(env.get(k, "-")) for env in data.env] for k in keys]
+    return [("h", 2, "Environment"), ("table", headers, rows)]
+
+
+SUMMARY_HEADERS = ["implementation", "status", "forward ms [lo, hi]", "backward ms [lo, hi]", "reps (stop)",
+                   "allocated MiB", "zero-filled MiB", "peak MiB", "predicted extra ms", "measured extra ms"]
+
+
+def summary_row(rec: Record) -> list[str]:
+    t = rec.get("timings_ms") or {}
+    b, p = rec.get("bytes") or {}, rec.get("prediction") or {}
+    name = rec["variant"] + (" (peer)" if rec.get("kind") == "peer" else "")
+    return [name, rec["status"], _interval(t.get("forward")), _interval(t.get("backward")),
+            f"{rec.get('repetitions', '-')} ({rec.get('stop_reason', '-')})", _mib(b.get("allocated")),
+            _mib(b.get("zero_filled")), _mib(b.get("peak_memory")),
+            _num(p.get("extra_ms_vs_best_predicted")), _num(p.get("extra_ms_vs_best_measured"))]
+
+
+def summary_blocks(data: RunData) -> list[Block]:
+    blocks: list[Block] = [("h", 2, "Summary per configuration")]
+    groups = sorted(by_config(data.records).values(), key=lambda g: config_sort_key(g[0]))
+    for group in groups:
+        r0 = group[0]
+        best = fd.best_variant(group)
+        blocks.append(("h", 3, r0["config_id"]))
+        blocks.append(("p", f"distribution {r0.get('distribution')}, {r0.get('tokens')} tokens, {r0.get('heads')} "
+                            f"heads x {r0.get('head_dim')}, {r0.get('dtype')}, backend {r0.get('backend')}, "
+                            f"device {r0.get('device')}; best variant: {best['variant'] if best else '-'}"))
+        blocks.append(("table", SUMMARY_HEADERS, [summary_row(r) for r in group]))
+    return blocks
+
+
+def validation_blocks(data: RunData) -> list[Block]:
+    m = fd.boundary_matrix(data.validation)
+    if not m["cells"]:
+        return []
+    rows = []
+    for v in m["variants"]:
+        row = [v]
+        for p in m["patterns"]:
+            cell = m["cells"].get((v, p))
+            row.append("-" if cell is None else cell["outcome"] + (" (expected)" if cell["expected_to_fail"] else ""))
+        rows.append(row)
+    return [("h", 2, "Boundary validation"), ("table", ["variant"] + m["patterns"], rows)]
+
+
+def peers_blocks(data: RunData) -> list[Block]:
+    rows = []
+    for cfg in fd.peers(data.records):
+        for i in cfg["implementations"]:
+            rows.append([cfg["config_id"], i["name"], i["kind"], _num(i["forward_ms"]), _num(i["backward_ms"]),
+                         _num(i["forward_tflops"], ".1f"), _num(i["backward_tflops"], ".1f"), _num(i["setup_ms"])])
+    if not rows:
+        return []
+    headers = ["config", "implementation", "kind", "forward ms", "backward ms", "forward TFLOP/s",
+               "backward TFLOP/s", "setup ms"]
+    return [("h", 2, "Peers"), ("table", headers, rows)]
+
+
+def breakdown_blocks(data: RunData) -> list[Block]:
+    blocks: list[Block] = []
+    for bd in data.breakdown:
+        rows = []
+        for variant, v in (bd.get("variants") or {}).items():
+            for rng, info in (v.get("ranges") or {}).items():
+                kernels = sorted((info.get("kernels") or {}).items(), key=lambda kv: -kv[1])
+                ktext = ", ".join(f"{k} x{n}" for k, n in kernels[:4]) + (" ..." if len(kernels) > 4 else "")
+                rows.append([variant, rng, _num(info.get("gpu_ms")), ktext or "-"])
+        if rows:
+            blocks += [("h", 2, f"Profile breakdown ({bd.get('tool', 'unknown tool')})"),
+                       ("table", ["variant", "range", "GPU ms", "kernels (launches)"], rows)]
+    return blocks
+
+
+def build_report(dirs: list[str | Path], out: str | Path) -> dict[str, Path]:
+    """Write OUT/report.md, OUT/report.html and OUT/figures/*; return their paths."""
+    data = load_dirs(list(dirs))
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    figures, fig_notes = render_all(data, out / "figures")
+    blocks: list[Block] = [("h", 1, "prefixbench report"),
+                           ("p", "Sources: " + ", ".join(str(s) for s in data.sources)),
+                           ("h", 2, "Notes"), ("ul", notes_for(data) + fig_notes or ["none"])]
+    blocks += env_blocks(data) + summary_blocks(data)
+    if figures:
+        blocks.append(("h", 2, "Figures"))
+        for f in figures:
+            blocks += [("h", 3, f["title"]), ("img", f["title"], f["png"], f["svg"])]
+    blocks += validation_blocks(data) + peers_blocks(data) + breakdown_blocks(data)
+    md, html_path = out / "report.md", out / "report.html"
+    md.write_text(to_markdown(blocks, out))
+    html_path.write_text(to_html(blocks, "prefixbench report"))
+    return {"markdown": md, "html": html_path, "figures": out / "figures"}
