@@ -1,0 +1,67 @@
+"""The regression gate: new/base ratio of a median per (config, implementation), with a propagated interval."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bench.errors import UserError
+from plots.records import Record, ok, stat
+
+METRICS = ("backward", "forward")
+# verdicts; SLOWER and NOW_FAILING are regressions
+FASTER, SLOWER, SAME_NOISE, SAME_THRESHOLD = "faster", "slower", "same (within noise)", "same (within threshold)"
+NOW_FAILING, FIXED, FAILING_BOTH, NO_METRIC = "now failing", "fixed", "failing in both", "no metric"
+REGRESSIONS = (SLOWER, NOW_FAILING)
+
+
+@dataclass(frozen=True)
+class Comparison:
+    config_id: str
+    variant: str
+    base_ms: float | None
+    new_ms: float | None
+    ratio: float | None  # new / base median
+    lo: float | None  # new.lo / base.hi
+    hi: float | None  # new.hi / base.lo
+    verdict: str
+    detail: str = ""
+
+    @property
+    def regressed(self) -> bool:
+        return self.verdict in REGRESSIONS
+
+
+def verdict_for(ratio: float, lo: float, hi: float, threshold_pct: float) -> str:
+    """Same when the interval holds 1 (noise) or the change is under the threshold; else faster/slower."""
+    if lo <= 1.0 <= hi:
+        return SAME_NOISE
+    if abs(ratio - 1.0) < threshold_pct / 100.0:
+        return SAME_THRESHOLD
+    return SLOWER if ratio > 1.0 else FASTER
+
+
+def compare_pair(base: Record, new: Record, metric: str, threshold_pct: float) -> Comparison:
+    key = (base["config_id"], base["variant"])
+    if not ok(base) or not ok(new):
+        verdict = {(True, False): NOW_FAILING, (False, True): FIXED}.get((ok(base), ok(new)), FAILING_BOTH)
+        return Comparison(*key, None, None, None, None, None, verdict,
+                          f"base {base['status']}, new {new['status']}")
+    b, n = stat(base, metric), stat(new, metric)
+    if not b or not n or not b.get("median") or b.get("lo", 0) <= 0:
+        return Comparison(*key, None, None, None, None, None, NO_METRIC, f"{metric} timing missing")
+    ratio, lo, hi = n["median"] / b["median"], n["lo"] / b["hi"], n["hi"] / b["lo"]
+    return Comparison(*key, b["median"], n["median"], ratio, lo, hi, verdict_for(ratio, lo, hi, threshold_pct))
+
+
+def compare_records(base: list[Record], new: list[Record], metric: str = "backward",
+                    threshold_pct: float = 5.0) -> list[Comparison]:
+    """Every (config_id, variant) present in both runs; UserError when there are none or the flags are bad."""
+    if metric not in METRICS:
+        raise UserError(f"--metric must be one of {', '.join(METRICS)}, not {metric!r}")
+    if threshold_pct < 0:
+        raise UserError(f"--threshold must be a non-negative percentage, not {threshold_pct}")
+    base_by_key = {(r["config_id"], r["variant"]): r for r in base}
+    new_by_key = {(r["config_id"], r["variant"]): r for r in new}
+    common = [k for k in base_by_key if k in new_by_key]
+    if not common:
+        raise UserError("BASE and NEW share no (configuration, implementation): nothing to compare")
+    return [compare_pair(base_by_key[k], new_by_key[k], metric, threshold_pct) for k in common]
