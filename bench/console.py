@@ -1,0 +1,61 @@
+"""What the sweep shows a person: a progress bar with ETA while it runs, a results table at the end."""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Iterator
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from bench.grid import Config
+
+console = Console(stderr=True)
+STATUS_STYLE = {"ok": "green", "crashed": "bold red", "oom": "magenta", "error": "red"}
+
+
+def fmt_stat(stat: dict | None) -> str:
+    if not stat:
+        return "-"
+    return f"{stat['median']:.3f} [{stat['lo']:.3f}, {stat['hi']:.3f}]"
+
+
+@contextmanager
+def sweep_progress(enabled: bool = True) -> Iterator[tuple]:
+    """Yields (on_start, on_config) hooks for `run_sweep`."""
+    progress = Progress(TextColumn("[bold]sweep"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                        TextColumn("eta"), TimeRemainingColumn(), TextColumn("{task.description}"),
+                        console=console, disable=not enabled)
+    task = None
+
+    def on_start(total: int) -> None:
+        nonlocal task
+        task = progress.add_task("", total=total)
+
+    def on_config(config: Config, records: list[dict]) -> None:
+        bad = [f"{r['variant']}={r['status']}" for r in records if r["status"] != "ok"]
+        progress.update(task, advance=1, description=config.config_id + (f" ({', '.join(bad)})" if bad else ""))
+
+    with progress:
+        yield on_start, on_config
+
+
+def results_table(records: list[dict], title: str = "prefixbench sweep (ms: median [95% CI])") -> Table:
+    table = Table(title=title, show_lines=False)
+    for col in ("configuration", "implementation", "status", "forward ms", "backward ms", "extra vs best ms",
+                "predicted ms", "stop"):
+        table.add_column(col, overflow="fold")
+    last = None
+    for r in records:
+        t = r.get("timings_ms") or {}
+        pred = r.get("prediction") or {}
+        cid = r["config_id"].split("/ctx")[0]
+        extra = t.get("extra_vs_best")
+        table.add_row(cid if cid != last else "", r["variant"],
+                      f"[{STATUS_STYLE.get(r['status'], '')}]{r['status']}[/]",
+                      fmt_stat(t.get("forward")), fmt_stat(t.get("backward")),
+                      fmt_stat(extra) if extra else "-",
+                      f"{pred['extra_ms_vs_best_predicted']:.3f}" if pred else "-",
+                      f"{r.get('stop_reason') or '-'} ({r.get('repetitions', 0)})")
+        last = cid
+    return table

@@ -1,0 +1,148 @@
+"""The sweep grid: named axes, their cartesian product, and suite files that declare them.
+
+A configuration is one packed workload (distribution x tokens x heads x head_dim x dtype); the
+implementations (the op's variants, and peers) of one configuration are measured interleaved, so
+they are a list inside the configuration rather than an axis of the product.
+"""
+from __future__ import annotations
+
+import itertools
+import tomllib
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from bench.errors import UserError
+
+SUITES_DIR = Path(__file__).parent / "suites"
+DTYPES = ("bfloat16", "float16", "float32")
+
+
+@dataclass(frozen=True)
+class TimingOptions:
+    """Stopping rule and measurement mode (nvbench-style: min samples, noise target, timeout)."""
+    warmup: int = 3
+    min_reps: int = 10
+    max_reps: int = 300
+    target_rel_ci: float = 0.01      # half-width of the median's 95% interval over the median
+    time_cap_s: float = 10.0         # per configuration, all implementations together
+    phase_reps: int = 10             # extra interleaved repetitions with phase events
+    l2_flush: bool = False
+    cuda_graph: bool = False
+
+
+@dataclass(frozen=True)
+class Config:
+    distribution: str
+    tokens: int
+    heads: int
+    head_dim: int
+    dtype: str
+    seed: int = 0
+    context: int = 8192
+
+    @property
+    def config_id(self) -> str:
+        return (f"{self.distribution}/t{self.tokens}/h{self.heads}/d{self.head_dim}/{self.dtype}"
+                f"/ctx{self.context}/s{self.seed}")
+
+    def cost(self) -> float:
+        """Relative run time, for balancing shards across ranks (attention is ~ tokens x context)."""
+        return self.tokens * min(self.tokens, self.context) * self.heads * self.head_dim
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Suite:
+    name: str
+    description: str = ""
+    variants: tuple[str, ...] = ()
+    peers: tuple[str, ...] = ()
+    distributions: tuple[str, ...] = ()
+    tokens: tuple[int, ...] = ()
+    heads: tuple[int, ...] = (16,)
+    head_dims: tuple[int, ...] = (128,)
+    dtypes: tuple[str, ...] = ("bfloat16",)
+    seed: int = 0
+    context: int = 8192
+    backend: str = "auto"
+    device: str = "auto"
+    timing: TimingOptions = field(default_factory=TimingOptions)
+
+    def configs(self) -> list[Config]:
+        return [Config(d, t, h, hd, dt, self.seed, self.context) for d, t, h, hd, dt in
+                itertools.product(self.distributions, self.tokens, self.heads, self.head_dims, self.dtypes)]
+
+    def with_overrides(self, **overrides: Any) -> "Suite":
+        """Flags given on the command line replace the suite's values (None = not given)."""
+        timing_keys = {f.name for f in fields(TimingOptions)}
+        timing = {k: v for k, v in overrides.items() if k in timing_keys and v is not None}
+        rest = {k: (tuple(v) if isinstance(v, list) else v) for k, v in overrides.items()
+                if k not in timing_keys and v is not None and v != [] and v != ()}
+        return replace(self, timing=replace(self.timing, **timing), **rest)
+
+
+_AXIS_KEYS = {"variant": "variants", "peer": "peers", "distribution": "distributions", "tokens": "tokens",
+              "heads": "heads", "head_dim": "head_dims", "dtype": "dtypes"}
+
+
+def suite_path(name_or_path: str) -> Path:
+    path = Path(name_or_path)
+    if path.suffix == ".toml" or path.exists():
+        return path
+    return SUITES_DIR / f"{name_or_path}.toml"
+
+
+def available_suites() -> list[str]:
+    return sorted(p.stem for p in SUITES_DIR.glob("*.toml"))
+
+
+def load_suite(name_or_path: str) -> Suite:
+    path = suite_path(name_or_path)
+    if not path.is_file():
+        raise UserError(f"suite {name_or_path!r} not found (built-in: {', '.join(available_suites())})")
+    try:
+        data = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise UserError(f"suite {path}: invalid TOML ({exc})") from None
+    axes = data.get("axes", {})
+    unknown = set(axes) - set(_AXIS_KEYS)
+    if unknown:
+        raise UserError(f"suite {path}: unknown axis {sorted(unknown)[0]!r} (axes: {', '.join(_AXIS_KEYS)})")
+    kwargs: dict[str, Any] = {_AXIS_KEYS[k]: tuple(v if isinstance(v, list) else [v]) for k, v in axes.items()}
+    run = data.get("run", {})
+    for key in ("seed", "context", "backend", "device"):
+        if key in run:
+            kwargs[key] = run[key]
+    try:
+        timing = TimingOptions(**data.get("timing", {}))
+    except TypeError as exc:
+        raise UserError(f"suite {path}: bad [timing] table ({exc})") from None
+    return Suite(name=path.stem, description=data.get("description", ""), timing=timing, **kwargs)
+
+
+def check_suite(suite: Suite) -> None:
+    """Reject an unusable grid with one line, before any worker starts."""
+    from bench.workloads import get_distribution
+    from bench.implementations import check_names
+    if not suite.distributions or not suite.tokens:
+        raise UserError("empty grid: give at least one --distribution and one --tokens (or a --suite)")
+    if not suite.variants and not suite.peers:
+        raise UserError("empty grid: no variant and no peer to measure")
+    check_names(suite.variants, suite.peers)
+    for d in suite.distributions:
+        get_distribution(d)
+    for name, values in (("tokens", suite.tokens), ("heads", suite.heads), ("head_dim", suite.head_dims)):
+        for v in values:
+            if int(v) < 1:
+                raise UserError(f"--{name.replace('_', '-')} {v}: must be a positive integer")
+    for dt in suite.dtypes:
+        if dt not in DTYPES:
+            raise UserError(f"--dtype {dt!r}: choose from {', '.join(DTYPES)}")
+    t = suite.timing
+    if t.min_reps < 1 or t.max_reps < t.min_reps:
+        raise UserError(f"need 1 <= min_reps ({t.min_reps}) <= max_reps ({t.max_reps})")
+    if not 0 < t.target_rel_ci < 1:
+        raise UserError(f"target relative CI {t.target_rel_ci} must lie in (0, 1)")

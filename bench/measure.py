@@ -1,0 +1,165 @@
+"""What runs inside the isolated worker: probe one implementation, measure a configuration.
+
+Functions here take and return plain data (they cross a process boundary). The workload of the
+last configuration is cached, so probing five implementations builds the tensors once.
+"""
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import asdict
+from typing import Any
+
+import torch
+
+from bench.grid import Config, TimingOptions
+from bench.implementations import Prepared, registry
+from bench.inputs import Workload, build_workload
+from bench.stats import StoppingRule, median
+from bench.timing import Clock, L2Flusher, PhaseTimer, time_kernel_ms, timed_round
+
+_cache: dict[str, Workload] = {}
+TEST_DIE_ENV = "PREFIXBENCH_TEST_DIE_ON"   # tests: "config_id|impl" makes the worker exit hard
+
+
+def _workload(config: Config, device: str) -> Workload:
+    key = f"{config.config_id}@{device}"
+    if key not in _cache:
+        _cache.clear()
+        if device.startswith("cuda"):
+            torch.cuda.empty_cache()
+        _cache[key] = build_workload(config, device)
+    return _cache[key]
+
+
+def _maybe_die(config: Config, name: str) -> None:
+    if os.environ.get(TEST_DIE_ENV) in (f"{config.config_id}|{name}", f"*|{name}"):
+        os._exit(9)
+
+
+def _prepare(w: Workload, name: str, backend: str) -> Prepared:
+    return registry()[name].prepare(w, backend)
+
+
+def probe(config: dict, name: str, backend: str, device: str) -> dict[str, Any]:
+    """One forward + backward of one implementation: does it survive, and its peak memory."""
+    cfg = Config(**config)
+    _maybe_die(cfg, name)
+    w = _workload(cfg, device)
+    prepared = _prepare(w, name, backend)
+    cuda = w.device.type == "cuda"
+    if cuda:
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        base = torch.cuda.memory_allocated()
+    w.clear_grads()
+    prepared.forward().backward(w.dout)
+    if cuda:
+        torch.cuda.synchronize()
+    w.clear_grads()
+    return {"peak_memory": (torch.cuda.max_memory_allocated() - base) if cuda else None,
+            "setup_ms": prepared.setup_ms, "notes": prepared.notes}
+
+
+def bandwidth_gbps(w: Workload, clock: Clock) -> dict[str, float]:
+    """Fill and add bandwidth on K/V-shaped buffers, the kernels the variants differ by."""
+    a, b = torch.empty_like(w.k), torch.empty_like(w.k)
+    nbytes = a.numel() * a.element_size()
+    fill = median(time_kernel_ms(a.zero_, clock))
+    add = median(time_kernel_ms(lambda: a.add_(b), clock))
+    return {"fill_gbps": nbytes / fill / 1e6, "add_gbps": 3 * nbytes / add / 1e6,
+            "fill_ms": fill, "add_ms": add, "kv_bytes": nbytes}
+
+
+def measure_config(config: dict, names: list[str], backend: str, device: str,
+                   timing: dict) -> dict[str, Any]:
+    """Interleaved rounds of every implementation until the stopping rule says stop.
+
+    Returns raw per-round samples (so differences can be paired by round), phase samples from
+    separate phase-observed rounds, the stop reason, and the measured fill/add bandwidth.
+    """
+    cfg, opts = Config(**config), TimingOptions(**timing)
+    w = _workload(cfg, device)
+    clock = Clock(w.device)
+    flush = L2Flusher(w.device, opts.l2_flush)
+    calls = {n: _prepare(w, n, backend).forward for n in names}
+    for i in range(opts.warmup):
+        timed_round(calls, w.dout, w.clear_grads, clock, flush, i)
+    rule = StoppingRule(opts.min_reps, opts.max_reps, opts.target_rel_ci, opts.time_cap_s)
+    samples = {n: {"forward": [], "backward": []} for n in names}
+    start, rounds, stop_reason = time.perf_counter(), 0, None
+    while stop_reason is None:
+        result = timed_round(calls, w.dout, w.clear_grads, clock, flush, rounds)
+        for n, r in result.items():
+            samples[n]["forward"].append(r["forward"])
+            samples[n]["backward"].append(r["backward"])
+        rounds += 1
+        series = [s[k] for s in samples.values() for k in ("forward", "backward")]
+        stop_reason = rule.verdict(series, time.perf_counter() - start)
+    phases = {n: [] for n in names}
+    timer = PhaseTimer(clock)
+    for i in range(opts.phase_reps):
+        for n, r in timed_round(calls, w.dout, w.clear_grads, clock, flush, i, timer).items():
+            phases[n].append(r["phases"])
+    graph = _graph_replays(calls, w, clock, opts) if opts.cuda_graph else None
+    return {"samples_ms": samples, "phase_samples_ms": phases, "rounds": rounds, "stop_reason": stop_reason,
+            "measure_s": time.perf_counter() - start, "bandwidth": bandwidth_gbps(w, clock),
+            "graph_ms": graph}
+
+
+def _graph_replays(calls: dict, w: Workload, clock: Clock, opts: TimingOptions) -> dict[str, Any]:
+    """Forward + backward captured as one CUDA graph per implementation; replay times (launch overhead gone)."""
+    if w.device.type != "cuda":
+        return {n: {"error": "CUDA graphs need a CUDA device"} for n in calls}
+    out: dict[str, Any] = {}
+    for name, forward in calls.items():
+        try:
+            side = torch.cuda.Stream()
+            side.wait_stream(torch.cuda.current_stream())
+            with torch.cuda.stream(side):
+                for _ in range(3):
+                    w.clear_grads()
+                    forward().backward(w.dout)
+            torch.cuda.current_stream().wait_stream(side)
+            w.clear_grads()
+            graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(graph):
+                forward().backward(w.dout)
+            out[name] = {"replay_ms": time_kernel_ms(graph.replay, clock, reps=max(opts.min_reps, 20))}
+            del graph
+        except Exception as exc:  # noqa: BLE001 - a capture failure is data, not a crash
+            out[name] = {"error": f"{type(exc).__name__}: {str(exc)[:300]}"}
+        w.clear_grads()
+    return out
+
+
+def environment(backend: str, device: str) -> dict[str, Any]:
+    """What the numbers depend on, read inside the worker that measures."""
+    import platform
+    env: dict[str, Any] = {"python": platform.python_version(), "torch": torch.__version__,
+                           "cuda": torch.version.cuda, "backend": backend, "device": device,
+                           "hostname": platform.node()}
+    if device.startswith("cuda") and torch.cuda.is_available():
+        props = torch.cuda.get_device_properties(torch.cuda.current_device())
+        env.update(gpu=props.name, gpu_index=torch.cuda.current_device(), sm_count=props.multi_processor_count,
+                   gpu_memory_bytes=props.total_memory, capability=f"{props.major}.{props.minor}")
+        env.update(gpu_clocks())
+    if backend == "fa3":
+        from prefixlm_attn.backends import BACKENDS
+        env["fa3"] = BACKENDS["fa3"].build_info()
+    return env
+
+
+def gpu_clocks() -> dict[str, Any]:
+    """SM/memory clocks, driver, temperature, power and throttle reasons from nvidia-smi (if present)."""
+    import subprocess
+    fields = ["driver_version", "clocks.sm", "clocks.max.sm", "clocks.mem", "temperature.gpu", "power.draw",
+              "clocks_throttle_reasons.active"]
+    index = os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",")[0] or str(torch.cuda.current_device())
+    try:
+        text = subprocess.run(["nvidia-smi", f"--id={index}", f"--query-gpu={','.join(fields)}",
+                               "--format=csv,noheader,nounits"], capture_output=True, text=True,
+                              timeout=10).stdout.strip().splitlines()[0]
+    except Exception as exc:  # noqa: BLE001
+        return {"nvidia_smi_error": str(exc)[:200]}
+    return {f"nvsmi.{k}": v.strip() for k, v in zip(fields, text.split(","))}

@@ -1,0 +1,120 @@
+"""Records: one JSON object per configuration x implementation, appended and flushed as each finishes.
+
+Statistics are computed here from the worker's raw samples, once; reports never recompute timing.
+The prediction compares each variant's measured extra backward time over the best variant (the
+median of per-round paired differences, so shared drift cancels) with what its byte counts predict
+at the fill/add bandwidth measured in the same run.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Iterable, Optional
+
+import torch
+
+from bench.grid import Config
+from bench.implementations import registry
+from bench.inputs import batch_summary, packed_batch, torch_dtype
+from bench.stats import median_ci
+from prefixlm_attn.variants import LengthsSummary
+
+SCHEMA = 1
+FLOPS_PER_PAIR_FWD = 4          # QK^T and PV: 2 multiply-adds per head-dim element
+FLOPS_PER_PAIR_BWD = 10         # dV, dP, dS->dQ, dK, plus the recomputed QK^T (FA convention: 2.5x fwd)
+
+
+def base_record(config: Config, name: str, backend: str, device: str) -> dict[str, Any]:
+    impl = registry()[name]
+    batch = packed_batch(config)
+    record = {"schema": SCHEMA, "config_id": config.config_id, "variant": name, "kind": impl.kind,
+              **config.as_dict(), "backend": backend, "device": device, "status": None, "error": None,
+              "batch": batch_summary(batch), "timings_ms": None, "stop_reason": None, "repetitions": 0,
+              "bytes": None, "prediction": None, "tflops": None}
+    if impl.byte_model is not None:
+        lengths = LengthsSummary.of(batch.prefix_lens, batch.causal_lens, config.tokens, config.heads,
+                                    config.head_dim, torch_dtype(config.dtype))
+        record["bytes"] = impl.byte_model(lengths).as_dict()
+    return record
+
+
+def failed_record(record: dict, status: str, error: Optional[str]) -> dict:
+    return {**record, "status": status, "error": error}
+
+
+def _stat(values: list[float]) -> dict:
+    return median_ci(values).as_dict()
+
+
+def fill_measurements(records: dict[str, dict], result: dict[str, Any], probes: dict[str, dict]) -> None:
+    """Timings, paired differences, bandwidth prediction and TFLOP/s into each ok record (in place)."""
+    samples, phases = result["samples_ms"], result["phase_samples_ms"]
+    bw = result["bandwidth"]
+    variants = [n for n in samples if records[n]["kind"] == "variant"]
+    best = min(variants, key=lambda n: median_ci(samples[n]["backward"]).median) if variants else None
+    for name, s in samples.items():
+        rec = records[name]
+        phase_names = sorted({p for rep in phases[name] for p in rep})
+        rec["timings_ms"] = {
+            "forward": _stat(s["forward"]), "backward": _stat(s["backward"]),
+            "phases": {p: _stat([rep.get(p, 0.0) for rep in phases[name]]) for p in phase_names}
+            if phases[name] else {},
+        }
+        if best is not None and rec["kind"] == "variant":
+            diffs = [a - b for a, b in zip(s["backward"], samples[best]["backward"])]
+            rec["timings_ms"]["extra_vs_best"] = _stat(diffs)
+            rec["prediction"] = _prediction(rec, records[best], bw, best, rec["timings_ms"]["extra_vs_best"])
+        if result.get("graph_ms") and name in result["graph_ms"]:
+            g = result["graph_ms"][name]
+            rec["timings_ms"]["graph_fwd_bwd"] = _stat(g["replay_ms"]) if "replay_ms" in g else {"error": g["error"]}
+        rec.update(status="ok", samples_ms=s, stop_reason=result["stop_reason"], repetitions=result["rounds"])
+        pairs = rec["batch"]["attended_pairs"] * rec["heads"] * rec["head_dim"]
+        rec["tflops"] = {"forward": FLOPS_PER_PAIR_FWD * pairs / (rec["timings_ms"]["forward"]["median"] * 1e9),
+                         "backward": FLOPS_PER_PAIR_BWD * pairs / (rec["timings_ms"]["backward"]["median"] * 1e9)}
+        probe = probes.get(name, {})
+        if rec["bytes"] is not None or probe.get("peak_memory") is not None:
+            rec["bytes"] = {**(rec["bytes"] or {}), "peak_memory": probe.get("peak_memory")}
+        if probe.get("setup_ms") is not None:
+            rec["setup_ms"] = probe["setup_ms"]
+        if probe.get("notes"):
+            rec["notes"] = probe["notes"]
+
+
+def _prediction(rec: dict, best_rec: dict, bw: dict, best: str, measured: dict) -> dict:
+    b, b0 = rec["bytes"], best_rec["bytes"]
+    predicted = ((b["zero_filled"] - b0["zero_filled"]) / (bw["fill_gbps"] * 1e6)
+                 + (b["added"] - b0["added"]) / (bw["add_gbps"] * 1e6))
+    return {"best_variant": best, "extra_ms_vs_best_predicted": predicted,
+            "extra_ms_vs_best_measured": measured["median"],
+            "extra_ms_vs_best_interval": [measured["lo"], measured["hi"]],
+            "fill_gbps": bw["fill_gbps"], "add_gbps": bw["add_gbps"]}
+
+
+class RecordFile:
+    """`results.jsonl` (or a rank's file): appended and flushed per record, read back for --resume."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+
+    def append(self, record: dict) -> None:
+        with self.path.open("a") as fh:
+            fh.write(json.dumps(record) + "\n")
+            fh.flush()
+
+
+def read_records(paths: Iterable[Path]) -> list[dict]:
+    out = []
+    for path in paths:
+        if Path(path).exists():
+            for line in Path(path).read_text().splitlines():
+                try:
+                    out.append(json.loads(line))
+                except json.JSONDecodeError:
+                    continue    # a line cut by a kill: that configuration reruns
+    return out
+
+
+def done_keys(records: Iterable[dict]) -> set[tuple[str, str]]:
+    """(config_id, implementation) pairs already recorded, whatever their status."""
+    return {(r["config_id"], r["variant"]) for r in records if r.get("status")}

@@ -1,0 +1,81 @@
+"""Medians with distribution-free confidence intervals, and the stopping rule that uses them.
+
+The interval of the median comes from order statistics (binomial ranks), so it assumes nothing
+about the shape of the timing distribution (long right tails are the norm on GPUs).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Sequence
+
+Z_95 = 1.959964
+
+
+@dataclass(frozen=True)
+class Stat:
+    median: float
+    lo: float
+    hi: float
+    n: int
+
+    @property
+    def rel_ci(self) -> float:
+        """Half-width of the interval over |median| (inf when the median is 0)."""
+        half = (self.hi - self.lo) / 2
+        return half / abs(self.median) if self.median else (0.0 if half == 0 else math.inf)
+
+    def as_dict(self) -> dict:
+        d = asdict(self)
+        d["rel_ci"] = self.rel_ci
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Stat":
+        return cls(d["median"], d["lo"], d["hi"], d["n"])
+
+
+def median(values: Sequence[float]) -> float:
+    s = sorted(values)
+    n = len(s)
+    if n == 0:
+        raise ValueError("median of no values")
+    mid = n // 2
+    return s[mid] if n % 2 else (s[mid - 1] + s[mid]) / 2
+
+
+def median_ci(values: Sequence[float], z: float = Z_95) -> Stat:
+    """Median and its ~95% interval: sorted values at ranks n/2 -+ z*sqrt(n)/2 (clamped)."""
+    s = sorted(values)
+    n = len(s)
+    m = median(s)
+    if n < 3:
+        return Stat(m, s[0], s[-1], n)
+    half = z * math.sqrt(n) / 2
+    lo_rank = max(0, math.floor(n / 2 - half) - 1)
+    hi_rank = min(n - 1, math.ceil(n / 2 + half))
+    return Stat(m, s[lo_rank], s[hi_rank], n)
+
+
+@dataclass(frozen=True)
+class StoppingRule:
+    min_reps: int
+    max_reps: int
+    target_rel_ci: float
+    time_cap_s: float
+
+    def verdict(self, samples: Sequence[Sequence[float]], elapsed_s: float) -> str | None:
+        """None to go on, else why to stop: converged | max_reps | time_cap.
+
+        `samples` holds one list per measured series; all must converge.
+        """
+        n = min(len(s) for s in samples)
+        if n < self.min_reps:
+            return "time_cap" if elapsed_s > self.time_cap_s and n >= 3 else None
+        if all(median_ci(s).rel_ci <= self.target_rel_ci for s in samples):
+            return "converged"
+        if n >= self.max_reps:
+            return "max_reps"
+        if elapsed_s > self.time_cap_s:
+            return "time_cap"
+        return None

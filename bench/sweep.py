@@ -1,0 +1,159 @@
+"""The sweep driver: grid -> (isolated worker) probes and interleaved measurement -> records.
+
+The parent process never touches CUDA: each configuration runs in a worker that a dead context,
+an OOM or a hard crash cannot take down. Records of a configuration are appended and flushed as
+soon as it finishes, so Ctrl-C or a crash loses at most the configuration in flight, and
+`--resume` skips what is recorded.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, Optional
+
+import torch
+
+from bench.distributed import ProcessGroup, RankInfo, merge_rank_files, rank_file, shard
+from bench.errors import UserError
+from bench.grid import Config, Suite, check_suite
+from bench.isolation import InProcess, IsolatedWorker
+from bench.records import RecordFile, base_record, done_keys, failed_record, fill_measurements, read_records
+from prefixlm_attn.backends import resolve_backend_name
+
+ProgressHook = Callable[[Config, list[dict]], None]
+
+
+@dataclass
+class Target:
+    backend: str
+    device: str            # what the worker uses ("cuda" or "cpu")
+    fell_back: bool = False
+
+
+def resolve_target(backend: str, device: str) -> Target:
+    """auto -> fa3 on CUDA when FA3 loads, else the reference backend on CPU (fell_back=True)."""
+    has_cuda = torch.cuda.is_available()
+    if device == "auto":
+        device = "cuda" if has_cuda else "cpu"
+    if device not in ("cuda", "cpu"):
+        raise UserError(f"--device {device!r}: choose auto, cuda or cpu")
+    if device == "cuda" and not has_cuda:
+        raise UserError("--device cuda: no CUDA device is visible")
+    try:
+        name = resolve_backend_name(backend)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    if device == "cpu" and name == "fa3":
+        raise UserError("--backend fa3 needs --device cuda (FA3 is a Hopper kernel)")
+    if backend == "auto" and device == "cuda" and name == "reference":
+        print("prefixbench: FA3 did not load; timing the reference backend on the GPU", file=sys.stderr)
+    return Target(name, device, fell_back=not has_cuda)
+
+
+def git_revision() -> Optional[str]:
+    try:
+        root = Path(__file__).resolve().parent.parent
+        rev = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True,
+                             timeout=5).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=5).stdout.strip()
+        return (rev + ("-dirty" if dirty else "")) or None
+    except Exception:  # noqa: BLE001
+        return None
+
+
+@dataclass
+class SweepResult:
+    records: list[dict] = field(default_factory=list)
+    skipped_configs: int = 0
+    results_path: Optional[Path] = None
+
+
+def measure_one_config(worker, config: Config, names: list[str], target: Target, suite: Suite,
+                       rank: RankInfo) -> list[dict]:
+    """Probe each implementation alone (so one crash cannot hide another's numbers), then measure
+    the survivors interleaved."""
+    records = {n: base_record(config, n, target.backend, target.device) for n in names}
+    for rec in records.values():
+        rec.update(rank=rank.rank, gpu_index=rank.local_rank if target.device == "cuda" else None)
+    probes, alive = {}, []
+    for name in names:
+        outcome = worker.call("bench.measure:probe", config=config.as_dict(), name=name,
+                              backend=target.backend, device=target.device)
+        if outcome.ok:
+            probes[name] = outcome.value
+            alive.append(name)
+        else:
+            records[name] = failed_record(records[name], outcome.status, outcome.error)
+    if alive:
+        outcome = worker.call("bench.measure:measure_config", config=config.as_dict(), names=alive,
+                              backend=target.backend, device=target.device, timing=asdict(suite.timing))
+        if outcome.ok:
+            subset = {n: records[n] for n in alive}
+            fill_measurements(subset, outcome.value, probes)
+            records.update(subset)
+            for rec in subset.values():
+                rec["bandwidth"] = outcome.value["bandwidth"]
+        else:
+            for n in alive:
+                records[n] = failed_record(records[n], outcome.status, outcome.error)
+    return [records[n] for n in names]
+
+
+def write_env(worker, out_dir: Path, target: Target, suite: Suite, rank: RankInfo) -> dict:
+    outcome = worker.call("bench.measure:environment", backend=target.backend, device=target.device)
+    env = outcome.value if outcome.ok else {"environment_error": outcome.error}
+    env.update(git_revision=git_revision(), seed=suite.seed, suite=suite.name, argv=sys.argv,
+               timing=asdict(suite.timing), world_size=rank.world_size, cpu_reference=target.device == "cpu")
+    name = "env.json" if rank.rank == 0 else f"env-rank-{rank.rank}.json"
+    (out_dir / name).write_text(json.dumps(env, indent=2))
+    return env
+
+
+def run_sweep(suite: Suite, out_dir: Path, target: Target, *, resume: bool = False, isolation: str = "process",
+              rank: Optional[RankInfo] = None, on_config: Optional[ProgressHook] = None,
+              on_start: Optional[Callable[[int], None]] = None) -> SweepResult:
+    check_suite(suite)
+    rank = rank or RankInfo.from_env()
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    results = out_dir / "results.jsonl"
+    if results.exists() and not resume and results.stat().st_size:
+        raise UserError(f"{results} already holds records: pass --resume to continue it, or another --out")
+    group = ProcessGroup(rank)
+    sink = RecordFile(rank_file(out_dir, rank.rank) if rank.distributed else results)
+    done = done_keys(read_records([results, sink.path])) if resume else set()
+    names = list(suite.variants) + list(suite.peers)
+    configs = suite.configs()
+    mine = shard(configs, Config.cost, rank.rank, rank.world_size)
+    todo = [c for c in mine if not all((c.config_id, n) in done for n in names)]
+    result = SweepResult(skipped_configs=len(mine) - len(todo), results_path=results)
+    env = {}
+    if target.device == "cuda" and rank.distributed and "CUDA_VISIBLE_DEVICES" not in os.environ:
+        env["CUDA_VISIBLE_DEVICES"] = str(rank.local_rank)
+    worker = IsolatedWorker(env=env) if isolation == "process" else InProcess()
+    try:
+        write_env(worker, out_dir, target, suite, rank)
+        if on_start:
+            on_start(len(todo))
+        for config in todo:
+            missing = [n for n in names if (config.config_id, n) not in done]
+            records = measure_one_config(worker, config, missing, target, suite, rank)
+            for rec in records:
+                sink.append(rec)
+            result.records.extend(records)
+            if on_config:
+                on_config(config, records)
+    finally:
+        worker.close()
+    if rank.distributed:
+        group.barrier()
+        if rank.rank == 0:
+            merge_rank_files(out_dir, rank.world_size, [c.config_id for c in configs])
+        group.barrier()
+        group.close()
+    return result

@@ -1,0 +1,122 @@
+"""Clocks and the interleaved measurement loop.
+
+On CUDA every timestamp is a CUDA event (GPU time, read after one synchronize per round); on CPU it
+is `perf_counter` (the reference backend runs synchronously). Implementations of one configuration
+are measured in rounds: each round runs every implementation once, in a rotated order, so drift
+(clocks, temperature, other tenants) hits them alike and per-round differences pair up.
+"""
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from typing import Callable
+
+import torch
+
+from prefixlm_attn.phases import observing
+
+
+class Clock:
+    """Timestamps on the device's timeline."""
+
+    def __init__(self, device: torch.device):
+        self.cuda = device.type == "cuda"
+
+    def mark(self):
+        if self.cuda:
+            event = torch.cuda.Event(enable_timing=True)
+            event.record()
+            return event
+        return time.perf_counter()
+
+    def sync(self) -> None:
+        if self.cuda:
+            torch.cuda.synchronize()
+
+    def elapsed_ms(self, start, end) -> float:
+        return start.elapsed_time(end) if self.cuda else (end - start) * 1e3
+
+
+class PhaseTimer:
+    """Phase observer: timestamps at each phase's begin/end; durations of repeated phases add up."""
+
+    def __init__(self, clock: Clock):
+        self.clock = clock
+        self._open: dict[str, object] = {}
+        self._spans: list[tuple[str, object, object]] = []
+
+    def begin(self, name: str) -> None:
+        self._open[name] = self.clock.mark()
+
+    def end(self, name: str) -> None:
+        self._spans.append((name, self._open.pop(name), self.clock.mark()))
+
+    def collect_ms(self) -> dict[str, float]:
+        """Call after `clock.sync()`; returns and forgets this repetition's phase durations."""
+        totals: dict[str, float] = defaultdict(float)
+        for name, start, end in self._spans:
+            totals[name] += self.clock.elapsed_ms(start, end)
+        self._spans.clear()
+        return dict(totals)
+
+
+class L2Flusher:
+    """Evicts L2 between repetitions by writing a buffer larger than it (as triton's do_bench)."""
+
+    def __init__(self, device: torch.device, enabled: bool, bytes_: int = 256 << 20):
+        self.buf = torch.empty(bytes_, dtype=torch.int8, device=device) if enabled and device.type == "cuda" else None
+
+    def __call__(self) -> None:
+        if self.buf is not None:
+            self.buf.zero_()
+
+
+def run_once(forward: Callable[[], torch.Tensor], dout: torch.Tensor, clear: Callable[[], None],
+             clock: Clock) -> tuple:
+    """One forward + backward with three timestamps (read them after a sync)."""
+    clear()
+    t0 = clock.mark()
+    out = forward()
+    t1 = clock.mark()
+    out.backward(dout)
+    t2 = clock.mark()
+    return t0, t1, t2
+
+
+def timed_round(calls: dict[str, Callable[[], torch.Tensor]], dout: torch.Tensor, clear: Callable[[], None],
+                clock: Clock, flush: L2Flusher, round_index: int,
+                phase_timer: PhaseTimer | None = None) -> dict[str, dict]:
+    """Every implementation once, order rotated by the round index; {name: {forward, backward[, phases]}}."""
+    names = list(calls)
+    shift = round_index % len(names)
+    marks, phases = {}, {}
+    for name in names[shift:] + names[:shift]:
+        flush()
+        if phase_timer is None:
+            marks[name] = run_once(calls[name], dout, clear, clock)
+        else:
+            with observing(phase_timer):
+                marks[name] = run_once(calls[name], dout, clear, clock)
+            clock.sync()
+            phases[name] = phase_timer.collect_ms()
+    clock.sync()
+    result = {}
+    for name, (t0, t1, t2) in marks.items():
+        result[name] = {"forward": clock.elapsed_ms(t0, t1), "backward": clock.elapsed_ms(t1, t2)}
+        if name in phases:
+            result[name]["phases"] = phases[name]
+    return result
+
+
+def time_kernel_ms(fn: Callable[[], object], clock: Clock, reps: int = 20, warmup: int = 3) -> list[float]:
+    """Per-call times of a single kernel-sized callable (for the fill/add bandwidth probes)."""
+    for _ in range(warmup):
+        fn()
+    samples = []
+    for _ in range(reps):
+        t0 = clock.mark()
+        fn()
+        t1 = clock.mark()
+        clock.sync()
+        samples.append(clock.elapsed_ms(t0, t1))
+    return samples
