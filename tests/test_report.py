@@ -94,3 +94,63 @@ def test_peers_rows(data):
     assert {"flex_attention", "sdpa_dense", gen.BEST} <= set(names)
     assert names["flex_attention"]["setup_ms"] == 1.5
     assert names["sdpa_dense"]["backward_ms"] == pytest.approx(3.0 * names[gen.BEST]["backward_ms"])
+
+
+def _run_cli(*args: str):
+    import subprocess
+    import sys
+    return subprocess.run([sys.executable, "-m", "cli", *args], cwd=Path(__file__).resolve().parents[1],
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_report_writes_markdown_html_and_figures(sample_dir, tmp_path):
+    from typer.testing import CliRunner
+
+    import cli
+    out = tmp_path / "report"
+    result = CliRunner().invoke(cli.app, ["report", str(sample_dir), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    md = (out / "report.md").read_text()
+    for name in ("hot_path_cost", "phases", "scaling", "prediction", "boundary", "peers"):
+        assert (out / "figures" / f"{name}.png").read_bytes()[:4] == b"\x89PNG"
+        assert (out / "figures" / f"{name}.svg").read_text().lstrip().startswith("<?xml")
+        assert f"(figures/{name}.png)" in md
+    assert "uniform-T4096-h8-d128 / unguarded: crashed" in md
+    assert "## Boundary validation" in md and "crashed (expected)" in md
+    assert "## Peers" in md and "flex_attention" in md
+    assert "## Profile breakdown (nsys)" in md
+    assert "| gpu | NVIDIA H100 80GB HBM3 |" in md
+    assert "6.144 [6.021, 6.267]" in md  # long_prefix T4096 best backward, median [lo, hi]
+    html = (out / "report.html").read_text()
+    assert html.count("data:image/png;base64,iVBOR") == 6
+    assert "<table>" in html
+
+
+def test_report_notes_reference_backend_and_skips_empty_figures(sample_dir, tmp_path):
+    import json
+    lines = (sample_dir / "results.jsonl").read_text().splitlines()
+    records = [json.loads(line) for line in lines]
+    records = [r | {"backend": "reference", "prediction": None} for r in records if r.get("kind") == "variant"]
+    for name in ("validation.jsonl", "breakdown.json", "env.json"):
+        (sample_dir / name).unlink()
+    (sample_dir / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    from plots.report import build_report
+    paths = build_report([sample_dir], tmp_path / "out")
+    md = paths["markdown"].read_text()
+    assert "CPU reference backend" in md
+    assert "figure 'Predicted vs measured extra time' skipped" in md
+    assert "figure 'Boundary validation matrix' skipped" in md
+    assert "## Peers" not in md and "## Boundary validation" not in md
+    assert not (tmp_path / "out" / "figures" / "boundary.png").exists()
+
+
+def test_report_missing_results_exits_2_with_one_line(tmp_path):
+    proc = _run_cli("report", str(tmp_path / "absent"), "--out", str(tmp_path / "o"))
+    assert proc.returncode == 2
+    assert proc.stderr.strip().count("\n") == 0 and "no results file" in proc.stderr
+
+
+def test_multiple_dirs_merge(sample_dir, tmp_path):
+    gen.write(tmp_path / "second")
+    data = load_dirs([sample_dir, tmp_path / "second"])
+    assert len(data.records) == 2 * 21 and len(data.env) == 2
