@@ -1,0 +1,31 @@
+"""Peer implementations: other ways to compute (or bound) the same PrefixLM attention.
+
+The sweep measures them exactly as it measures the op's variants (`prefixbench sweep --peer NAME`).
+Each `prepare` checks its result against a dense reference first and puts the verdict in
+`Prepared.notes["check"]`, and the pairs it really computes in `Prepared.notes["attended_pairs"]`
+(the bounds do different work from PrefixLM). See docs/PEERS.md.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+from bench.implementations import Implementation, Prepared
+from bench.inputs import Workload
+from bench.peers_base import BIDIR, CAUSAL, PREFIXLM, PeerUnsupported
+from bench.peers_bounds import prepare_bidir_bound, prepare_causal_bound
+from bench.peers_check import check_peer, checked
+
+
+def _peer(name: str, description: str, prepare: Callable[[Workload, str], Prepared],
+          reference: str = PREFIXLM) -> Implementation:
+    return Implementation(name, "peer", description, checked(name, prepare, reference))
+
+
+PEERS: dict[str, Implementation] = {p.name: p for p in (
+    _peer("fa3_causal_bound", "one FA3 varlen causal pass over whole sequences (less work than PrefixLM)",
+          prepare_causal_bound, CAUSAL),
+    _peer("fa3_bidir_bound", "one FA3 varlen bidirectional pass over whole sequences (more work than PrefixLM)",
+          prepare_bidir_bound, BIDIR),
+)}
+
+__all__ = ["PEERS", "PeerUnsupported", "check_peer"]
