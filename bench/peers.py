@@ -14,6 +14,7 @@ from bench.inputs import Workload
 from bench.peers_base import BIDIR, CAUSAL, PREFIXLM, PeerUnsupported
 from bench.peers_bounds import prepare_bidir_bound, prepare_causal_bound
 from bench.peers_check import check_peer, checked
+from bench.peers_flex import prepare_flex
 
 
 def _peer(name: str, description: str, prepare: Callable[[Workload, str], Prepared],
@@ -22,6 +23,8 @@ def _peer(name: str, description: str, prepare: Callable[[Workload, str], Prepar
 
 
 PEERS: dict[str, Implementation] = {p.name: p for p in (
+    _peer("flex_attention", "torch FlexAttention with a PrefixLM x document block mask (compiled on CUDA)",
+          prepare_flex),
     _peer("fa3_causal_bound", "one FA3 varlen causal pass over whole sequences (less work than PrefixLM)",
           prepare_causal_bound, CAUSAL),
     _peer("fa3_bidir_bound", "one FA3 varlen bidirectional pass over whole sequences (more work than PrefixLM)",

@@ -2,7 +2,8 @@
 
 The reference is O(T^2) per sequence, so a workload of more than `CHECK_TOKENS` tokens is checked on
 a sub-batch: its first sequences (in packing order, skipping any that would overflow) up to
-`CHECK_TOKENS` tokens, with their own Q/K/V rows, plus `CHECK_PADDING` padding rows.
+`CHECK_TOKENS` tokens, with their own Q/K/V rows, padded to `CHECK_TOKENS + CHECK_PADDING` rows (one
+fixed shape, so a compiled peer compiles once for all checks).
 """
 from __future__ import annotations
 
@@ -50,11 +51,11 @@ def sub_workload(w: Workload, max_tokens: int = CHECK_TOKENS) -> Workload:
         pre, cau, starts = [p * max_tokens // (p + c)], [max_tokens - p * max_tokens // (p + c)], [0]
         used = max_tokens
     rows = torch.cat([torch.arange(s, s + p + c) for s, p, c in zip(starts, pre, cau)])
-    budget = used + CHECK_PADDING
+    budget = max_tokens + CHECK_PADDING
     gen = torch.Generator(device="cpu").manual_seed(1)
 
     def take(x: torch.Tensor) -> torch.Tensor:
-        pad = torch.randn((CHECK_PADDING, *x.shape[1:]), generator=gen).to(x.device, x.dtype)
+        pad = torch.randn((budget - used, *x.shape[1:]), generator=gen).to(x.device, x.dtype)
         return torch.cat([x.detach()[rows.to(x.device)], pad])
 
     q, k, v = (take(x).requires_grad_(True) for x in w.leaves())
