@@ -15,6 +15,7 @@ from bench.peers_base import BIDIR, CAUSAL, PREFIXLM, PeerUnsupported
 from bench.peers_bounds import prepare_bidir_bound, prepare_causal_bound
 from bench.peers_check import check_peer, checked
 from bench.peers_flex import prepare_flex
+from bench.peers_sdpa import prepare_sdpa
 
 
 def _peer(name: str, description: str, prepare: Callable[[Workload, str], Prepared],
@@ -25,6 +26,7 @@ def _peer(name: str, description: str, prepare: Callable[[Workload, str], Prepar
 PEERS: dict[str, Implementation] = {p.name: p for p in (
     _peer("flex_attention", "torch FlexAttention with a PrefixLM x document block mask (compiled on CUDA)",
           prepare_flex),
+    _peer("sdpa_dense", "torch SDPA with a dense block-diagonal PrefixLM [T, T] boolean mask", prepare_sdpa),
     _peer("fa3_causal_bound", "one FA3 varlen causal pass over whole sequences (less work than PrefixLM)",
           prepare_causal_bound, CAUSAL),
     _peer("fa3_bidir_bound", "one FA3 varlen bidirectional pass over whole sequences (more work than PrefixLM)",

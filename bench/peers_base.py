@@ -1,5 +1,13 @@
-"""Shared pieces of the peers: the refusal exception and which dense mask each peer computes."""
+"""Shared pieces of the peers: the refusal exception, which dense mask each peer computes, row tables."""
 from __future__ import annotations
+
+import time
+from typing import Callable
+
+import torch
+from torch import Tensor
+
+from bench.inputs import Workload
 
 
 class PeerUnsupported(RuntimeError):
@@ -16,3 +24,28 @@ class PeerCheckFailed(RuntimeError):
 # What each peer computes, as a dense reference: "prefixlm" (the op's mask), "causal" (per sequence
 # j <= i) or "bidir" (per sequence, every pair).
 PREFIXLM, CAUSAL, BIDIR = "prefixlm", "causal", "bidir"
+
+
+def row_tables(w: Workload) -> tuple[Tensor, Tensor, Tensor]:
+    """Per token row: sequence index (-1 for padding), position in its sequence, its sequence's prefix."""
+    doc = torch.full((w.config.tokens,), -1, dtype=torch.int32)
+    pos = torch.zeros(w.config.tokens, dtype=torch.int32)
+    plen = torch.zeros(w.config.tokens, dtype=torch.int32)
+    start = 0
+    for s, (p, c) in enumerate(zip(w.batch.prefix_lens, w.batch.causal_lens)):
+        doc[start:start + p + c] = s
+        pos[start:start + p + c] = torch.arange(p + c, dtype=torch.int32)
+        plen[start:start + p + c] = p
+        start += p + c
+    return tuple(t.to(w.device) for t in (doc, pos, plen))
+
+
+def timed_ms(fn: Callable, device: torch.device) -> tuple[object, float]:
+    """(fn(), wall milliseconds), synchronised on CUDA: one-off costs such as mask construction."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    t0 = time.perf_counter()
+    result = fn()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return result, (time.perf_counter() - t0) * 1e3

@@ -9,7 +9,6 @@ The block mask is built outside the timed call; its construction time is `setup_
 """
 from __future__ import annotations
 
-import time
 from typing import Callable
 
 import torch
@@ -17,7 +16,7 @@ from torch import Tensor
 
 from bench.implementations import Prepared
 from bench.inputs import Workload
-from bench.peers_base import PeerUnsupported
+from bench.peers_base import PeerUnsupported, row_tables, timed_ms
 from prefixlm_attn.dense_reference import attended_pairs
 
 _compiled: dict[str, Callable] = {}
@@ -44,20 +43,6 @@ def flex_fn(device: torch.device) -> Callable:
     return _compiled["cuda"]
 
 
-def row_tables(w: Workload) -> tuple[Tensor, Tensor, Tensor]:
-    """Per token row: sequence index (-1 for padding), position in its sequence, its sequence's prefix."""
-    doc = torch.full((w.config.tokens,), -1, dtype=torch.int32)
-    pos = torch.zeros(w.config.tokens, dtype=torch.int32)
-    plen = torch.zeros(w.config.tokens, dtype=torch.int32)
-    start = 0
-    for s, (p, c) in enumerate(zip(w.batch.prefix_lens, w.batch.causal_lens)):
-        doc[start:start + p + c] = s
-        pos[start:start + p + c] = torch.arange(p + c, dtype=torch.int32)
-        plen[start:start + p + c] = p
-        start += p + c
-    return tuple(t.to(w.device) for t in (doc, pos, plen))
-
-
 def prefixlm_mask_mod(doc: Tensor, pos: Tensor, plen: Tensor) -> Callable:
     def mask_mod(b, h, q_idx, kv_idx):
         same = (doc[q_idx] == doc[kv_idx]) & (doc[q_idx] >= 0)
@@ -68,16 +53,6 @@ def prefixlm_mask_mod(doc: Tensor, pos: Tensor, plen: Tensor) -> Callable:
 def _block_mask(mask_mod: Callable, tokens: int, device: torch.device):
     create_block_mask, _ = _flex()
     return create_block_mask(mask_mod, 1, None, tokens, tokens, device=device, _compile=device.type == "cuda")
-
-
-def _timed(fn: Callable, device: torch.device) -> tuple[object, float]:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    t0 = time.perf_counter()
-    result = fn()
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    return result, (time.perf_counter() - t0) * 1e3
 
 
 def flex_forward(q: Tensor, k: Tensor, v: Tensor, block_mask, flex: Callable) -> Tensor:
@@ -97,8 +72,8 @@ def prepare_flex(w: Workload, backend: str) -> Prepared:
                               f"on {w.device.type}; it runs on CUDA only")
     mask_mod = prefixlm_mask_mod(*row_tables(w))
     build = lambda: _block_mask(mask_mod, w.config.tokens, w.device)  # noqa: E731
-    _, first_ms = _timed(build, w.device)       # first build may include compiling the mask builder
-    block_mask, setup_ms = _timed(build, w.device)
+    _, first_ms = timed_ms(build, w.device)       # first build may include compiling the mask builder
+    block_mask, setup_ms = timed_ms(build, w.device)
     flex = flex_fn(w.device)
 
     notes = {"attended_pairs": attended_pairs(w.batch.prefix_lens, w.batch.causal_lens),
