@@ -7,7 +7,9 @@ from typing import List, Optional
 import typer
 
 from bench.console import console, results_table, sweep_progress
+from bench.distributed import RankInfo
 from bench.errors import UserError
+from bench.records import read_records
 from bench.grid import Suite, check_suite, load_suite
 from bench.sweep import resolve_target, run_sweep
 
@@ -78,11 +80,16 @@ def register(app: typer.Typer) -> None:
             dry_run(the_suite)
             return
         target = resolve_target(the_suite.backend, the_suite.device)
-        if target.device == "cpu":
+        if target.device == "cpu" and RankInfo.from_env().rank == 0:
             console.print(CPU_NOTICE + (" (smoke suite)" if fallback else ""), style="yellow")
         with sweep_progress(progress) as (on_start, on_config):
             result = run_sweep(the_suite, out, target, resume=resume, isolation=isolation,
                                on_config=on_config, on_start=on_start)
+        rank = RankInfo.from_env()
+        if rank.rank != 0:
+            return                                   # rank 0 prints the merged run
+        if rank.distributed:
+            result.records = read_records([result.results_path])
         if result.skipped_configs:
             console.print(f"resume: skipped {result.skipped_configs} configurations already recorded")
         if result.records:

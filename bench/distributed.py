@@ -73,7 +73,7 @@ def _read_jsonl(path: Path) -> list[dict]:
     return records
 
 
-def merge_rank_files(out_dir: Path, world_size: int, grid_order: Iterable[str],
+def merge_rank_files(out_dir: Path, world_size: int, grid_order: Iterable[str], variant_order: Sequence[str] = (),
                      key: Callable[[dict], tuple] = lambda r: (r.get("config_id"), r.get("variant"))) -> Path:
     """Merge `results.jsonl` (earlier runs, for --resume) and every rank file into `results.jsonl`.
 
@@ -88,7 +88,9 @@ def merge_rank_files(out_dir: Path, world_size: int, grid_order: Iterable[str],
         for record in _read_jsonl(rank_file(out_dir, r)):
             merged[key(record)] = record
     position = {cid: i for i, cid in enumerate(grid_order)}
+    vpos = {name: i for i, name in enumerate(variant_order)}
     ordered = sorted(merged.values(), key=lambda rec: (position.get(rec.get("config_id"), len(position)),
+                                                       vpos.get(rec.get("variant"), len(vpos)),
                                                        str(rec.get("variant"))))
     tmp = out_dir / "results.jsonl.tmp"
     with tmp.open("w") as fh:

@@ -153,7 +153,7 @@ def run_sweep(suite: Suite, out_dir: Path, target: Target, *, resume: bool = Fal
     if rank.distributed:
         group.barrier()
         if rank.rank == 0:
-            merge_rank_files(out_dir, rank.world_size, [c.config_id for c in configs])
+            merge_rank_files(out_dir, rank.world_size, [c.config_id for c in configs], names)
         group.barrier()
         group.close()
     return result

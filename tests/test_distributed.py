@@ -35,3 +35,39 @@ def test_merge_orders_by_grid_and_keeps_earlier_results(tmp_path):
     records = [json.loads(line) for line in merged.read_text().splitlines()]
     assert [r["config_id"] for r in records] == ["a", "b", "c"]
     assert not rank_file(tmp_path, 0).exists() and not rank_file(tmp_path, 1).exists()
+
+
+def _torchrun_sweep(out, nproc, *extra):
+    import os
+    import subprocess
+    import sys
+    args = [sys.executable, "-m", "torch.distributed.run", f"--nproc-per-node={nproc}",
+            f"--master-port={29500 + (os.getpid() + nproc) % 1000}", "-m", "cli", "sweep", "--out", str(out),
+            "--backend", "reference", "--device", "cpu", "--distribution", "sft_long_prompt",
+            "--distribution", "uniform", "--distribution", "no_causal", "--tokens", "128", "--tokens", "256",
+            "--heads", "1", "--head-dim", "16", "--dtype", "float32", "--context", "64",
+            "--variant", "unguarded", "--variant", "prefix_rows_add", "--warmup", "0", "--min-reps", "3",
+            "--max-reps", "3", "--phase-reps", "1", "--no-progress", *extra]
+    root = os.path.dirname(os.path.dirname(__file__))
+    return subprocess.run(args, capture_output=True, text=True, timeout=600, cwd=root,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+
+
+def test_two_gloo_ranks_merge_into_the_single_process_records(tmp_path):
+    """torchrun with 2 CPU ranks: one merged results.jsonl, same configurations as one process."""
+    proc = _torchrun_sweep(tmp_path / "two", 2)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    single = _torchrun_sweep(tmp_path / "one", 1)
+    assert single.returncode == 0, single.stderr[-3000:]
+    two = [json.loads(x) for x in (tmp_path / "two" / "results.jsonl").read_text().splitlines()]
+    one = [json.loads(x) for x in (tmp_path / "one" / "results.jsonl").read_text().splitlines()]
+    key = lambda r: (r["config_id"], r["variant"], r["status"])  # noqa: E731
+    assert [key(r) for r in two] == [key(r) for r in one]
+    assert len(two) == 12 and {r["rank"] for r in two} == {0, 1}
+    crashed = [r for r in two if r["status"] == "crashed"]
+    assert {(r["distribution"], r["variant"]) for r in crashed} == {("no_causal", "unguarded")}
+    assert not list((tmp_path / "two").glob("rank-*.jsonl"))
+    # --resume on the merged file skips everything
+    again = _torchrun_sweep(tmp_path / "two", 2, "--resume")
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert len((tmp_path / "two" / "results.jsonl").read_text().splitlines()) == 12
