@@ -156,10 +156,12 @@ def gpu_clocks() -> dict[str, Any]:
     fields = ["driver_version", "clocks.sm", "clocks.max.sm", "clocks.mem", "temperature.gpu", "power.draw",
               "clocks_throttle_reasons.active"]
     index = os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",")[0] or str(torch.cuda.current_device())
-    try:
-        text = subprocess.run(["nvidia-smi", f"--id={index}", f"--query-gpu={','.join(fields)}",
-                               "--format=csv,noheader,nounits"], capture_output=True, text=True,
-                              timeout=10).stdout.strip().splitlines()[0]
-    except Exception as exc:  # noqa: BLE001
-        return {"nvidia_smi_error": str(exc)[:200]}
-    return {f"nvsmi.{k}": v.strip() for k, v in zip(fields, text.split(","))}
+    values: dict[str, Any] = {}
+    for name in fields:   # one field per query: a field an older driver lacks spoils only itself
+        try:
+            proc = subprocess.run(["nvidia-smi", f"--id={index}", f"--query-gpu={name}",
+                                   "--format=csv,noheader,nounits"], capture_output=True, text=True, timeout=10)
+            values[f"nvsmi.{name}"] = proc.stdout.strip() if proc.returncode == 0 else None
+        except Exception as exc:  # noqa: BLE001
+            return {**values, "nvidia_smi_error": str(exc)[:200]}
+    return values
