@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import sys
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +24,8 @@ from bench.inputs import Workload, build_workload
 from prefixlm_attn.phases import PhaseObserver, observing
 from profiles.nvtx_ranges import (NvtxEmitter, NvtxPhaseObserver, config_range_name, measure_nvtx_overhead,
                                   nvtx_range, rep_range_name)
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 @dataclass
@@ -108,6 +112,26 @@ def run_profiled(config: Config, variants: Sequence[str], backend: str, device: 
             "nvtx_backend": run.emitter.backend if run.emitter else None,
             "nvtx_domain": run.emitter.range_domain if run.emitter else None,
             "nvtx_overhead": overhead}
+
+
+def runner_command(config: Config, variants: Sequence[str], backend: str, device: str, reps: int,
+                   warmup: int = 2, nvtx: bool = True, cuda_profiler_api: bool = True, overhead_reps: int = 0,
+                   meta_json: Optional[Path] = None) -> list[str]:
+    """argv that runs this module in a fresh interpreter (the program a profiler launches)."""
+    argv = [sys.executable, "-m", "profiles.workload_runner", "--config-json", json.dumps(config.as_dict()),
+            "--variants", ",".join(variants), "--backend", backend, "--device", device,
+            "--reps", str(reps), "--warmup", str(warmup), "--overhead-reps", str(overhead_reps)]
+    argv += ["--nvtx"] if nvtx else []
+    argv += ["--cuda-profiler-api"] if cuda_profiler_api else []
+    argv += ["--meta-json", str(meta_json)] if meta_json else []
+    return argv
+
+
+def runner_env() -> dict[str, str]:
+    """The environment with this checkout on PYTHONPATH, so `-m profiles.workload_runner` resolves."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p)
+    return env
 
 
 def main(argv: Optional[Sequence[str]] = None) -> None:
