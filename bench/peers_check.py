@@ -36,8 +36,9 @@ def reference_lens(w: Workload, reference: str) -> tuple[list[int], list[int], b
     return p, c, reference == CAUSAL
 
 
-def sub_workload(w: Workload, max_tokens: int = CHECK_TOKENS) -> Workload:
+def sub_workload(w: Workload, max_tokens: int | None = None) -> Workload:
     """The first sequences of `w` (at most `max_tokens` tokens) and their rows, plus padding rows."""
+    max_tokens = CHECK_TOKENS if max_tokens is None else max_tokens
     starts, pre, cau, used, start = [], [], [], 0, 0
     for p, c in zip(w.batch.prefix_lens, w.batch.causal_lens):
         if used + p + c <= max_tokens:
