@@ -81,6 +81,19 @@ def enclosing_stacks(spans: Iterable[Span], times: Sequence[int]) -> list[tuple[
     return result
 
 
+def is_global(name: str) -> bool:
+    """config/rep ranges hold for every thread (backward kernels launch from the autograd thread)."""
+    return name.startswith((REP_PREFIX, CONFIG_PREFIX))
+
+
+def thread_stacks(spans_by_thread: dict[int, list[Span]], thread: int, times: Sequence[int]) -> list[tuple[str, ...]]:
+    """Stacks for launch times on `thread`: config/rep ranges from any thread (by time), then the
+    thread's own ranges (phases are pushed on the thread that runs the op's forward or backward)."""
+    global_spans = [s for spans in spans_by_thread.values() for s in spans if is_global(s.name)]
+    local = [s for s in spans_by_thread.get(thread, []) if not is_global(s.name)]
+    return [g + l for g, l in zip(enclosing_stacks(global_spans, times), enclosing_stacks(local, times))]
+
+
 def aggregate(activities: Iterable[Activity], reps: int) -> dict[str, dict]:
     """{variant: {"ranges": {range: {"gpu_ms", "kernels": {name: {"count", "ms"}}, "bytes"}}}}.
 

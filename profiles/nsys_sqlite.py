@@ -12,7 +12,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Iterable, Optional
 
-from profiles.attribution import Activity, Span, enclosing_stacks
+from profiles.attribution import Activity, Span, thread_stacks
 
 KERNEL, MEMSET, MEMCPY = "CUPTI_ACTIVITY_KIND_KERNEL", "CUPTI_ACTIVITY_KIND_MEMSET", "CUPTI_ACTIVITY_KIND_MEMCPY"
 RUNTIME, NVTX, STRINGS = "CUPTI_ACTIVITY_KIND_RUNTIME", "NVTX_EVENTS", "StringIds"
@@ -146,7 +146,7 @@ def attributed_activities(path: Path | str, domains: Optional[Iterable[str]] = N
         gtid, t = launch
         where.append((gtid, len(by_thread[gtid])))
         by_thread[gtid].append(t)
-    stacks = {gtid: enclosing_stacks(spans.get(gtid, []), times) for gtid, times in by_thread.items()}
+    stacks = {gtid: thread_stacks(spans, gtid, times) for gtid, times in by_thread.items()}
     return [Activity(row["name"], row["kind"], row["duration_ns"],
                      stacks[loc[0]][loc[1]] if loc else (), row["bytes"], row["short_name"])
             for row, loc in zip(rows, where)]

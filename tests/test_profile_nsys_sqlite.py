@@ -13,6 +13,7 @@ from profiles.nsys_sqlite import NsysSchemaError, attributed_activities
 FIXTURES = Path(__file__).parent / "fixtures" / "profiles"
 REAL = sorted(FIXTURES.glob("*.sqlite"))
 TID = (1234 << 24) | 1234          # globalTid of the main thread of pid 1234
+BWD_TID = (1234 << 24) | 1240      # the autograd engine's device thread
 PID = 1234 << 24
 
 SCHEMA = """
@@ -44,10 +45,10 @@ def _synthetic(path: Path) -> None:
         base = rep * 5_000
         nvtx += [(base, base + 4_000, 59, f"rep:a:{rep}", None, 1),
                  (base + 100, base + 1_000, 59, "bwd.zero_fill", None, 1),
-                 (base + 1_000, base + 3_000, 59, None, 5, 1)]          # name via textId
+                 (base + 1_000, base + 3_000, 59, None, 5, 1)]          # name via textId (thread below)
     nvtx += [(0, 0, 75, "other", None, 7), (49_000, 51_000, 59, "other-domain", None, 7)]
     db.executemany("INSERT INTO NVTX_EVENTS (start, end, eventType, text, textId, domainId, globalTid) "
-                   "VALUES (?, ?, ?, ?, ?, ?, ?)", [(s, e, t, x, i, d, TID) for s, e, t, x, i, d in nvtx])
+                   "VALUES (?, ?, ?, ?, ?, ?, ?)", [(s, e, t, x, i, d, BWD_TID if i == 5 else TID) for s, e, t, x, i, d in nvtx])
     runtime, kernels, memsets = [], [], []
     corr = 100
     for rep in range(2):
@@ -55,7 +56,7 @@ def _synthetic(path: Path) -> None:
         for launch, gpu, name in ((base + 200, base + 6_000, 1), (base + 300, base + 6_200, 1),
                                   (base + 1_500, base + 7_000, 3)):
             corr += 1
-            runtime.append((launch, launch + 50, TID, corr))
+            runtime.append((launch, launch + 50, BWD_TID if name == 3 else TID, corr))
             kernels.append((gpu, gpu + 100_000, corr, PID, name, name + 1))
         corr += 1
         runtime.append((base + 400, base + 450, TID, corr))
