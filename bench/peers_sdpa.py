@@ -64,10 +64,21 @@ def sdpa_forward(q: Tensor, k: Tensor, v: Tensor, mask: Tensor, valid: Tensor) -
     return torch.where(valid[:, None, None], out, 0.0)
 
 
+def chosen_backend(q: Tensor, mask: Tensor) -> str | None:
+    """Which SDPA kernel PyTorch dispatches to for these inputs (private API; None when unknown)."""
+    try:
+        from torch.nn.attention import SDPBackend
+        view = q.transpose(0, 1).unsqueeze(0)
+        return SDPBackend(torch._fused_sdp_choice(view, view, view, mask, 0.0, False)).name
+    except Exception:  # noqa: BLE001 - informational only
+        return None
+
+
 def prepare_sdpa(w: Workload, backend: str) -> Prepared:
     """`backend` is ignored: SDPA picks its own kernel."""
     check_dense_fits(w.config.tokens, w.config.heads, w.device)
     (mask, valid), setup_ms = timed_ms(lambda: dense_mask(w), w.device)
     notes = {"attended_pairs": attended_pairs(w.batch.prefix_lens, w.batch.causal_lens),
-             "computed_pairs": w.config.tokens ** 2, "mask_bytes": mask.numel()}
+             "computed_pairs": w.config.tokens ** 2, "mask_bytes": mask.numel(),
+             "sdpa_backend": chosen_backend(w.q, mask)}
     return Prepared(lambda: sdpa_forward(w.q, w.k, w.v, mask, valid), setup_ms=setup_ms, notes=notes)
