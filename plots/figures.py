@@ -24,19 +24,32 @@ def _colors(names: list[str]) -> dict[str, Any]:
 
 
 def _panels(n: int, width: float = 5.0, height: float = 3.8, sharey: bool = True) -> tuple[Figure, list]:
-    fig, axes = plt.subplots(1, n, figsize=(max(6.0, width * n), height), sharey=sharey, squeeze=False,
-                             layout="constrained")
-    return fig, list(axes[0])
+    """A grid of at most 3 panels a row; unused cells are hidden."""
+    ncols = min(n, 3)
+    nrows = -(-n // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(max(6.0, width * ncols), height * nrows + 0.6), sharey=sharey,
+                             squeeze=False, layout="constrained")
+    flat = list(axes.flat)
+    for ax in flat[n:]:
+        ax.set_visible(False)
+    return fig, flat[:n]
 
 
-def _legend_below(fig: Figure, axes: list, ncols: int = 4) -> None:
-    """One legend for all panels, outside the data area."""
+def _dodge(tokens: list[int], index: int, count: int) -> list[float]:
+    """Shift a series sideways on the log2 token axis so error bars at one token count do not hide each other."""
+    return [t * 2 ** (0.06 * (index - (count - 1) / 2)) for t in tokens]
+
+
+def _legend_below(fig: Figure, axes: list, ncols: int = 6, order: list[str] | None = None) -> None:
+    """One legend for all panels, outside the data area; `order` groups labels by the name they start with."""
     handles, labels = {}, []
     for ax in axes:
         for h, lab in zip(*ax.get_legend_handles_labels()):
             if lab not in handles:
                 handles[lab] = h
                 labels.append(lab)
+    if order:
+        labels.sort(key=lambda lab: (next((i for i, o in enumerate(order) if lab.startswith(o)), len(order)), lab))
     if labels:
         fig.legend([handles[lab] for lab in labels], labels, loc="outside lower center", ncols=min(ncols, len(labels)),
                    frameon=False, fontsize="small")
@@ -59,7 +72,7 @@ def hot_path_figure(data: RunData) -> Figure | None:
     fig, axes = _panels(len(cost))
     for ax, (dist, per_variant) in zip(axes, sorted(cost.items())):
         for variant, pts in per_variant.items():
-            x = [p["tokens"] for p in pts]
+            x = _dodge([p["tokens"] for p in pts], variants.index(variant), len(variants))
             y = [p["ratio"] for p in pts]
             err = [[p["ratio"] - p["lo"] for p in pts], [p["hi"] - p["ratio"] for p in pts]]
             ax.errorbar(x, y, yerr=err, marker="o", capsize=3, color=colors[variant], label=variant)
@@ -108,20 +121,21 @@ def scaling_figure(data: RunData) -> Figure | None:
     for ax, (dist, d) in zip(axes, sorted(sc.items())):
         tokens = []
         for variant, pts in d["backward"].items():
-            x = [p["tokens"] for p in pts]
-            tokens += x
+            tokens += [p["tokens"] for p in pts]
+            x = _dodge([p["tokens"] for p in pts], variants.index(variant), len(variants))
             err = [[p["median"] - p["lo"] for p in pts], [p["hi"] - p["median"] for p in pts]]
             ax.errorbar(x, [p["median"] for p in pts], yerr=err, marker="o", capsize=3, color=colors[variant],
                         label=variant)
         for variant, pts in d["floor"].items():
-            ax.plot([p["tokens"] for p in pts], [p["floor_ms"] for p in pts], ls="--", color=colors[variant],
+            x = _dodge([p["tokens"] for p in pts], variants.index(variant), len(variants))
+            ax.plot(x, [p["floor_ms"] for p in pts], ls="--", marker="v", mfc="none", color=colors[variant],
                     label=f"{variant}: zero-fill floor")
         ax.set_yscale("log")
         _token_axis(ax, tokens)
         ax.set_title(f"distribution: {dist}", fontsize="medium")
         ax.set_ylabel("time (ms)")
-    fig.suptitle("Scaling: backward time vs tokens; dashed = zero-filled bytes / fill bandwidth")
-    _legend_below(fig, axes, ncols=3)
+    fig.suptitle("Scaling: backward time vs tokens; ▽ dashed = zero-fill floor (zero-filled bytes / fill bandwidth)")
+    _legend_below(fig, axes, ncols=4, order=variants)
     return fig
 
 
@@ -150,28 +164,30 @@ def _short(name: str, width: int = 16) -> str:
 
 
 def boundary_figure(data: RunData) -> Figure | None:
+    """Patterns as rows (there are many; their names stay horizontal), variants as columns."""
     m = fd.boundary_matrix(data.validation)
     if not m["cells"]:
         return None
     nv, np_ = len(m["variants"]), len(m["patterns"])
-    fig, ax = plt.subplots(figsize=(min(20.0, max(6.0, (0.9 if np_ > 8 else 1.3) * np_ + 3)), 0.55 * nv + 2.6), layout="constrained")
-    for i, v in enumerate(m["variants"]):
-        for j, p in enumerate(m["patterns"]):
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.6 * nv + 3), 0.32 * np_ + 1.8), layout="constrained")
+    for j, v in enumerate(m["variants"]):
+        for i, p in enumerate(m["patterns"]):
             cell = m["cells"].get((v, p))
             if cell is None:
                 continue
-            ax.add_patch(plt.Rectangle((j - 0.5, i - 0.5), 1, 1, color=OUTCOME_COLORS.get(cell["outcome"], "grey")))
+            ax.add_patch(plt.Rectangle((j - 0.5, i - 0.5), 1, 1, facecolor=OUTCOME_COLORS.get(cell["outcome"], "grey"),
+                                       edgecolor="white", lw=1))
             text = cell["outcome"] + (" (exp.)" if cell["expected_to_fail"] else "")
-            ax.text(j, i, text, ha="center", va="center", fontsize="small",
+            ax.text(j, i, text, ha="center", va="center", fontsize="x-small",
                     color="white" if cell["outcome"] != "ok" else "black")
-    ax.set_xlim(-0.5, np_ - 0.5)
-    ax.set_ylim(nv - 0.5, -0.5)
-    many = np_ > 8  # many patterns: narrower columns, labels slanted so they never collide
-    ax.set_xticks(range(np_), [_short(p) for p in m["patterns"]], fontsize="small",
-                  rotation=40 if many else 0, ha="right" if many else "center")
-    ax.set_yticks(range(nv), m["variants"])
-    ax.set_xlabel("length pattern")
-    ax.set_title("Boundary checks: worst outcome per variant and pattern\n(exp. = failure expected)", fontsize="medium")
+    ax.set_xlim(-0.5, nv - 0.5)
+    ax.set_ylim(np_ - 0.5, -0.5)
+    ax.set_xticks(range(nv), [_short(v) for v in m["variants"]], fontsize="small")
+    ax.xaxis.tick_top()
+    ax.set_yticks(range(np_), m["patterns"], fontsize="small")
+    ax.set_ylabel("length pattern")
+    ax.set_title("Boundary checks: worst outcome per variant and pattern (exp. = failure expected)",
+                 fontsize="medium", loc="left", pad=12)
     return fig
 
 

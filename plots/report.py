@@ -26,6 +26,12 @@ def _mib(value: Any) -> str:
     return "-" if value is None else f"{value / MIB:.2f}"
 
 
+def _last_line(text: Any, limit: int = 200) -> str:
+    """The exception line of a traceback (its last non-empty line), shortened."""
+    lines = [line.strip() for line in str(text).splitlines() if line.strip()]
+    return (lines[-1] if lines else "")[:limit]
+
+
 def notes_for(data: RunData) -> list[str]:
     """Facts a reader needs before trusting the figures."""
     notes = []
@@ -35,7 +41,7 @@ def notes_for(data: RunData) -> list[str]:
     failed = [r for r in data.records if r.get("status") != "ok"]
     for r in failed:
         notes.append(f"{r['config_id']} / {r['variant']}: {r['status']}"
-                     + (f" ({str(r.get('error')).splitlines()[0][:160]})" if r.get("error") else ""))
+                     + (f" ({_last_line(r.get('error'))})" if r.get("error") else ""))
     if not data.env:
         notes.append("no env.json: environment unknown.")
     if not data.validation:
@@ -84,14 +90,14 @@ def validation_blocks(data: RunData) -> list[Block]:
     m = fd.boundary_matrix(data.validation)
     if not m["cells"]:
         return []
-    rows = []
-    for v in m["variants"]:
-        row = [v]
-        for p in m["patterns"]:
+    rows = []  # patterns as rows: there are many more patterns than variants
+    for p in m["patterns"]:
+        row = [p]
+        for v in m["variants"]:
             cell = m["cells"].get((v, p))
             row.append("-" if cell is None else cell["outcome"] + (" (expected)" if cell["expected_to_fail"] else ""))
         rows.append(row)
-    return [("h", 2, "Boundary validation"), ("table", ["variant"] + m["patterns"], rows)]
+    return [("h", 2, "Boundary validation"), ("table", ["pattern"] + m["variants"], rows)]
 
 
 def peers_blocks(data: RunData) -> list[Block]:
