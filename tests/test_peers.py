@@ -130,3 +130,24 @@ def test_sweep_writes_peer_records(tmp_path):
         assert rec["kind"] == "peer" and rec["status"] == "ok", rec.get("error")
         assert rec["notes"]["check"]["ok"] and rec["notes"]["attended_pairs"] > 0
         assert rec["timings_ms"]["forward"]["n"] >= 3 and rec["setup_ms"] is not None
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("tokens", [2048, 8192])          # 8192 > CHECK_TOKENS: the sub-batch path
+@pytest.mark.parametrize("distribution", DISTRIBUTIONS)
+@pytest.mark.parametrize("name", sorted(PEERS))
+def test_gpu_peer_matches_its_dense_reference(name, distribution, tokens):
+    from prefixlm_attn.backends import get_backend
+    if name.startswith("fa3_") and not get_backend("fa3").available():
+        pytest.skip("FA3 not importable")
+    config = Config(distribution=distribution, tokens=tokens, heads=4, head_dim=128, dtype="bfloat16")
+    w = build_workload(config, "cuda")
+    prepared = PEERS[name].prepare(w, "fa3")
+    check = prepared.notes["check"]
+    assert check["ok"], check
+    out = prepared.forward()
+    out.backward(w.dout)
+    torch.cuda.synchronize()
+    for t in (out, w.q.grad, w.k.grad, w.v.grad):
+        assert torch.count_nonzero(t[w.meta.total:]) == 0 and torch.isfinite(t).all()
+    assert prepared.setup_ms is not None and prepared.notes["attended_pairs"] > 0
