@@ -1,7 +1,6 @@
 """Matplotlib figures (headless) from plots.figure_data; each returns None when it has nothing to show."""
 from __future__ import annotations
 
-import textwrap
 from pathlib import Path
 from typing import Any, Callable
 
@@ -12,55 +11,11 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from plots import figure_data as fd  # noqa: E402
+from plots.layout import colors_for, dodge, legend_below, panels, short_label, token_axis  # noqa: E402
 from plots.records import RunData  # noqa: E402
 
 DPI = 130
 OUTCOME_COLORS = {"ok": "#4caf50", "unwritten": "#ffb300", "wrong": "#e53935", "crashed": "#6a1b9a"}
-
-
-def _colors(names: list[str]) -> dict[str, Any]:
-    cmap = plt.get_cmap("tab10")
-    return {n: cmap(i % 10) for i, n in enumerate(names)}
-
-
-def _panels(n: int, width: float = 5.0, height: float = 3.8, sharey: bool = True) -> tuple[Figure, list]:
-    """A grid of at most 3 panels a row; unused cells are hidden."""
-    ncols = min(n, 3)
-    nrows = -(-n // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(max(6.0, width * ncols), height * nrows + 0.6), sharey=sharey,
-                             squeeze=False, layout="constrained")
-    flat = list(axes.flat)
-    for ax in flat[n:]:
-        ax.set_visible(False)
-    return fig, flat[:n]
-
-
-def _dodge(tokens: list[int], index: int, count: int) -> list[float]:
-    """Shift a series sideways on the log2 token axis so error bars at one token count do not hide each other."""
-    return [t * 2 ** (0.06 * (index - (count - 1) / 2)) for t in tokens]
-
-
-def _legend_below(fig: Figure, axes: list, ncols: int = 6, order: list[str] | None = None) -> None:
-    """One legend for all panels, outside the data area; `order` groups labels by the name they start with."""
-    handles, labels = {}, []
-    for ax in axes:
-        for h, lab in zip(*ax.get_legend_handles_labels()):
-            if lab not in handles:
-                handles[lab] = h
-                labels.append(lab)
-    if order:
-        labels.sort(key=lambda lab: (next((i for i, o in enumerate(order) if lab.startswith(o)), len(order)), lab))
-    if labels:
-        fig.legend([handles[lab] for lab in labels], labels, loc="outside lower center", ncols=min(ncols, len(labels)),
-                   frameon=False, fontsize="small")
-
-
-def _token_axis(ax, tokens: list[int]) -> None:
-    ax.set_xscale("log", base=2)
-    ticks = sorted(set(tokens))
-    ax.set_xticks(ticks, [f"{t // 1024}k" if t >= 1024 and t % 1024 == 0 else str(t) for t in ticks])
-    ax.minorticks_off()
-    ax.set_xlabel("token budget T (tokens)")
 
 
 def hot_path_figure(data: RunData) -> Figure | None:
@@ -68,20 +23,20 @@ def hot_path_figure(data: RunData) -> Figure | None:
     if not cost:
         return None
     variants = list(dict.fromkeys(v for per in cost.values() for v in per))
-    colors = _colors(variants)
-    fig, axes = _panels(len(cost))
+    colors = colors_for(variants)
+    fig, axes = panels(len(cost))
     for ax, (dist, per_variant) in zip(axes, sorted(cost.items())):
         for variant, pts in per_variant.items():
-            x = _dodge([p["tokens"] for p in pts], variants.index(variant), len(variants))
+            x = dodge([p["tokens"] for p in pts], variants.index(variant), len(variants))
             y = [p["ratio"] for p in pts]
             err = [[p["ratio"] - p["lo"] for p in pts], [p["hi"] - p["ratio"] for p in pts]]
             ax.errorbar(x, y, yerr=err, marker="o", capsize=3, color=colors[variant], label=variant)
         ax.axhline(1.0, color="grey", lw=0.8, ls=":")
-        _token_axis(ax, [p["tokens"] for pts in per_variant.values() for p in pts])
+        token_axis(ax, [p["tokens"] for pts in per_variant.values() for p in pts])
         ax.set_title(f"distribution: {dist}", fontsize="medium")
     axes[0].set_ylabel("backward time / best variant's (x)")
     fig.suptitle("Hot-path cost: backward relative to the best variant (95% interval)")
-    _legend_below(fig, axes)
+    legend_below(fig, axes)
     return fig
 
 
@@ -93,8 +48,8 @@ def phases_figure(data: RunData) -> Figure | None:
     for r in rows:  # one panel per distribution, at its largest token budget
         largest[r["distribution"]] = max(largest.get(r["distribution"], 0), r["tokens"])
     segs = list(fd.PHASE_SEGMENTS) + ["other"]
-    colors = _colors(segs)
-    fig, axes = _panels(len(largest), sharey=False)
+    colors = colors_for(segs)
+    fig, axes = panels(len(largest), sharey=False)
     for ax, dist in zip(axes, sorted(largest)):
         sel = [r for r in rows if r["distribution"] == dist and r["tokens"] == largest[dist]]
         names = [r["variant"] for r in sel]
@@ -107,7 +62,7 @@ def phases_figure(data: RunData) -> Figure | None:
         ax.set_xlabel("backward time (ms, phase medians)")
         ax.set_title(f"{dist}, T={largest[dist]}", fontsize="medium")
     fig.suptitle("Where the backward time goes")
-    _legend_below(fig, axes, ncols=5)
+    legend_below(fig, axes, ncols=5)
     return fig
 
 
@@ -116,26 +71,26 @@ def scaling_figure(data: RunData) -> Figure | None:
     if not sc:
         return None
     variants = list(dict.fromkeys(v for d in sc.values() for v in d["backward"]))
-    colors = _colors(variants)
-    fig, axes = _panels(len(sc), sharey=False)
+    colors = colors_for(variants)
+    fig, axes = panels(len(sc), sharey=False)
     for ax, (dist, d) in zip(axes, sorted(sc.items())):
         tokens = []
         for variant, pts in d["backward"].items():
             tokens += [p["tokens"] for p in pts]
-            x = _dodge([p["tokens"] for p in pts], variants.index(variant), len(variants))
+            x = dodge([p["tokens"] for p in pts], variants.index(variant), len(variants))
             err = [[p["median"] - p["lo"] for p in pts], [p["hi"] - p["median"] for p in pts]]
             ax.errorbar(x, [p["median"] for p in pts], yerr=err, marker="o", capsize=3, color=colors[variant],
                         label=variant)
         for variant, pts in d["floor"].items():
-            x = _dodge([p["tokens"] for p in pts], variants.index(variant), len(variants))
+            x = dodge([p["tokens"] for p in pts], variants.index(variant), len(variants))
             ax.plot(x, [p["floor_ms"] for p in pts], ls="--", marker="v", mfc="none", color=colors[variant],
                     label=f"{variant}: zero-fill floor")
         ax.set_yscale("log")
-        _token_axis(ax, tokens)
+        token_axis(ax, tokens)
         ax.set_title(f"distribution: {dist}", fontsize="medium")
         ax.set_ylabel("time (ms)")
     fig.suptitle("Scaling: backward time vs tokens; ▽ dashed = zero-fill floor (zero-filled bytes / fill bandwidth)")
-    _legend_below(fig, axes, ncols=4, order=variants)
+    legend_below(fig, axes, ncols=4, order=variants)
     return fig
 
 
@@ -144,7 +99,7 @@ def prediction_figure(data: RunData) -> Figure | None:
     if not pts:
         return None
     variants = list(dict.fromkeys(p["variant"] for p in pts))
-    colors = _colors(variants)
+    colors = colors_for(variants)
     fig, ax = plt.subplots(figsize=(6.5, 5.2), layout="constrained")
     for v in variants:
         sel = [p for p in pts if p["variant"] == v]
@@ -157,10 +112,6 @@ def prediction_figure(data: RunData) -> Figure | None:
     ax.set_title("Byte model: predicted vs measured extra time")
     fig.legend(loc="outside lower center", ncols=min(4, len(variants) + 1), frameon=False, fontsize="small")
     return fig
-
-
-def _short(name: str, width: int = 16) -> str:
-    return "\n".join(textwrap.wrap(name.replace("_", " "), width)) or name
 
 
 def boundary_figure(data: RunData) -> Figure | None:
@@ -182,7 +133,7 @@ def boundary_figure(data: RunData) -> Figure | None:
                     color="white" if cell["outcome"] != "ok" else "black")
     ax.set_xlim(-0.5, nv - 0.5)
     ax.set_ylim(np_ - 0.5, -0.5)
-    ax.set_xticks(range(nv), [_short(v) for v in m["variants"]], fontsize="small")
+    ax.set_xticks(range(nv), [short_label(v) for v in m["variants"]], fontsize="small")
     ax.xaxis.tick_top()
     ax.set_yticks(range(np_), m["patterns"], fontsize="small")
     ax.set_ylabel("length pattern")
@@ -199,7 +150,7 @@ def peers_figure(data: RunData) -> Figure | None:
     for r in rows:
         if r["distribution"] not in largest or r["tokens"] > largest[r["distribution"]]["tokens"]:
             largest[r["distribution"]] = r
-    fig, axes = _panels(len(largest), width=5.5, height=0.5 * max(len(r["implementations"]) for r in rows) + 2.5,
+    fig, axes = panels(len(largest), width=5.5, height=0.5 * max(len(r["implementations"]) for r in rows) + 2.5,
                         sharey=False)
     for ax, (dist, row) in zip(axes, sorted(largest.items())):
         impls = row["implementations"]
@@ -217,7 +168,7 @@ def peers_figure(data: RunData) -> Figure | None:
         ax.set_xlabel("time (ms, median)")
         ax.set_title(f"{dist}, T={row['tokens']}", fontsize="medium")
     fig.suptitle("Peers: forward and backward time (labels: achieved TFLOP/s)")
-    _legend_below(fig, axes)
+    legend_below(fig, axes)
     return fig
 
 
