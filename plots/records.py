@@ -12,7 +12,7 @@ from typing import Any
 from bench.errors import UserError
 
 Record = dict[str, Any]
-REQUIRED_KEYS = ("config_id", "variant", "status")
+REQUIRED_KEYS = ("config_id", "variant", "status", "distribution", "tokens")
 
 
 @dataclass

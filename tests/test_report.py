@@ -154,3 +154,16 @@ def test_multiple_dirs_merge(sample_dir, tmp_path):
     gen.write(tmp_path / "second")
     data = load_dirs([sample_dir, tmp_path / "second"])
     assert len(data.records) == 2 * 21 and len(data.env) == 2
+
+
+def test_malformed_records_are_user_errors(tmp_path):
+    from bench.errors import UserError
+    from plots.records import load_records
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "results.jsonl").write_text('{"config_id": "c", "variant": "v"}\n')
+    with pytest.raises(UserError, match="lacks status"):
+        load_records(bad)
+    (bad / "results.jsonl").write_text("not json\n")
+    with pytest.raises(UserError, match="not JSON"):
+        load_records(bad / "results.jsonl")
