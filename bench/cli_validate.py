@@ -46,7 +46,8 @@ def _cell(record: dict[str, Any]) -> str:
         if details.get("padding_nonzero_rows"):
             text += " pad"
     elif outcome == "unwritten":
-        text += " " + ",".join(details.get("unwritten_rows", {}))
+        from bench.validate import format_ranges
+        text += " " + " ".join(f"{name}:{format_ranges(rows)}" for name, rows in details.get("unwritten_rows", {}).items())
     if outcome != "ok" and record["expected_to_fail"]:
         return f"[yellow]{text} (expected)[/yellow]"
     return f"[{STYLES.get(outcome, 'red')}]{text}[/]"
@@ -85,6 +86,8 @@ def validate(
                                                  "name, prefix_lens, causal_lens[, token_budget]."),
     isolation: str = typer.Option("process", help="process (crash-safe worker) | none (in-process, fast)."),
     probes: bool = typer.Option(True, "--probes/--no-probes", help="Also run the kernel contract probes."),
+    spare_workers: int = typer.Option(3, min=0, help="Pre-started spare workers (process isolation): an expected "
+                                                     "crash swaps one in instead of waiting for a fresh start."),
 ) -> None:
     """Check every variant on every boundary pattern against the dense reference, with poisoned buffers.
 
@@ -126,7 +129,8 @@ def validate(
             console.print(f"  [dim]{done['n'] // len(names)}/{len(patterns)} {record['pattern']}[/dim]")
 
     records = run_validation(names, patterns, backend_name, device, dtype, out, heads=heads, head_dim=head_dim,
-                             seed=seed, isolation=isolation, on_record=progress)
+                             seed=seed, isolation=isolation, on_record=progress,
+                             spare_workers=spare_workers)
     print_matrix(console, records, names)
     summary = summarize(records)
     if probes:

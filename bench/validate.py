@@ -10,6 +10,8 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import queue
+import threading
 from pathlib import Path
 from typing import Any, Iterator, Optional, Sequence
 
@@ -152,14 +154,67 @@ def outcome_record(variant: str, pattern: Pattern, backend: str, device: str, dt
             "expected_to_fail": expected_to_fail(variant, pattern.prefix_lens, pattern.causal_lens)}
 
 
+def warm_up(device: str = "cpu", backend: str = "reference") -> bool:
+    """Pay a fresh worker's start-up (imports, CUDA context, FA3 load) before it is needed."""
+    from prefixlm_attn.backends import get_backend
+    torch.zeros(1, device=device)
+    return get_backend(backend).available()
+
+
+class WarmWorkers:
+    """An IsolatedWorker plus `spares` pre-started ones: a crash swaps in a warm worker at once
+    (expected crashes come in clusters, and each fresh CUDA worker takes seconds to start)."""
+
+    def __init__(self, spares: int, **warm_kwargs: Any):
+        self._ready: "queue.Queue[IsolatedWorker]" = queue.Queue()
+        self._threads: list[threading.Thread] = []
+        self._warm_kwargs = warm_kwargs
+        self.current = IsolatedWorker()
+        for _ in range(spares):
+            self._replenish()
+
+    def _warm(self) -> None:
+        worker = IsolatedWorker()
+        worker.call("bench.validate:warm_up", **self._warm_kwargs)
+        self._ready.put(worker)
+
+    def _replenish(self) -> None:
+        thread = threading.Thread(target=self._warm, daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    def call(self, target: str, **kwargs: Any) -> Outcome:
+        result = self.current.call(target, **kwargs)
+        if result.status == "crashed" and self._threads:
+            self.current.close()
+            self.current = self._ready.get()
+            self._replenish()
+        return result
+
+    def close(self) -> None:
+        for thread in self._threads:
+            thread.join()
+        self.current.close()
+        while not self._ready.empty():
+            self._ready.get().close()
+
+    def __enter__(self) -> "WarmWorkers":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
 def run_validation(variants: Sequence[str], patterns: Sequence[Pattern], backend: str, device: str, dtype: str,
                    out_dir: str | Path, heads: int = 2, head_dim: int = 64, seed: int = 0,
-                   isolation: str = "process", on_record: Optional[Any] = None) -> list[dict[str, Any]]:
+                   isolation: str = "process", on_record: Optional[Any] = None,
+                   spare_workers: int = 2) -> list[dict[str, Any]]:
     """Run every variant x pattern; append + flush each record to `out_dir/validation.jsonl`."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     records: list[dict[str, Any]] = []
-    worker = IsolatedWorker() if isolation == "process" else InProcess()
+    worker = (WarmWorkers(spare_workers, device=device, backend=backend) if isolation == "process"
+              else InProcess())
     with worker, open(out_dir / "validation.jsonl", "w") as fh:
         for pattern in patterns:
             for variant in variants:
