@@ -1,0 +1,90 @@
+"""breakdown.json: per variant, per range, device time (ms per rep), kernels and bytes; and its table.
+
+    {"schema": 1, "tool": "nsys"|"torch"|"ncu", "config": {..., "config_id"}, "reps": int,
+     "variants": {variant: {"ranges": {range: {"gpu_ms", "kernels": {name: {"count", "ms", ...}},
+                                               "bytes"}}}},
+     "difference": {range: ms (second variant - first)} | null, "nvtx_overhead": {...} | null,
+     "files": {what: path}}
+
+On the torch tool without CUDA, "gpu_ms" holds CPU-op time (the reference backend on CPU).
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional, Sequence
+
+from rich.markup import escape
+from rich.table import Table
+
+from bench.grid import Config
+from prefixlm_attn.phases import ALL_PHASES
+from profiles.attribution import OUTSIDE_PHASES, difference
+
+SCHEMA = 1
+
+
+def ordered_ranges(names: Sequence[str]) -> list[str]:
+    """The op's phases in execution order, then anything else by name, "(outside phases)" last."""
+    known = [p for p in ALL_PHASES if p in names]
+    rest = sorted(n for n in names if n not in ALL_PHASES and n != OUTSIDE_PHASES)
+    return known + rest + ([OUTSIDE_PHASES] if OUTSIDE_PHASES in names else [])
+
+
+def build_breakdown(tool: str, config: Config, variant_order: Sequence[str], variants: dict[str, dict],
+                    reps: int, nvtx_overhead: Optional[dict] = None, files: Optional[dict] = None,
+                    extra: Optional[dict] = None) -> dict:
+    """Assemble the document; variants keep the order given on the command line."""
+    ordered = {v: variants.get(v, {"ranges": {}}) for v in variant_order}
+    for data in ordered.values():
+        data["ranges"] = {r: data["ranges"][r] for r in ordered_ranges(list(data["ranges"]))}
+        data["total_gpu_ms"] = sum(r["gpu_ms"] for r in data["ranges"].values())
+    diff = difference(ordered, list(variant_order))
+    return {"schema": SCHEMA, "tool": tool, "config": {**config.as_dict(), "config_id": config.config_id},
+            "reps": reps, "variants": ordered,
+            "difference": None if diff is None else {r: diff[r] for r in ordered_ranges(list(diff))},
+            "nvtx_overhead": nvtx_overhead, "files": files or {}, **(extra or {})}
+
+
+def write_breakdown(out_dir: Path, breakdown: dict) -> Path:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / "breakdown.json"
+    path.write_text(json.dumps(breakdown, indent=2, sort_keys=False))
+    return path
+
+
+def _cell(entry: Optional[dict]) -> str:
+    if not entry:
+        return "-"
+    count = sum(k["count"] for k in entry["kernels"].values())
+    return f"{entry['gpu_ms']:.4f} ({count:g})"
+
+
+def breakdown_table(breakdown: dict) -> Table:
+    """Ranges x variants: ms per rep (activities per rep); a difference column for two variants."""
+    unit = "ms/rep (kernels)" if breakdown["tool"] != "torch" else "ms/rep (ops or kernels)"
+    title = f"prefixbench profile [{breakdown['tool']}] {breakdown['config']['config_id']} - {unit}"
+    table = Table(title=escape(title))
+    table.add_column("range")
+    variants = breakdown["variants"]
+    for name in variants:
+        table.add_column(name, justify="right")
+    diff = breakdown.get("difference")
+    if diff is not None:
+        first, second = list(variants)
+        table.add_column(f"{second} - {first}", justify="right")
+    all_ranges = ordered_ranges(sorted({r for v in variants.values() for r in v["ranges"]}))
+    for r in all_ranges:
+        row = [r] + [_cell(v["ranges"].get(r)) for v in variants.values()]
+        if diff is not None:
+            row.append(f"{diff.get(r, 0.0):+.4f}")
+        table.add_row(*row)
+    total = ["total"] + [f"{v['total_gpu_ms']:.4f}" for v in variants.values()]
+    if diff is not None:
+        total.append(f"{sum(diff.values()):+.4f}")
+    table.add_row(*total, style="bold")
+    overhead = breakdown.get("nvtx_overhead")
+    if overhead:
+        table.caption = (f"NVTX observer overhead ({overhead.get('emitter')}): "
+                         f"{overhead['overhead_per_rep_us']:+.1f} us/rep ({overhead['overhead_percent']:+.2f}%)")
+    return table

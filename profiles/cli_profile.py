@@ -1,0 +1,148 @@
+"""`prefixbench profile`: one configuration (or a few) under nsys, ncu or torch.profiler -> breakdown.json."""
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from bench.console import console
+from bench.errors import UserError
+from bench.grid import Config, Suite, check_suite
+from bench.sweep import Target, resolve_target
+
+TOOLS = ("auto", "nsys", "ncu", "torch")
+DEFAULT_VARIANTS = ("zeros_always", "guarded_passthrough")
+MAX_CONFIGS = 4
+
+
+def profile_suite(suite_name: Optional[str], variants: list[str], axes: dict) -> Suite:
+    """The sweep's suite and flags; without --suite, one configuration (each axis' first value)."""
+    from bench.cli_sweep import suite_from_flags
+    the_suite, _ = suite_from_flags(suite_name, variants=variants, **axes)
+    if suite_name is None:
+        narrowed = {k: getattr(the_suite, k)[:1] for k in ("distributions", "tokens", "heads", "head_dims", "dtypes")
+                    if not axes.get(k)}
+        the_suite = the_suite.with_overrides(**narrowed)
+        if not variants:
+            the_suite = the_suite.with_overrides(variants=list(DEFAULT_VARIANTS))
+    the_suite = replace(the_suite, peers=())          # peers have no phases to attribute
+    check_suite(the_suite)
+    if len(the_suite.configs()) > MAX_CONFIGS:
+        raise UserError(f"profile takes at most {MAX_CONFIGS} configurations, the grid has "
+                        f"{len(the_suite.configs())}: narrow it with --distribution/--tokens/--heads/--head-dim/--dtype")
+    return the_suite
+
+
+def choose_tool(tool: str, target: Target, nsys_path: Optional[str], ncu_path: Optional[str]) -> tuple[str, Optional[str]]:
+    """(tool, executable); auto picks nsys when found on a CUDA run, else torch.profiler."""
+    from profiles.ncu import find_ncu
+    from profiles.nsys import find_nsys
+    if tool not in TOOLS:
+        raise UserError(f"--tool {tool!r}: choose {', '.join(TOOLS)}")
+    if tool == "torch":
+        return tool, None
+    if tool in ("nsys", "ncu") and target.device != "cuda":
+        raise UserError(f"--tool {tool} needs --device cuda")
+    if tool == "ncu":
+        exe = find_ncu(ncu_path)
+        if exe is None:
+            raise UserError("ncu (Nsight Compute) not found: put it on PATH or pass --ncu PATH")
+        return tool, exe
+    exe = find_nsys(nsys_path) if (tool == "nsys" or target.device == "cuda") else None
+    if tool == "nsys" and exe is None:
+        raise UserError("nsys (Nsight Systems) not found: put it on PATH or pass --nsys PATH")
+    return ("nsys", exe) if exe else ("torch", None)
+
+
+def in_process_overhead(config: Config, variant: str, target: Target, reps: int) -> Optional[dict]:
+    from profiles.workload_runner import overhead_for, prepare_run, warm_up
+    if reps <= 0:
+        return None
+    run = prepare_run(config, [variant], target.backend, target.device, nvtx=True)
+    warm_up(run, 1)
+    return overhead_for(run, variant, reps)
+
+
+def profile_config(tool: str, exe: Optional[str], config: Config, variants: list[str], target: Target,
+                   out_dir: Path, reps: int, warmup: int, overhead_reps: int, ranges: list[str]) -> dict:
+    """Run one configuration under the tool; returns the breakdown written to out_dir/breakdown.json."""
+    from profiles.attribution import aggregate
+    from profiles.breakdown import build_breakdown, write_breakdown
+    args = (config, variants, target.backend, target.device, reps)
+    if tool == "nsys":
+        import json
+        from profiles.nsys import capture
+        from profiles.nsys_sqlite import attributed_activities
+        cap = capture(exe, out_dir, *args, warmup=warmup, overhead_reps=overhead_reps)
+        meta = json.loads(cap.meta_path.read_text()) if cap.meta_path.exists() else {}
+        domain = meta.get("nvtx_domain")
+        data = aggregate(attributed_activities(cap.sqlite_path, domains=[domain or ""]), reps)
+        overhead = meta.get("nvtx_overhead")
+        files = {"nsys_rep": str(cap.report_path), "sqlite": str(cap.sqlite_path)}
+    elif tool == "ncu":
+        from profiles.ncu import DEFAULT_RANGES, profile_ranges
+        data = profile_ranges(exe, out_dir, *args, ranges=ranges or DEFAULT_RANGES, warmup=warmup)
+        overhead = in_process_overhead(config, variants[0], target, overhead_reps)
+        files = {"ncu_csv": str(out_dir)}
+    else:
+        from profiles.torch_profiler import capture_trace, trace_activities
+        trace = capture_trace(out_dir, *args, warmup=warmup)
+        data = aggregate(trace_activities(trace), reps)
+        overhead = in_process_overhead(config, variants[0], target, overhead_reps)
+        files = {"chrome_trace": str(trace)}
+    breakdown = build_breakdown(tool, config, variants, data, reps, overhead, files,
+                                extra={"backend": target.backend, "device": target.device})
+    write_breakdown(out_dir, breakdown)
+    return breakdown
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def profile(
+        out: Path = typer.Option(..., "--out", help="Directory for breakdown.json and the tool's files."),
+        tool: str = typer.Option("auto", "--tool", help="auto (nsys when found, else torch) | nsys | ncu | torch"),
+        nsys: Optional[str] = typer.Option(None, "--nsys", help="Path to the nsys executable."),
+        ncu: Optional[str] = typer.Option(None, "--ncu", help="Path to the ncu executable."),
+        suite: Optional[str] = typer.Option(None, help="Suite name or path (a small one); default: one configuration."),
+        variant: List[str] = typer.Option([], "--variant", help="Variant(s) to profile (repeatable)."),
+        distribution: List[str] = typer.Option([], "--distribution"),
+        tokens: List[int] = typer.Option([], "--tokens"),
+        heads: List[int] = typer.Option([], "--heads"),
+        head_dim: List[int] = typer.Option([], "--head-dim"),
+        dtype: List[str] = typer.Option([], "--dtype"),
+        seed: Optional[int] = typer.Option(None),
+        context: Optional[int] = typer.Option(None),
+        backend: Optional[str] = typer.Option(None, help="auto | fa3 | reference"),
+        device: Optional[str] = typer.Option(None, help="auto | cuda | cpu"),
+        reps: int = typer.Option(5, help="Measured repetitions per variant."),
+        warmup: int = typer.Option(2, help="Unrecorded repetitions per variant first."),
+        overhead_reps: Optional[int] = typer.Option(None, help="Reps for the NVTX overhead figure "
+                                                               "(0: skip; default 20 on CUDA, 2 on CPU)."),
+        range_: List[str] = typer.Option([], "--range", help="ncu: phase range(s) to profile "
+                                                             "(default bwd.zero_fill, bwd.accumulate)."),
+    ) -> None:
+        """Attribute device time to the op's phases (NVTX / record_function ranges), per variant."""
+        if reps < 1 or warmup < 0:
+            raise UserError("--reps must be >= 1 and --warmup >= 0")
+        axes = {"distributions": distribution, "tokens": tokens, "heads": heads, "head_dims": head_dim,
+                "dtypes": dtype, "seed": seed, "context": context, "backend": backend, "device": device}
+        the_suite = profile_suite(suite, variant, axes)
+        target = resolve_target(the_suite.backend, the_suite.device)
+        chosen, exe = choose_tool(tool, target, nsys, ncu)
+        n_overhead = overhead_reps if overhead_reps is not None else (20 if target.device == "cuda" else 2)
+        configs = the_suite.configs()
+        for i, config in enumerate(configs):
+            sub = out if len(configs) == 1 else out / f"{i}_{config.config_id.replace('/', '_')}"
+            try:
+                breakdown = profile_config(chosen, exe, config, list(the_suite.variants), target, sub, reps,
+                                           warmup, n_overhead, range_)
+            except UserError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - a crashed variant is one line, not a traceback
+                raise UserError(f"profiling {config.config_id} failed: {type(exc).__name__}: "
+                                f"{str(exc).splitlines()[0] if str(exc) else ''}") from None
+            from profiles.breakdown import breakdown_table
+            console.print(breakdown_table(breakdown))
+            console.print(f"breakdown: {sub / 'breakdown.json'}")
