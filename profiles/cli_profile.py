@@ -43,17 +43,16 @@ def choose_tool(tool: str, target: Target, nsys_path: Optional[str], ncu_path: O
         raise UserError(f"--tool {tool!r}: choose {', '.join(TOOLS)}")
     if tool == "torch":
         return tool, None
-    if tool in ("nsys", "ncu") and target.device != "cuda":
+    if tool == "auto":
+        exe = find_nsys(nsys_path) if target.device == "cuda" else None
+        return ("nsys", exe) if exe else ("torch", None)
+    name, exe = tool, (find_ncu(ncu_path) if tool == "ncu" else find_nsys(nsys_path))
+    if exe is None:
+        full = "Nsight Compute" if tool == "ncu" else "Nsight Systems"
+        raise UserError(f"{name} ({full}) not found: put it on PATH or pass --{name} PATH")
+    if target.device != "cuda":
         raise UserError(f"--tool {tool} needs --device cuda")
-    if tool == "ncu":
-        exe = find_ncu(ncu_path)
-        if exe is None:
-            raise UserError("ncu (Nsight Compute) not found: put it on PATH or pass --ncu PATH")
-        return tool, exe
-    exe = find_nsys(nsys_path) if (tool == "nsys" or target.device == "cuda") else None
-    if tool == "nsys" and exe is None:
-        raise UserError("nsys (Nsight Systems) not found: put it on PATH or pass --nsys PATH")
-    return ("nsys", exe) if exe else ("torch", None)
+    return tool, exe
 
 
 def in_process_overhead(config: Config, variant: str, target: Target, reps: int) -> Optional[dict]:

@@ -73,6 +73,8 @@ def nvtx_spans(conn: sqlite3.Connection, strings: dict[int, str],
     domain_col = "domainId" if "domainId" in cols else "0"
     names = nvtx_domains(conn, strings)
     wanted = None if domains is None else set(domains)
+    if wanted is not None and not wanted & set(names.values()):
+        wanted = None          # the domain's creation fell outside the capture range: keep every range
     spans: dict[int, list[Span]] = defaultdict(list)
     query = (f"SELECT start, end, {text}, {text_id}, {domain_col}, globalTid FROM {NVTX} "
              f"WHERE eventType IN (?, ?) AND end IS NOT NULL")

@@ -98,6 +98,7 @@ def test_domain_filter_drops_other_domains(tmp_path: Path) -> None:
         return [a for a in attributed_activities(path, domains) if a.kind == "kernel"][-1].stack
     assert warmup_kernel_stack(None) == ("other-domain",)
     assert warmup_kernel_stack(["prefixbench"]) == ()
+    assert warmup_kernel_stack(["never-created"]) == ("other-domain",)       # unknown domain: no filter
 
 
 def test_missing_nvtx_table_is_a_schema_error(tmp_path: Path) -> None:
