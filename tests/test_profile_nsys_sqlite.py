@@ -128,3 +128,19 @@ def test_real_h100_export(path: Path) -> None:
     count = {n: sum(k["count"] for k in f["kernels"].values()) for n, f in fill.items()}
     assert count["zeros_always"] == pytest.approx(2 * count["guarded_passthrough"])   # dK1,dV1 (+dK2,dV2)
     assert fill["zeros_always"]["gpu_ms"] > fill["guarded_passthrough"]["gpu_ms"]
+
+
+def test_trim_keeps_what_attribution_reads(tmp_path: Path) -> None:
+    from profiles.nsys_trim import trim
+    src, dst = tmp_path / "full.sqlite", tmp_path / "trimmed.sqlite"
+    _synthetic(src)
+    db = sqlite3.connect(src)
+    db.executescript("CREATE TABLE TARGET_INFO_GPU (x); INSERT INTO StringIds VALUES (99, 'unused');")
+    db.close()
+    trim(src, dst)
+    db = sqlite3.connect(dst)
+    names = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    unused = db.execute("SELECT count(*) FROM StringIds WHERE id = 99").fetchone()[0]
+    db.close()
+    assert "TARGET_INFO_GPU" not in names and unused == 0
+    assert attributed_activities(dst) == attributed_activities(src)
