@@ -77,7 +77,8 @@ def profile_config(tool: str, exe: Optional[str], config: Config, variants: list
         cap = capture(exe, out_dir, *args, warmup=warmup, overhead_reps=overhead_reps)
         meta = json.loads(cap.meta_path.read_text()) if cap.meta_path.exists() else {}
         domain = meta.get("nvtx_domain")
-        data = aggregate(attributed_activities(cap.sqlite_path, domains=[domain or ""]), reps)
+        # the "prefixbench" domain (nvtx package); torch.cuda.nvtx's default domain: no filter
+        data = aggregate(attributed_activities(cap.sqlite_path, domains=[domain] if domain else None), reps)
         overhead = meta.get("nvtx_overhead")
         files = {"nsys_rep": str(cap.report_path), "sqlite": str(cap.sqlite_path)}
     elif tool == "ncu":

@@ -33,8 +33,8 @@ CREATE TABLE CUPTI_ACTIVITY_KIND_MEMSET (start INTEGER NOT NULL, end INTEGER NOT
 """
 
 
-def _synthetic(path: Path) -> None:
-    """Two reps of variant "a": zero_fill (two fill kernels + a memset) then bidir_pass (one kernel)."""
+def _synthetic(path: Path, variant: str = "a") -> None:
+    """Two reps of `variant`: zero_fill (two fill kernels + a memset) then bidir_pass (one kernel)."""
     db = sqlite3.connect(path)
     db.executescript(SCHEMA)
     db.executemany("INSERT INTO StringIds VALUES (?, ?)",
@@ -43,7 +43,7 @@ def _synthetic(path: Path) -> None:
     nvtx = [(0, 0, 75, "prefixbench", None, 1), (0, 10_000, 59, "config:c", None, 1)]
     for rep in range(2):
         base = rep * 5_000
-        nvtx += [(base, base + 4_000, 59, f"rep:a:{rep}", None, 1),
+        nvtx += [(base, base + 4_000, 59, f"rep:{variant}:{rep}", None, 1),
                  (base + 100, base + 1_000, 59, "bwd.zero_fill", None, 1),
                  (base + 1_000, base + 3_000, 59, None, 5, 1)]          # name via textId (thread below)
     nvtx += [(0, 0, 75, "other", None, 7), (49_000, 51_000, 59, "other-domain", None, 7)]
