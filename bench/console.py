@@ -11,6 +11,8 @@ from rich.table import Table
 from bench.grid import Config
 
 console = Console(stderr=True)
+if not console.is_terminal and "COLUMNS" not in __import__("os").environ:
+    console.width = 160            # logs and CI: do not wrap tables at 80 columns
 STATUS_STYLE = {"ok": "green", "crashed": "bold red", "oom": "magenta", "error": "red"}
 
 

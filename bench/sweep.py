@@ -138,6 +138,7 @@ def run_sweep(suite: Suite, out_dir: Path, target: Target, *, resume: bool = Fal
     worker = IsolatedWorker(env=env) if isolation == "process" else InProcess()
     try:
         write_env(worker, out_dir, target, suite, rank)
+        worker.call("bench.measure:spin_up", device=target.device)
         if on_start:
             on_start(len(todo))
         for config in todo:
