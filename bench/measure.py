@@ -175,7 +175,10 @@ def environment(backend: str, device: str) -> dict[str, Any]:
                            "hostname": platform.node()}
     if device.startswith("cuda") and torch.cuda.is_available():
         props = torch.cuda.get_device_properties(torch.cuda.current_device())
-        env.update(gpu=props.name, gpu_index=torch.cuda.current_device(), sm_count=props.multi_processor_count,
+        visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+        env.update(gpu=props.name, gpu_index=int(visible.split(",")[0]) if visible and visible.split(",")[0].isdigit()
+                   else torch.cuda.current_device(), cuda_visible_devices=visible,
+                   sm_count=props.multi_processor_count,
                    gpu_memory_bytes=props.total_memory, capability=f"{props.major}.{props.minor}")
         env.update(gpu_clocks())
     if backend == "fa3":

@@ -110,7 +110,12 @@ def write_env(worker, out_dir: Path, target: Target, suite: Suite, rank: RankInf
     env.update(git_revision=git_revision(), seed=suite.seed, suite=suite.name, argv=sys.argv,
                timing=asdict(suite.timing), world_size=rank.world_size, cpu_reference=target.device == "cpu")
     name = "env.json" if rank.rank == 0 else f"env-rank-{rank.rank}.json"
-    (out_dir / name).write_text(json.dumps(env, indent=2))
+    path = out_dir / name
+    n = 1
+    while path.exists():             # --resume: keep the first run's environment, add this one's
+        path = out_dir / f"{Path(name).stem}-resume-{n}.json"
+        n += 1
+    path.write_text(json.dumps(env, indent=2))
     return env
 
 

@@ -135,6 +135,18 @@ def boundary_matrix(validation: list[dict[str, Any]]) -> dict[str, Any]:
     return {"variants": list(variants), "patterns": list(patterns), "cells": cells}
 
 
+def own_work_tflops(rec: Record) -> tuple[float | None, float | None]:
+    """TFLOP/s on the pairs an implementation itself computes (the bounds do less or more than
+    PrefixLM); `tflops` in the record is on the PrefixLM pair count of the workload."""
+    tf = rec.get("tflops") or {}
+    own = (rec.get("notes") or {}).get("attended_pairs")
+    prefixlm = (rec.get("batch") or {}).get("attended_pairs")
+    if not own or not prefixlm:
+        return tf.get("forward"), tf.get("backward")
+    scale = own / prefixlm
+    return tuple(None if tf.get(k) is None else tf[k] * scale for k in ("forward", "backward"))
+
+
 def peers(records: list[Record]) -> list[dict[str, Any]]:
     """Per configuration that has peers: each implementation's forward/backward ms and TFLOP/s."""
     rows = []
@@ -146,9 +158,11 @@ def peers(records: list[Record]) -> list[dict[str, Any]]:
             if not ok(rec):
                 continue
             tf = rec.get("tflops") or {}
+            own = own_work_tflops(rec)
             impls.append({"name": rec["variant"], "kind": rec.get("kind", "variant"),
                           "forward_ms": median(rec, "forward"), "backward_ms": median(rec, "backward"),
                           "forward_tflops": tf.get("forward"), "backward_tflops": tf.get("backward"),
+                          "forward_tflops_own": own[0], "backward_tflops_own": own[1],
                           "setup_ms": rec.get("setup_ms")})
         rows.append({"config_id": group[0]["config_id"], "distribution": group[0].get("distribution"),
                      "tokens": group[0].get("tokens"), "implementations": impls})

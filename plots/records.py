@@ -82,10 +82,14 @@ def load_dirs(paths: list[str | Path]) -> RunData:
         raise UserError("give at least one results directory")
     data = RunData(records=[])
     for path in paths:
-        p = results_path(path)
-        d = p.parent
+        d = Path(path)
+        side = d.is_dir() and not (d / "results.jsonl").exists() and any(
+            (d / f).is_file() for f in ("validation.jsonl", "breakdown.json"))
+        if not side:           # a validate or profile directory alone adds its matrix or breakdown
+            p = results_path(path)
+            d = p.parent
+            data.records.extend(load_records(p))
         data.sources.append(d)
-        data.records.extend(load_records(p))
         env = _optional_json(d / "env.json")
         if env is not None:
             data.env.append(env)
@@ -94,6 +98,8 @@ def load_dirs(paths: list[str | Path]) -> RunData:
         bd = _optional_json(d / "breakdown.json")
         if bd is not None:
             data.breakdown.append(bd)
+    if not data.records:
+        raise UserError(f"no results.jsonl in {', '.join(str(p) for p in paths)}")
     return data
 
 

@@ -105,12 +105,33 @@ def peers_blocks(data: RunData) -> list[Block]:
     for cfg in fd.peers(data.records):
         for i in cfg["implementations"]:
             rows.append([cfg["config_id"], i["name"], i["kind"], _num(i["forward_ms"]), _num(i["backward_ms"]),
-                         _num(i["forward_tflops"], ".1f"), _num(i["backward_tflops"], ".1f"), _num(i["setup_ms"])])
+                         _num(i["forward_tflops"], ".1f"), _num(i["backward_tflops"], ".1f"),
+                         _num(i["forward_tflops_own"], ".1f"), _num(i["backward_tflops_own"], ".1f"),
+                         _num(i["setup_ms"])])
     if not rows:
         return []
-    headers = ["config", "implementation", "kind", "forward ms", "backward ms", "forward TFLOP/s",
-               "backward TFLOP/s", "setup ms"]
-    return [("h", 2, "Peers"), ("table", headers, rows)]
+    headers = ["config", "implementation", "kind", "forward ms", "backward ms", "fwd TFLOP/s (PrefixLM pairs)",
+               "bwd TFLOP/s (PrefixLM pairs)", "fwd TFLOP/s (own pairs)", "bwd TFLOP/s (own pairs)", "setup ms"]
+    failed = [[r["config_id"], r["variant"], r["status"], (r.get("error") or "").strip().splitlines()[-1][-200:]]
+              for r in data.records if r.get("kind") == "peer" and r.get("status") != "ok"]
+    blocks: list[Block] = [("h", 2, "Peers"),
+                           ("p", "TFLOP/s count 4 (forward) or 10 (backward) FLOPs per attended (query, key) pair "
+                                 "per head-dim element. 'PrefixLM pairs' uses the workload's PrefixLM count for "
+                                 "every implementation (time to do this job); 'own pairs' uses what the "
+                                 "implementation computes (the causal bound does less, the bidirectional bound more)."),
+                           ("table", headers, rows)]
+    if failed:
+        blocks += [("p", "Peers that did not run:"), ("table", ["config", "implementation", "status", "why"], failed)]
+    return blocks
+
+
+def _short_kernel(name: str) -> str:
+    """'void at::native::vectorized_elementwise_kernel<...FillFunctor...>(...)' -> a readable stem."""
+    stem = name.split("<")[0].split("(")[0].replace("void ", "").split("::")[-1]
+    for tag in ("FillFunctor", "AddFunctor", "CUDAFunctor_add"):
+        if tag in name:
+            return f"{stem}[{tag}]"
+    return stem
 
 
 def breakdown_blocks(data: RunData) -> list[Block]:
@@ -119,8 +140,11 @@ def breakdown_blocks(data: RunData) -> list[Block]:
         rows = []
         for variant, v in (bd.get("variants") or {}).items():
             for rng, info in (v.get("ranges") or {}).items():
-                kernels = sorted((info.get("kernels") or {}).items(), key=lambda kv: -kv[1])
-                ktext = ", ".join(f"{k} x{n}" for k, n in kernels[:4]) + (" ..." if len(kernels) > 4 else "")
+                counts = {k: (v.get("count", 0) if isinstance(v, dict) else v)
+                          for k, v in (info.get("kernels") or {}).items()}
+                kernels = sorted(counts.items(), key=lambda kv: -kv[1])
+                ktext = ", ".join(f"{_short_kernel(k)} x{n:g}" for k, n in kernels[:4]) + (
+                    " ..." if len(kernels) > 4 else "")
                 rows.append([variant, rng, _num(info.get("gpu_ms")), ktext or "-"])
         if rows:
             blocks += [("h", 2, f"Profile breakdown ({bd.get('tool', 'unknown tool')})"),
