@@ -53,7 +53,8 @@ def hot_path_cost(records: list[Record]) -> dict[str, dict[str, list[dict[str, f
             extra = stat(rec, "extra_vs_best")
             if rec is best:
                 lo = hi = 1.0
-            elif extra is not None:
+            elif extra is not None:     # paired per-round differences: the estimate and its interval
+                ratio = 1 + extra["median"] / b["median"]
                 lo, hi = 1 + extra["lo"] / b["median"], 1 + extra["hi"] / b["median"]
             else:
                 lo, hi = v["lo"] / b["hi"], v["hi"] / b["lo"]

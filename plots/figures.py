@@ -29,7 +29,7 @@ def hot_path_figure(data: RunData) -> Figure | None:
         for variant, pts in per_variant.items():
             x = dodge([p["tokens"] for p in pts], variants.index(variant), len(variants))
             y = [p["ratio"] for p in pts]
-            err = [[p["ratio"] - p["lo"] for p in pts], [p["hi"] - p["ratio"] for p in pts]]
+            err = [[max(0.0, p["ratio"] - p["lo"]) for p in pts], [max(0.0, p["hi"] - p["ratio"]) for p in pts]]
             ax.errorbar(x, y, yerr=err, marker="o", capsize=3, color=colors[variant], label=variant)
         ax.axhline(1.0, color="grey", lw=0.8, ls=":")
         token_axis(ax, [p["tokens"] for pts in per_variant.values() for p in pts])
@@ -143,31 +143,29 @@ def boundary_figure(data: RunData) -> Figure | None:
 
 
 def peers_figure(data: RunData) -> Figure | None:
-    rows = fd.peers(data.records)
+    """One panel per configuration (distribution x tokens): forward and backward bars per
+    implementation, labelled with TFLOP/s on the pairs each implementation computes."""
+    rows = sorted(fd.peers(data.records), key=lambda r: (r["distribution"], r["tokens"]))
     if not rows:
         return None
-    largest: dict[str, dict] = {}
-    for r in rows:
-        if r["distribution"] not in largest or r["tokens"] > largest[r["distribution"]]["tokens"]:
-            largest[r["distribution"]] = r
-    fig, axes = panels(len(largest), width=5.5, height=0.5 * max(len(r["implementations"]) for r in rows) + 2.5,
-                        sharey=False)
-    for ax, (dist, row) in zip(axes, sorted(largest.items())):
+    fig, axes = panels(len(rows), width=5.5, height=0.5 * max(len(r["implementations"]) for r in rows) + 2.5,
+                       sharey=False)
+    for ax, row in zip(axes, rows):
         impls = row["implementations"]
         y = range(len(impls))
         for off, metric, color in ((-0.2, "forward", "#90caf9"), (0.2, "backward", "#1565c0")):
             vals = [i[f"{metric}_ms"] or 0.0 for i in impls]
             ax.barh([k + off for k in y], vals, height=0.4, color=color, label=f"{metric} (ms)")
             for k, i in zip(y, impls):
-                tf = i.get(f"{metric}_tflops")
+                tf = i.get(f"{metric}_tflops_own")
                 if tf:
-                    ax.text(vals[k], k + off, f" {tf:.0f} TFLOP/s", va="center", fontsize="x-small")
+                    ax.text(vals[k], k + off, f" {tf:.0f}", va="center", fontsize="x-small")
         ax.set_yticks(list(y), [i["name"] + (" (peer)" if i["kind"] == "peer" else "") for i in impls])
         ax.invert_yaxis()
-        ax.margins(x=0.3)
+        ax.margins(x=0.25)
         ax.set_xlabel("time (ms, median)")
-        ax.set_title(f"{dist}, T={row['tokens']}", fontsize="medium")
-    fig.suptitle("Peers: forward and backward time (labels: achieved TFLOP/s)")
+        ax.set_title(f"{row['distribution']}, T={row['tokens']}", fontsize="medium")
+    fig.suptitle("Peers: forward and backward time (bar labels: TFLOP/s on the pairs each implementation computes)")
     legend_below(fig, axes)
     return fig
 
