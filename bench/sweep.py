@@ -61,7 +61,9 @@ def git_revision() -> Optional[str]:
                              timeout=5).stdout.strip()
         dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
                                capture_output=True, text=True, timeout=5).stdout.strip()
-        return (rev + ("-dirty" if dirty else "")) or None
+        if len(rev) != 40:           # not a git checkout (e.g. a copied tree): say so rather than guess
+            return os.environ.get("PREFIXBENCH_GIT_REVISION")
+        return rev + ("-dirty" if dirty else "")
     except Exception:  # noqa: BLE001
         return None
 

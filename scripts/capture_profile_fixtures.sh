@@ -14,7 +14,7 @@ if [ -f .device/fa3_hopper_build.tar.xz ] && [ ! -d /tmp/fa3 ]; then
   mkdir -p /tmp/fa3 && tar -xJf .device/fa3_hopper_build.tar.xz -C /tmp/fa3
 fi
 export PYTHONPATH=/tmp/fa3:$PWD${PYTHONPATH:+:$PYTHONPATH}
-python -c "import nvtx" 2>/dev/null || pip install -q --no-index --no-deps .device/nvtx-*.whl
+python -c "import nvtx" 2>/dev/null || python -m pip install -q --no-index --no-deps .device/nvtx-*.whl
 if ls .device/libdw1_*.deb >/dev/null 2>&1 && [ ! -d /tmp/dw ]; then
   for f in .device/libdw1_*.deb .device/libelf1_*.deb; do dpkg -x "$f" /tmp/dw; done
 fi
