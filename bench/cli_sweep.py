@@ -81,10 +81,15 @@ def register(app: typer.Typer) -> None:
             return
         target = resolve_target(the_suite.backend, the_suite.device)
         if target.device == "cpu" and RankInfo.from_env().rank == 0:
-            console.print(CPU_NOTICE + (" (smoke suite)" if fallback else ""), style="yellow")
-        with sweep_progress(progress) as (on_start, on_config):
-            result = run_sweep(the_suite, out, target, resume=resume, isolation=isolation,
-                               on_config=on_config, on_start=on_start)
+            console.print(CPU_NOTICE + (" (smoke suite)" if fallback else ""), style="yellow", soft_wrap=True)
+        try:
+            with sweep_progress(progress) as (on_start, on_config):
+                result = run_sweep(the_suite, out, target, resume=resume, isolation=isolation,
+                                   on_config=on_config, on_start=on_start)
+        except KeyboardInterrupt:
+            console.print(f"prefixbench: interrupted; finished records are kept in {out / 'results.jsonl'} "
+                          "(continue with --resume)", style="yellow", soft_wrap=True)
+            raise typer.Exit(130) from None
         rank = RankInfo.from_env()
         if rank.rank != 0:
             return                                   # rank 0 prints the merged run
