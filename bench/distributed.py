@@ -74,11 +74,13 @@ def _read_jsonl(path: Path) -> list[dict]:
 
 
 def merge_rank_files(out_dir: Path, world_size: int, grid_order: Iterable[str], variant_order: Sequence[str] = (),
+                     extra_records: Iterable[dict] = (),
                      key: Callable[[dict], tuple] = lambda r: (r.get("config_id"), r.get("variant"))) -> Path:
     """Merge `results.jsonl` (earlier runs, for --resume) and every rank file into `results.jsonl`.
 
     Later records win for the same (config_id, variant); output follows the grid's config order.
-    Rank files are removed once merged.
+    `extra_records` are the other ranks' records gathered over the process group, so multi-node
+    runs need no shared filesystem. Rank files are removed once merged.
     """
     out_dir = Path(out_dir)
     merged: dict[tuple, dict] = {}
@@ -87,6 +89,8 @@ def merge_rank_files(out_dir: Path, world_size: int, grid_order: Iterable[str], 
     for r in range(world_size):
         for record in _read_jsonl(rank_file(out_dir, r)):
             merged[key(record)] = record
+    for record in extra_records:      # sent over the process group: other nodes' local disks
+        merged[key(record)] = record
     position = {cid: i for i, cid in enumerate(grid_order)}
     vpos = {name: i for i, name in enumerate(variant_order)}
     ordered = sorted(merged.values(), key=lambda rec: (position.get(rec.get("config_id"), len(position)),
@@ -119,6 +123,22 @@ class ProcessGroup:
     def barrier(self) -> None:
         if self._dist is not None:
             self._dist.barrier()
+
+    def broadcast(self, obj: T) -> T:
+        """Rank 0's `obj` on every rank (e.g. the configurations already recorded, for --resume)."""
+        if self._dist is None:
+            return obj
+        box = [obj]
+        self._dist.broadcast_object_list(box, src=0)
+        return box[0]
+
+    def gather(self, obj: T) -> list[T] | None:
+        """Every rank's `obj` on rank 0 (None elsewhere)."""
+        if self._dist is None:
+            return [obj]
+        out = [None] * self.info.world_size if self.info.rank == 0 else None
+        self._dist.gather_object(obj, out, dst=0)
+        return out
 
     def close(self) -> None:
         if self._dist is not None and self._dist.is_initialized():

@@ -134,6 +134,7 @@ def run_sweep(suite: Suite, out_dir: Path, target: Target, *, resume: bool = Fal
     group = ProcessGroup(rank)
     sink = RecordFile(rank_file(out_dir, rank.rank) if rank.distributed else results)
     done = done_keys(read_records([results, sink.path])) if resume else set()
+    done |= group.broadcast(done)           # rank 0's merged file may live on another node
     names = list(suite.variants) + list(suite.peers)
     configs = suite.configs()
     mine = shard(configs, Config.cost, rank.rank, rank.world_size)
@@ -159,9 +160,12 @@ def run_sweep(suite: Suite, out_dir: Path, target: Target, *, resume: bool = Fal
     finally:
         worker.close()
     if rank.distributed:
-        group.barrier()
+        gathered = group.gather(result.records)
         if rank.rank == 0:
-            merge_rank_files(out_dir, rank.world_size, [c.config_id for c in configs], names)
+            merge_rank_files(out_dir, rank.world_size, [c.config_id for c in configs], names,
+                             extra_records=[r for recs in gathered for r in recs])
+        else:
+            sink.path.unlink(missing_ok=True)   # rank 0 holds them now (on its node)
         group.barrier()
         group.close()
     return result

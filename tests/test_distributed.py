@@ -71,3 +71,32 @@ def test_two_gloo_ranks_merge_into_the_single_process_records(tmp_path):
     again = _torchrun_sweep(tmp_path / "two", 2, "--resume")
     assert again.returncode == 0, again.stderr[-3000:]
     assert len((tmp_path / "two" / "results.jsonl").read_text().splitlines()) == 12
+
+
+def test_two_nodes_without_a_shared_filesystem(tmp_path):
+    """Multi-node torchrun (2 nodes x 1 rank, each with its own --out): rank 0 gets every record
+    over the process group; the other node keeps no stray rank file."""
+    import os
+    import subprocess
+    import sys
+    root = os.path.dirname(os.path.dirname(__file__))
+    port = str(30500 + os.getpid() % 1000)
+    procs = []
+    for node in (0, 1):
+        args = [sys.executable, "-m", "torch.distributed.run", "--nnodes=2", f"--node-rank={node}",
+                "--nproc-per-node=1", "--master-addr=127.0.0.1", f"--master-port={port}", "-m", "cli", "sweep",
+                "--out", str(tmp_path / f"node{node}"), "--backend", "reference", "--device", "cpu",
+                "--distribution", "sft_long_prompt", "--distribution", "uniform", "--tokens", "128",
+                "--heads", "1", "--head-dim", "16", "--dtype", "float32", "--context", "64",
+                "--variant", "prefix_rows_add", "--min-reps", "3", "--max-reps", "3", "--phase-reps", "1",
+                "--no-progress"]
+        procs.append(subprocess.Popen(args, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                      env={**os.environ, "OMP_NUM_THREADS": "1"}))
+    for p in procs:
+        _, err = p.communicate(timeout=300)
+        assert p.returncode == 0, err[-3000:]
+    records = [json.loads(x) for x in (tmp_path / "node0" / "results.jsonl").read_text().splitlines()]
+    assert [r["distribution"] for r in records] == ["sft_long_prompt", "uniform"]
+    assert {r["rank"] for r in records} == {0, 1}
+    assert not (tmp_path / "node1" / "results.jsonl").exists()
+    assert not list((tmp_path / "node1").glob("rank-*.jsonl"))
