@@ -58,7 +58,7 @@ def probe_pass(backend: str, prefix_lens: Sequence[int], causal_lens: Sequence[i
                pass_name: str, stage: str, device: str = "cpu", dtype: str = "float32", heads: int = 2,
                head_dim: int = 64, seed: int = 0) -> dict[str, list[list[int]]]:
     """Run one pass's forward (stage 'forward') or forward + backward ('backward'); return rows written."""
-    pattern = Pattern("probe", tuple(prefix_lens), tuple(causal_lens), token_budget)
+    pattern = Pattern(tuple(prefix_lens), tuple(causal_lens), token_budget, name="probe")
     plan = _plan(backend, pattern, device)
     plan.softmax_scale = default_softmax_scale(head_dim)
     torch_dtype = parse_dtype(dtype)

@@ -13,21 +13,16 @@ from pathlib import Path
 from typing import Any, Optional
 
 from bench.errors import UserError
+from bench.workloads import PackedBatch
 from prefixlm_attn.metadata import InvalidLengths, validate_lengths
 
 MAX_TOKEN_BUDGET = 256
 
 
 @dataclass(frozen=True)
-class Pattern:
-    name: str
-    prefix_lens: tuple[int, ...]
-    causal_lens: tuple[int, ...]
-    token_budget: int
-
-    @property
-    def total_tokens(self) -> int:
-        return sum(self.prefix_lens) + sum(self.causal_lens)
+class Pattern(PackedBatch):
+    """A named batch of lengths to check (the sweep's PackedBatch plus a name)."""
+    name: str = "pattern"
 
     def as_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -41,7 +36,7 @@ def make_pattern(name: str, prefix: list[int], causal: list[int], token_budget: 
     p, c = validate_lengths(prefix, causal)
     budget = sum(p) + sum(c) + padding if token_budget is None else int(token_budget)
     validate_lengths(p, c, budget)
-    return Pattern(name, tuple(p), tuple(c), budget)
+    return Pattern(tuple(p), tuple(c), budget, name=name)
 
 
 def catalogue() -> list[Pattern]:
@@ -87,8 +82,8 @@ def random_patterns(seed: int, n: int, max_seqs: int = 6, max_len: int = 20) -> 
         if total == 0:
             continue
         padding = 0 if rng.random() < 0.2 else rng.randint(1, 16)
-        out.append(Pattern(f"random_{seed}_{len(out)}", tuple(prefix), tuple(causal),
-                           min(total + padding, max(total, MAX_TOKEN_BUDGET))))
+        out.append(Pattern(tuple(prefix), tuple(causal), min(total + padding, max(total, MAX_TOKEN_BUDGET)),
+                           name=f"random_{seed}_{len(out)}"))
     return out
 
 
