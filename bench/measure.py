@@ -15,10 +15,11 @@ import torch
 from bench.grid import Config, TimingOptions
 from bench.implementations import Prepared, registry
 from bench.inputs import Workload, build_workload
-from bench.stats import StoppingRule, median
+from bench.stats import StoppingRule, median, median_ci
 from bench.timing import Clock, L2Flusher, PhaseTimer, time_kernel_ms, timed_round
 
 _cache: dict[str, Workload] = {}
+PROBE_REPS = 100                           # fill/add pairs: ~8-30 us each, so cheap; 30 left 20% noise at 16k
 TEST_DIE_ENV = "PREFIXBENCH_TEST_DIE_ON"   # tests: "config_id|impl" makes the worker exit hard
 
 
@@ -84,12 +85,12 @@ def bandwidth_gbps(w: Workload, clock: Clock) -> dict[str, float]:
         for _ in range(8):
             fill_pair()
 
-    fill = median(time_kernel_ms(fill_pair, clock, reps=30)) / 2
-    add = median(time_kernel_ms(add_pair, clock, reps=30)) / 2
+    fill = median_ci([t / 2 for t in time_kernel_ms(fill_pair, clock, reps=PROBE_REPS)])
+    add = median_ci([t / 2 for t in time_kernel_ms(add_pair, clock, reps=PROBE_REPS)])
     steady = median(time_kernel_ms(fill_burst, clock, reps=10)) / 16
-    return {"fill_gbps": nbytes / fill / 1e6, "add_gbps": 3 * nbytes / add / 1e6,
-            "fill_steady_gbps": nbytes / steady / 1e6, "fill_ms": fill, "add_ms": add, "kv_bytes": nbytes,
-            "method": "pairs of K/V-shaped kernels from an idle queue, median of 30"}
+    return {"fill_gbps": nbytes / fill.median / 1e6, "add_gbps": 3 * nbytes / add.median / 1e6,
+            "fill_ms": fill.as_dict(), "add_ms": add.as_dict(), "fill_steady_gbps": nbytes / steady / 1e6,
+            "kv_bytes": nbytes, "method": f"pairs of K/V-shaped kernels from an idle queue, median of {PROBE_REPS}"}
 
 
 def spin_up(device: str, seconds: float = 2.0) -> dict[str, Any]:

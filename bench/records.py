@@ -82,9 +82,20 @@ def fill_measurements(records: dict[str, dict], result: dict[str, Any], probes: 
 
 def _prediction(rec: dict, best_rec: dict, bw: dict, best: str, measured: dict) -> dict:
     b, b0 = rec["bytes"], best_rec["bytes"]
-    predicted = ((b["zero_filled"] - b0["zero_filled"]) / (bw["fill_gbps"] * 1e6)
-                 + (b["added"] - b0["added"]) / (bw["add_gbps"] * 1e6))
+    d_fill, d_add = b["zero_filled"] - b0["zero_filled"], b["added"] - b0["added"]
+
+    def predict(fill_ms_per_kv: float, add_ms_per_kv: float) -> float:
+        """Extra ms: the byte differences in units of one K/V-sized fill (or add) at the probe's time."""
+        return (d_fill * fill_ms_per_kv + d_add / 3 * add_ms_per_kv) / bw["kv_bytes"]
+
+    predicted = (d_fill / (bw["fill_gbps"] * 1e6) + d_add / (bw["add_gbps"] * 1e6))
+    interval = None
+    if isinstance(bw.get("fill_ms"), dict):    # the probe's own 95% interval, carried through
+        f, a = bw["fill_ms"], bw["add_ms"]
+        ends = sorted((predict(f["lo"], a["lo"]), predict(f["hi"], a["hi"])))
+        interval = ends
     return {"best_variant": best, "extra_ms_vs_best_predicted": predicted,
+            "extra_ms_vs_best_predicted_interval": interval,
             "extra_ms_vs_best_measured": measured["median"],
             "extra_ms_vs_best_interval": [measured["lo"], measured["hi"]],
             "fill_gbps": bw["fill_gbps"], "add_gbps": bw["add_gbps"]}

@@ -113,8 +113,11 @@ def predicted_vs_measured(records: list[Record]) -> list[dict[str, Any]]:
         pred = rec.get("prediction") or {}
         p, m = pred.get("extra_ms_vs_best_predicted"), pred.get("extra_ms_vs_best_measured")
         if ok(rec) and rec.get("kind", "variant") == "variant" and p is not None and m is not None:
+            m_lo, m_hi = pred.get("extra_ms_vs_best_interval") or (m, m)
+            p_lo, p_hi = pred.get("extra_ms_vs_best_predicted_interval") or (p, p)
             points.append({"config_id": rec["config_id"], "variant": rec["variant"], "distribution":
-                           rec.get("distribution"), "tokens": rec.get("tokens"), "predicted_ms": p, "measured_ms": m})
+                           rec.get("distribution"), "tokens": rec.get("tokens"), "predicted_ms": p, "measured_ms": m,
+                           "predicted_lo": p_lo, "predicted_hi": p_hi, "measured_lo": m_lo, "measured_hi": m_hi})
     return points
 
 

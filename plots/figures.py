@@ -103,13 +103,18 @@ def prediction_figure(data: RunData) -> Figure | None:
     fig, ax = plt.subplots(figsize=(6.5, 5.2), layout="constrained")
     for v in variants:
         sel = [p for p in pts if p["variant"] == v]
-        ax.scatter([p["predicted_ms"] for p in sel], [p["measured_ms"] for p in sel], color=colors[v], label=v, s=28)
+        ax.errorbar([p["predicted_ms"] for p in sel], [p["measured_ms"] for p in sel],
+                    xerr=[[max(0.0, p["predicted_ms"] - p["predicted_lo"]) for p in sel],
+                          [max(0.0, p["predicted_hi"] - p["predicted_ms"]) for p in sel]],
+                    yerr=[[max(0.0, p["measured_ms"] - p["measured_lo"]) for p in sel],
+                          [max(0.0, p["measured_hi"] - p["measured_ms"]) for p in sel]],
+                    fmt="o", ms=5, capsize=2, elinewidth=0.8, color=colors[v], label=v)
     hi = max(max(p["predicted_ms"], p["measured_ms"]) for p in pts) * 1.05 or 1.0
     lo = min(0.0, min(min(p["predicted_ms"], p["measured_ms"]) for p in pts))
     ax.plot([lo, hi], [lo, hi], color="grey", ls=":", label="y = x")
     ax.set_xlabel("predicted extra backward time vs best (ms, byte model)")
     ax.set_ylabel("measured extra backward time vs best (ms)")
-    ax.set_title("Byte model: predicted vs measured extra time")
+    ax.set_title("Byte model: predicted vs measured extra time (95% intervals)")
     fig.legend(loc="outside lower center", ncols=min(4, len(variants) + 1), frameon=False, fontsize="small")
     return fig
 
