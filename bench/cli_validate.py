@@ -86,8 +86,11 @@ def validate(
                                                  "name, prefix_lens, causal_lens[, token_budget]."),
     isolation: str = typer.Option("process", help="process (crash-safe worker) | none (in-process, fast)."),
     probes: bool = typer.Option(True, "--probes/--no-probes", help="Also run the kernel contract probes."),
-    spare_workers: int = typer.Option(3, min=0, help="Pre-started spare workers (process isolation): an expected "
-                                                     "crash swaps one in instead of waiting for a fresh start."),
+    spare_workers: Optional[int] = typer.Option(None, min=0, help="Pre-started spare workers (process isolation): "
+                                                "an expected crash swaps one in instead of waiting for a fresh "
+                                                "start. Default: 8 on CUDA (a fresh context + FA3 load takes "
+                                                "seconds), 3 on CPU."),
+    resume: bool = typer.Option(False, help="Keep the cases already in DIR/validation.jsonl and run the rest."),
 ) -> None:
     """Check every variant on every boundary pattern against the dense reference, with poisoned buffers.
 
@@ -130,7 +133,8 @@ def validate(
 
     records = run_validation(names, patterns, backend_name, device, dtype, out, heads=heads, head_dim=head_dim,
                              seed=seed, isolation=isolation, on_record=progress,
-                             spare_workers=spare_workers)
+                             spare_workers=(8 if device == "cuda" else 3) if spare_workers is None
+                             else spare_workers, resume=resume)
     print_matrix(console, records, names)
     summary = summarize(records)
     if probes:

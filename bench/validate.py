@@ -17,6 +17,7 @@ from typing import Any, Iterator, Optional, Sequence
 
 import torch
 
+from bench.errors import UserError
 from bench.isolation import InProcess, IsolatedWorker, Outcome
 from bench.patterns import Pattern
 from prefixlm_attn.dense_reference import dense_reference_grads
@@ -208,16 +209,26 @@ class WarmWorkers:
 def run_validation(variants: Sequence[str], patterns: Sequence[Pattern], backend: str, device: str, dtype: str,
                    out_dir: str | Path, heads: int = 2, head_dim: int = 64, seed: int = 0,
                    isolation: str = "process", on_record: Optional[Any] = None,
-                   spare_workers: int = 2) -> list[dict[str, Any]]:
-    """Run every variant x pattern; append + flush each record to `out_dir/validation.jsonl`."""
+                   spare_workers: int = 2, resume: bool = False) -> list[dict[str, Any]]:
+    """Run every variant x pattern; append + flush each record to `out_dir/validation.jsonl`.
+
+    With `resume`, cases already recorded there (variant, pattern name) are kept and skipped;
+    without it an existing non-empty file is refused rather than overwritten.
+    """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    records: list[dict[str, Any]] = []
+    path = out_dir / "validation.jsonl"
+    records = _read_existing(path) if resume else []
+    if not resume and path.exists() and path.stat().st_size:
+        raise UserError(f"{path} already holds results: pass --resume to continue it, or another --out")
+    done = {(r["variant"], r["pattern"]) for r in records}
     worker = (WarmWorkers(spare_workers, device=device, backend=backend) if isolation == "process"
               else InProcess())
-    with worker, open(out_dir / "validation.jsonl", "w") as fh:
+    with worker, open(path, "a") as fh:
         for pattern in patterns:
             for variant in variants:
+                if (variant, pattern.name) in done:
+                    continue
                 result = worker.call("bench.validate:validate_case", variant=variant,
                                      prefix_lens=list(pattern.prefix_lens), causal_lens=list(pattern.causal_lens),
                                      token_budget=pattern.token_budget, backend=backend, device=device,
@@ -233,6 +244,18 @@ def run_validation(variants: Sequence[str], patterns: Sequence[Pattern], backend
                     on_record(record)
     (out_dir / "validation_summary.json").write_text(json.dumps(summarize(records), indent=1) + "\n")
     return records
+
+
+def _read_existing(path: Path) -> list[dict[str, Any]]:
+    """Records of an earlier (possibly interrupted) run; a line cut by a kill is dropped."""
+    out = []
+    if path.exists():
+        for line in path.read_text().splitlines():
+            try:
+                out.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+    return out
 
 
 def summarize(records: Sequence[dict[str, Any]]) -> dict[str, Any]:

@@ -165,3 +165,21 @@ def test_contract_probes_reference(tmp_path):
     assert report["all_match_contract"]
     crash = [p for p in report["probes"] if p["pattern"] == "all_zero_causal" and p["pass"] == "causal"][0]
     assert crash["backends"]["reference"]["stages"]["backward"]["status"] == "crashed"
+
+
+def test_resume_keeps_recorded_cases_and_runs_the_rest(tmp_path):
+    """An interrupted validation continues with --resume; without it, results are never overwritten."""
+    from bench.errors import UserError
+    from bench.patterns import catalogue
+    from bench.validate import run_validation
+    pats = catalogue()[:3]
+    first = run_validation(["prefix_rows_add"], pats[:2], "reference", "cpu", "float32", tmp_path,
+                           isolation="none")
+    with pytest.raises(UserError, match="--resume"):
+        run_validation(["prefix_rows_add"], pats, "reference", "cpu", "float32", tmp_path, isolation="none")
+    records = run_validation(["prefix_rows_add"], pats, "reference", "cpu", "float32", tmp_path,
+                             isolation="none", resume=True)
+    assert [r["pattern"] for r in records] == [p.name for p in pats]
+    assert records[:2] == first
+    lines = (tmp_path / "validation.jsonl").read_text().splitlines()
+    assert len(lines) == 3
