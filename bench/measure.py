@@ -137,7 +137,8 @@ def measure_config(config: dict, names: list[str], backend: str, device: str,
         for n, r in timed_round(calls, w.dout, w.clear_grads, clock, flush, i, timer).items():
             phases[n].append(r["phases"])
     graph = _graph_replays(calls, w, clock, opts) if opts.cuda_graph else None
-    return {"samples_ms": samples, "phase_samples_ms": phases, "rounds": rounds, "stop_reason": stop_reason,
+    clocks = gpu_clocks() if w.device.type == "cuda" else None   # right after the timed rounds: throttling?
+    return {"gpu_clocks": clocks, "samples_ms": samples, "phase_samples_ms": phases, "rounds": rounds, "stop_reason": stop_reason,
             "measure_s": time.perf_counter() - start, "bandwidth": bandwidth_gbps(w, clock),
             "graph_ms": graph}
 

@@ -100,6 +100,7 @@ def measure_one_config(worker, config: Config, names: list[str], target: Target,
             records.update(subset)
             for rec in subset.values():
                 rec["bandwidth"] = outcome.value["bandwidth"]
+                rec["gpu_clocks"] = outcome.value.get("gpu_clocks")
         else:
             for n in alive:
                 records[n] = failed_record(records[n], outcome.status, outcome.error)
@@ -146,7 +147,9 @@ def run_sweep(suite: Suite, out_dir: Path, target: Target, *, resume: bool = Fal
     worker = IsolatedWorker(env=env) if isolation == "process" else InProcess()
     try:
         write_env(worker, out_dir, target, suite, rank)
-        worker.call("bench.measure:spin_up", device=target.device)
+        spun = worker.call("bench.measure:spin_up", device=target.device)
+        if spun.ok and rank.rank == 0 and target.device == "cuda":
+            (out_dir / "clocks_after_spin_up.json").write_text(json.dumps(spun.value, indent=2))
         if on_start:
             on_start(len(todo))
         for config in todo:

@@ -32,6 +32,26 @@ def _last_line(text: Any, limit: int = 200) -> str:
     return (lines[-1] if lines else "")[:limit]
 
 
+THROTTLE_BITS = {0x4: "software power cap", 0x8: "hardware slowdown", 0x20: "software thermal slowdown",
+                 0x40: "hardware thermal slowdown", 0x80: "power brake"}
+
+
+def throttle_notes(records: list[dict]) -> list[str]:
+    """Configurations whose GPU reported a clock-throttle reason right after being timed (nvidia-smi)."""
+    out = []
+    for r in records:
+        raw = (r.get("gpu_clocks") or {}).get("nvsmi.clocks_throttle_reasons.active")
+        try:
+            bits = int(raw, 16)
+        except (TypeError, ValueError):
+            continue
+        reasons = [name for bit, name in THROTTLE_BITS.items() if bits & bit]
+        if reasons and r.get("variant") == (r.get("prediction") or {}).get("best_variant", r.get("variant")):
+            out.append(f"{r['config_id']}: GPU clocks throttled after timing ({', '.join(reasons)}; "
+                       f"SM {r['gpu_clocks'].get('nvsmi.clocks.sm')} MHz)")
+    return out
+
+
 def notes_for(data: RunData) -> list[str]:
     """Facts a reader needs before trusting the figures."""
     notes = []
@@ -42,6 +62,7 @@ def notes_for(data: RunData) -> list[str]:
     for r in failed:
         notes.append(f"{r['config_id']} / {r['variant']}: {r['status']}"
                      + (f" ({_last_line(r.get('error'))})" if r.get("error") else ""))
+    notes += throttle_notes(data.records)
     if not data.env:
         notes.append("no env.json: environment unknown.")
     if not data.validation:

@@ -167,3 +167,13 @@ def test_malformed_records_are_user_errors(tmp_path):
     (bad / "results.jsonl").write_text("not json\n")
     with pytest.raises(UserError, match="not JSON"):
         load_records(bad / "results.jsonl")
+
+
+def test_throttled_configurations_are_noted():
+    from plots.report import throttle_notes
+    rec = {"config_id": "c1", "variant": "a", "prediction": {"best_variant": "a"},
+           "gpu_clocks": {"nvsmi.clocks_throttle_reasons.active": "0x0000000000000044", "nvsmi.clocks.sm": "1500"}}
+    idle = {**rec, "config_id": "c2", "gpu_clocks": {"nvsmi.clocks_throttle_reasons.active": "0x0000000000000001"}}
+    notes = throttle_notes([rec, idle, {"config_id": "c3", "variant": "a"}])
+    assert len(notes) == 1 and "c1" in notes[0]
+    assert "software power cap" in notes[0] and "hardware thermal slowdown" in notes[0] and "1500" in notes[0]
