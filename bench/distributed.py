@@ -58,7 +58,8 @@ def rank_file(out_dir: Path, rank: int) -> Path:
     return Path(out_dir) / f"rank-{rank}.jsonl"
 
 
-def _read_jsonl(path: Path) -> list[dict]:
+def read_jsonl(path: Path) -> list[dict]:
+    """Records of a JSONL file; missing file -> []; a line cut short by a kill is dropped."""
     if not path.exists():
         return []
     records = []
@@ -84,10 +85,10 @@ def merge_rank_files(out_dir: Path, world_size: int, grid_order: Iterable[str], 
     """
     out_dir = Path(out_dir)
     merged: dict[tuple, dict] = {}
-    for record in _read_jsonl(out_dir / "results.jsonl"):
+    for record in read_jsonl(out_dir / "results.jsonl"):
         merged[key(record)] = record
     for r in range(world_size):
-        for record in _read_jsonl(rank_file(out_dir, r)):
+        for record in read_jsonl(rank_file(out_dir, r)):
             merged[key(record)] = record
     for record in extra_records:      # sent over the process group: other nodes' local disks
         merged[key(record)] = record

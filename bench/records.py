@@ -13,10 +13,11 @@ from typing import Any, Iterable, Optional
 
 import torch
 
+from bench.distributed import read_jsonl
 from bench.grid import Config
 from bench.implementations import registry
 from bench.inputs import batch_summary, packed_batch, torch_dtype
-from bench.stats import median_ci
+from bench.stats import median, median_ci
 from prefixlm_attn.variants import LengthsSummary
 
 SCHEMA = 1
@@ -51,7 +52,7 @@ def fill_measurements(records: dict[str, dict], result: dict[str, Any], probes: 
     samples, phases = result["samples_ms"], result["phase_samples_ms"]
     bw = result["bandwidth"]
     variants = [n for n in samples if records[n]["kind"] == "variant"]
-    best = min(variants, key=lambda n: median_ci(samples[n]["backward"]).median) if variants else None
+    best = min(variants, key=lambda n: median(samples[n]["backward"])) if variants else None
     for name, s in samples.items():
         rec = records[name]
         phase_names = sorted({p for rep in phases[name] for p in rep})
@@ -88,12 +89,9 @@ def _prediction(rec: dict, best_rec: dict, bw: dict, best: str, measured: dict) 
         """Extra ms: the byte differences in units of one K/V-sized fill (or add) at the probe's time."""
         return (d_fill * fill_ms_per_kv + d_add / 3 * add_ms_per_kv) / bw["kv_bytes"]
 
-    predicted = (d_fill / (bw["fill_gbps"] * 1e6) + d_add / (bw["add_gbps"] * 1e6))
-    interval = None
-    if isinstance(bw.get("fill_ms"), dict):    # the probe's own 95% interval, carried through
-        f, a = bw["fill_ms"], bw["add_ms"]
-        ends = sorted((predict(f["lo"], a["lo"]), predict(f["hi"], a["hi"])))
-        interval = ends
+    f, a = bw["fill_ms"], bw["add_ms"]          # the probe's medians and 95% intervals
+    predicted = predict(f["median"], a["median"])
+    interval = sorted((predict(f["lo"], a["lo"]), predict(f["hi"], a["hi"])))
     return {"best_variant": best, "extra_ms_vs_best_predicted": predicted,
             "extra_ms_vs_best_predicted_interval": interval,
             "extra_ms_vs_best_measured": measured["median"],
@@ -115,15 +113,8 @@ class RecordFile:
 
 
 def read_records(paths: Iterable[Path]) -> list[dict]:
-    out = []
-    for path in paths:
-        if Path(path).exists():
-            for line in Path(path).read_text().splitlines():
-                try:
-                    out.append(json.loads(line))
-                except json.JSONDecodeError:
-                    continue    # a line cut by a kill: that configuration reruns
-    return out
+    """Records of several files; a line cut by a kill is dropped, so that configuration reruns."""
+    return [record for path in paths for record in read_jsonl(Path(path))]
 
 
 def done_keys(records: Iterable[dict]) -> set[tuple[str, str]]:

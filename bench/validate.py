@@ -17,6 +17,7 @@ from typing import Any, Iterator, Optional, Sequence
 
 import torch
 
+from bench.distributed import read_jsonl
 from bench.errors import UserError
 from bench.isolation import InProcess, IsolatedWorker, Outcome
 from bench.patterns import Pattern
@@ -218,7 +219,7 @@ def run_validation(variants: Sequence[str], patterns: Sequence[Pattern], backend
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / "validation.jsonl"
-    records = _read_existing(path) if resume else []
+    records = read_jsonl(path) if resume else []
     if not resume and path.exists() and path.stat().st_size:
         raise UserError(f"{path} already holds results: pass --resume to continue it, or another --out")
     done = {(r["variant"], r["pattern"]) for r in records}
@@ -244,18 +245,6 @@ def run_validation(variants: Sequence[str], patterns: Sequence[Pattern], backend
                     on_record(record)
     (out_dir / "validation_summary.json").write_text(json.dumps(summarize(records), indent=1) + "\n")
     return records
-
-
-def _read_existing(path: Path) -> list[dict[str, Any]]:
-    """Records of an earlier (possibly interrupted) run; a line cut by a kill is dropped."""
-    out = []
-    if path.exists():
-        for line in path.read_text().splitlines():
-            try:
-                out.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue
-    return out
 
 
 def summarize(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
