@@ -7,12 +7,12 @@ on a CPU-only torch build with neither, ranges are no-ops (backend "none").
 """
 from __future__ import annotations
 
-import time
 from contextlib import contextmanager
 from typing import Callable, Iterator, Optional
 
 import torch
 
+from bench.timing import Clock
 from prefixlm_attn.phases import observing
 
 DOMAIN = "prefixbench"
@@ -100,20 +100,15 @@ def rep_range_name(variant: str, index: int) -> str:
 
 
 def _time_reps_ms(run_rep: Callable[[], None], reps: int, cuda: bool) -> float:
-    """Total milliseconds of `reps` calls (CUDA events on GPU, perf_counter on CPU)."""
-    if cuda:
-        torch.cuda.synchronize()
-        start, stop = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
-        for _ in range(reps):
-            run_rep()
-        stop.record()
-        torch.cuda.synchronize()
-        return start.elapsed_time(stop)
-    t0 = time.perf_counter()
+    """Total milliseconds of `reps` calls on the sweep's clock (CUDA events on GPU, perf_counter on CPU)."""
+    clock = Clock(torch.device("cuda" if cuda else "cpu"))
+    clock.sync()
+    start = clock.mark()
     for _ in range(reps):
         run_rep()
-    return (time.perf_counter() - t0) * 1e3
+    stop = clock.mark()
+    clock.sync()
+    return clock.elapsed_ms(start, stop)
 
 
 def measure_nvtx_overhead(run_rep: Callable[[], None], reps: int = 20, cuda: bool = False,
