@@ -23,6 +23,7 @@ class RunData:
     validation: list[dict[str, Any]] = field(default_factory=list)
     breakdown: list[dict[str, Any]] = field(default_factory=list)
     sources: list[Path] = field(default_factory=list)
+    skipped_duplicates: list[tuple[str, str, Path]] = field(default_factory=list)
 
 
 def results_path(path: str | Path) -> Path:
@@ -77,10 +78,16 @@ def _optional_json(path: Path) -> dict[str, Any] | None:
 
 
 def load_dirs(paths: list[str | Path]) -> RunData:
-    """Merge several result directories; env/validation/breakdown are kept per directory when present."""
+    """Merge several result directories; env/validation/breakdown are kept per directory when present.
+
+    A configuration and implementation recorded in more than one directory is taken from the first
+    directory named (so `report peers_flex peers` adds flex_attention to the peers run without doubling
+    the rows both runs share); what was skipped is listed in `skipped_duplicates`.
+    """
     if not paths:
         raise UserError("give at least one results directory")
     data = RunData(records=[])
+    seen: set[tuple[str, str]] = set()
     for path in paths:
         d = Path(path)
         side = d.is_dir() and not (d / "results.jsonl").exists() and any(
@@ -88,7 +95,13 @@ def load_dirs(paths: list[str | Path]) -> RunData:
         if not side:           # a validate or profile directory alone adds its matrix or breakdown
             p = results_path(path)
             d = p.parent
-            data.records.extend(load_records(p))
+            for rec in load_records(p):
+                key = (rec["config_id"], rec["variant"])
+                if key in seen:
+                    data.skipped_duplicates.append((*key, d))
+                    continue
+                seen.add(key)
+                data.records.append(rec)
         data.sources.append(d)
         env = _optional_json(d / "env.json")
         if env is not None:

@@ -63,6 +63,10 @@ def notes_for(data: RunData) -> list[str]:
         notes.append(f"{r['config_id']} / {r['variant']}: {r['status']}"
                      + (f" ({_last_line(r.get('error'))})" if r.get("error") else ""))
     notes += throttle_notes(data.records)
+    if data.skipped_duplicates:
+        dirs = sorted({str(d) for *_, d in data.skipped_duplicates})
+        notes.append(f"{len(data.skipped_duplicates)} records of {', '.join(dirs)} skipped: the same configuration "
+                     "and implementation comes from a directory named earlier.")
     if not data.env:
         notes.append("no env.json: environment unknown.")
     if not data.validation:

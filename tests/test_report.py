@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import shutil
 from pathlib import Path
 
@@ -150,10 +151,25 @@ def test_report_missing_results_exits_2_with_one_line(tmp_path):
     assert proc.stderr.strip().count("\n") == 0 and "no results file" in proc.stderr
 
 
-def test_multiple_dirs_merge(sample_dir, tmp_path):
+def test_multiple_dirs_merge_first_directory_wins(sample_dir, tmp_path):
     gen.write(tmp_path / "second")
+    first = load_dirs([sample_dir]).records
     data = load_dirs([sample_dir, tmp_path / "second"])
-    assert len(data.records) == 2 * 21 and len(data.env) == 2
+    assert len(data.env) == 2
+    assert data.records == first                      # the same keys again add nothing
+    assert len(data.skipped_duplicates) == 21
+    assert all(d == tmp_path / "second" for *_, d in data.skipped_duplicates)
+    from plots.report import notes_for
+    assert any("21 records of" in n and "skipped" in n for n in notes_for(data))
+
+
+def test_multiple_dirs_merge_adds_new_implementations(sample_dir, tmp_path):
+    extra = tmp_path / "extra"
+    extra.mkdir()
+    rec = dict(load_dirs([sample_dir]).records[0], variant="some_peer", kind="peer")
+    (extra / "results.jsonl").write_text(json.dumps(rec) + "\n")
+    data = load_dirs([sample_dir, extra])
+    assert len(data.records) == 22 and not data.skipped_duplicates
 
 
 def test_malformed_records_are_user_errors(tmp_path):

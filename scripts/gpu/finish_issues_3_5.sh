@@ -5,9 +5,9 @@
 source scripts/gpu/setup.sh
 pack() { tar -czf $OUT/$1.tgz -C $OUT $1 && rm -rf $OUT/$1; }
 mkdir -p $OUT/sweeps $OUT/validate
-timeout 230 python -m cli sweep --out $OUT/sweeps/A --no-progress > $OUT/sweeps/A.log 2>&1; echo "A rc=$?"
-timeout 230 python -m cli sweep --out $OUT/sweeps/B --no-progress > $OUT/sweeps/B.log 2>&1; echo "B rc=$?"
+timeout 215 python -m cli sweep --out $OUT/sweeps/A --no-progress > $OUT/sweeps/A.log 2>&1; echo "A rc=$?"
+timeout 215 python -m cli sweep --out $OUT/sweeps/B --no-progress > $OUT/sweeps/B.log 2>&1; echo "B rc=$?"
 pack sweeps
 cp results/h100/validate/validation.jsonl $OUT/validate/
-timeout 120 python -m cli validate --backend fa3 --random 3 --resume --out $OUT/validate > $OUT/validate/validate.log 2>&1
+timeout 130 python -m cli validate --backend fa3 --random 3 --resume --out $OUT/validate > $OUT/validate/validate.log 2>&1
 echo "validate rc=$?"; pack validate
