@@ -17,7 +17,7 @@ from bench.distributed import read_jsonl
 from bench.grid import Config
 from bench.implementations import registry
 from bench.inputs import batch_summary, packed_batch, torch_dtype
-from bench.stats import median, median_ci
+from bench.stats import Stat, median, median_ci
 from prefixlm_attn.variants import LengthsSummary
 
 SCHEMA = 1
@@ -25,18 +25,21 @@ FLOPS_PER_PAIR_FWD = 4          # QK^T and PV: 2 multiply-adds per head-dim elem
 FLOPS_PER_PAIR_BWD = 10         # dV, dP, dS->dQ, dK, plus the recomputed QK^T (FA convention: 2.5x fwd)
 
 
-def base_record(config: Config, name: str, backend: str, device: str) -> dict[str, Any]:
-    impl = registry()[name]
+def base_records(config: Config, names: list[str], backend: str, device: str) -> dict[str, dict[str, Any]]:
+    """One record skeleton per implementation of a configuration (the batch is packed once)."""
     batch = packed_batch(config)
-    record = {"schema": SCHEMA, "config_id": config.config_id, "variant": name, "kind": impl.kind,
-              **config.as_dict(), "backend": backend, "device": device, "status": None, "error": None,
-              "batch": batch_summary(batch), "timings_ms": None, "stop_reason": None, "repetitions": 0,
-              "bytes": None, "prediction": None, "tflops": None}
-    if impl.byte_model is not None:
-        lengths = LengthsSummary.of(batch.prefix_lens, batch.causal_lens, config.tokens, config.heads,
-                                    config.head_dim, torch_dtype(config.dtype))
-        record["bytes"] = impl.byte_model(lengths).as_dict()
-    return record
+    summary = batch_summary(batch)
+    lengths = LengthsSummary.of(batch.prefix_lens, batch.causal_lens, config.tokens, config.heads,
+                                config.head_dim, torch_dtype(config.dtype))
+    records = {}
+    for name in names:
+        impl = registry()[name]
+        records[name] = {"schema": SCHEMA, "config_id": config.config_id, "variant": name, "kind": impl.kind,
+                         **config.as_dict(), "backend": backend, "device": device, "status": None, "error": None,
+                         "batch": dict(summary), "timings_ms": None, "stop_reason": None, "repetitions": 0,
+                         "bytes": impl.byte_model(lengths).as_dict() if impl.byte_model is not None else None,
+                         "prediction": None, "tflops": None}
+    return records
 
 
 def failed_record(record: dict, status: str, error: Optional[str]) -> dict:
@@ -62,8 +65,7 @@ def fill_measurements(records: dict[str, dict], result: dict[str, Any], probes: 
             if phases[name] else {},
         }
         if best is not None and rec["kind"] == "variant":
-            diffs = [a - b for a, b in zip(s["backward"], samples[best]["backward"])]
-            rec["timings_ms"]["extra_vs_best"] = _stat(diffs)
+            rec["timings_ms"]["extra_vs_best"] = paired_difference(s["backward"], samples[best]["backward"]).as_dict()
             rec["prediction"] = _prediction(rec, records[best], bw, best, rec["timings_ms"]["extra_vs_best"])
         if result.get("graph_ms") and name in result["graph_ms"]:
             g = result["graph_ms"][name]
@@ -81,17 +83,26 @@ def fill_measurements(records: dict[str, dict], result: dict[str, Any], probes: 
             rec["notes"] = probe["notes"]
 
 
-def _prediction(rec: dict, best_rec: dict, bw: dict, best: str, measured: dict) -> dict:
-    b, b0 = rec["bytes"], best_rec["bytes"]
+def paired_difference(a: list[float], b: list[float]) -> Stat:
+    """Median and interval of a - b over rounds (same index = same interleaved round, so drift cancels)."""
+    return median_ci([x - y for x, y in zip(a, b)])
+
+
+def predicted_extra_ms(rec: dict, base: dict, bw: dict) -> tuple[float, list[float]]:
+    """Extra ms of `rec` over `base` from their byte differences, in units of one K/V-sized fill (or
+    add) at the bandwidth probe's time; the interval comes from the probe's 95% intervals."""
+    b, b0 = rec["bytes"], base["bytes"]
     d_fill, d_add = b["zero_filled"] - b0["zero_filled"], b["added"] - b0["added"]
+    f, a = bw["fill_ms"], bw["add_ms"]
 
-    def predict(fill_ms_per_kv: float, add_ms_per_kv: float) -> float:
-        """Extra ms: the byte differences in units of one K/V-sized fill (or add) at the probe's time."""
-        return (d_fill * fill_ms_per_kv + d_add / 3 * add_ms_per_kv) / bw["kv_bytes"]
+    def at(key: str) -> float:
+        return (d_fill * f[key] + d_add / 3 * a[key]) / bw["kv_bytes"]
 
-    f, a = bw["fill_ms"], bw["add_ms"]          # the probe's medians and 95% intervals
-    predicted = predict(f["median"], a["median"])
-    interval = sorted((predict(f["lo"], a["lo"]), predict(f["hi"], a["hi"])))
+    return at("median"), sorted((at("lo"), at("hi")))
+
+
+def _prediction(rec: dict, best_rec: dict, bw: dict, best: str, measured: dict) -> dict:
+    predicted, interval = predicted_extra_ms(rec, best_rec, bw)
     return {"best_variant": best, "extra_ms_vs_best_predicted": predicted,
             "extra_ms_vs_best_predicted_interval": interval,
             "extra_ms_vs_best_measured": measured["median"],

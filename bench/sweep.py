@@ -21,7 +21,7 @@ from bench.distributed import ProcessGroup, RankInfo, merge_rank_files, rank_fil
 from bench.errors import UserError
 from bench.grid import Config, Suite, check_suite
 from bench.isolation import InProcess, IsolatedWorker
-from bench.records import RecordFile, base_record, done_keys, failed_record, fill_measurements, read_records
+from bench.records import RecordFile, base_records, done_keys, failed_record, fill_measurements, read_records
 from prefixlm_attn.backends import resolve_backend_name
 
 ProgressHook = Callable[[Config, list[dict]], None]
@@ -79,7 +79,7 @@ def measure_one_config(worker, config: Config, names: list[str], target: Target,
                        rank: RankInfo) -> list[dict]:
     """Probe each implementation alone (so one crash cannot hide another's numbers), then measure
     the survivors interleaved."""
-    records = {n: base_record(config, n, target.backend, target.device) for n in names}
+    records = base_records(config, names, target.backend, target.device)
     for rec in records.values():
         rec.update(rank=rank.rank, gpu_index=rank.local_rank if target.device == "cuda" else None)
     probes, alive = {}, []

@@ -15,21 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.records import read_records  # noqa: E402
-from bench.stats import median_ci  # noqa: E402
-
-
-def predicted_ms(a: dict, b: dict) -> tuple[float, float, float]:
-    """(median, lo, hi) of the extra fill+add bytes of a over b, at this configuration's probe times."""
-    bw = a["bandwidth"]
-    d_fill = a["bytes"]["zero_filled"] - b["bytes"]["zero_filled"]
-    d_add = a["bytes"]["added"] - b["bytes"]["added"]
-
-    def at(key: str) -> float:
-        return (d_fill * bw["fill_ms"][key] + d_add / 3 * bw["add_ms"][key]) / bw["kv_bytes"]
-
-    lo, hi = sorted((at("lo"), at("hi")))
-    return at("median"), lo, hi
+from bench.records import paired_difference, predicted_extra_ms, read_records  # noqa: E402
 
 
 def rows(run: Path, name_a: str, name_b: str) -> list[dict]:
@@ -42,9 +28,8 @@ def rows(run: Path, name_a: str, name_b: str) -> list[dict]:
         if name_a not in recs or name_b not in recs:
             continue
         a, b = recs[name_a], recs[name_b]
-        sa, sb = a["samples_ms"]["backward"], b["samples_ms"]["backward"]
-        diff = median_ci([x - y for x, y in zip(sa, sb)])   # same round index = same interleaved round
-        p, p_lo, p_hi = predicted_ms(a, b)
+        diff = paired_difference(a["samples_ms"]["backward"], b["samples_ms"]["backward"])
+        p, (p_lo, p_hi) = predicted_extra_ms(a, b, a["bandwidth"])
         out.append({"run": run.name, "distribution": a["distribution"], "tokens": a["tokens"],
                     "measured": diff, "predicted": (p, p_lo, p_hi),
                     "causal_tokens": a["batch"]["causal_tokens"]})
