@@ -15,12 +15,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.records import paired_difference, predicted_extra_ms, read_records  # noqa: E402
+from bench.errors import UserError  # noqa: E402
+from bench.records import paired_difference, predicted_extra_ms  # noqa: E402
+from plots.records import load_records  # noqa: E402
 
 
 def rows(run: Path, name_a: str, name_b: str) -> list[dict]:
     by_config: dict[str, dict[str, dict]] = {}
-    for rec in read_records([run / "results.jsonl"]):
+    for rec in load_records(run):
         if rec.get("status") == "ok":
             by_config.setdefault(rec["config_id"], {})[rec["variant"]] = rec
     out = []
@@ -42,7 +44,14 @@ def main() -> int:
     ap.add_argument("--a", default="zeros_always")
     ap.add_argument("--b", default="guarded_passthrough")
     args = ap.parse_args()
-    table = [r for run in args.runs for r in rows(run, args.a, args.b)]
+    try:
+        table = [r for run in args.runs for r in rows(run, args.a, args.b)]
+    except UserError as exc:
+        print(f"paired_difference: {exc}", file=sys.stderr)
+        return 2
+    if not table:
+        print(f"paired_difference: no configuration has ok records of both {args.a} and {args.b}", file=sys.stderr)
+        return 2
     table.sort(key=lambda r: (r["distribution"], r["tokens"], r["run"]))
     print(f"backward ms, {args.a} - {args.b}")
     print("| distribution | T | run | measured ms [95% CI] | predicted ms [interval] | measured/predicted |")

@@ -17,7 +17,7 @@ KV = 64 << 20
 
 def _record(variant: str, samples: list[float], zero_filled: int, added: int) -> dict:
     return {"config_id": "c/t16", "variant": variant, "status": "ok", "distribution": "uniform", "tokens": 16,
-            "batch": {"causal_tokens": 5}, "samples_ms": {"backward": samples},
+            "batch": {"causal_tokens": 5}, "timings_ms": {}, "samples_ms": {"backward": samples},
             "bytes": {"zero_filled": zero_filled, "added": added},
             "bandwidth": {"kv_bytes": KV, "fill_ms": {"median": 0.02, "lo": 0.019, "hi": 0.021},
                           "add_ms": {"median": 0.06, "lo": 0.058, "hi": 0.063}}}
@@ -34,3 +34,14 @@ def test_rows_pair_rounds_and_predict_from_bytes(tmp_path: Path) -> None:
     p, lo, hi = row["predicted"]
     assert (p, lo, hi) == pytest.approx((2 * 0.02, 2 * 0.019, 2 * 0.021))   # two extra K/V-sized fills, no add
     assert pd.rows(tmp_path, "zeros_always", "unguarded") == []             # a failed record has no pair
+
+
+def test_missing_run_or_pair_is_one_line_exit_2(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+    script = Path(pd.__file__)
+    missing = subprocess.run([sys.executable, str(script), str(tmp_path / "absent")], capture_output=True, text=True)
+    assert missing.returncode == 2 and "no results file" in missing.stderr and missing.stderr.count("\n") == 1
+    (tmp_path / "results.jsonl").write_text(json.dumps(_record("zeros_always", [1.0], 0, 0)) + "\n")
+    unpaired = subprocess.run([sys.executable, str(script), str(tmp_path)], capture_output=True, text=True)
+    assert unpaired.returncode == 2 and "guarded_passthrough" in unpaired.stderr
