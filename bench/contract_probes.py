@@ -124,9 +124,6 @@ def run_probes(backends: Sequence[str], out_dir: str | Path, device: str = "cpu"
                                           pass_name=pass_name, stage=stage, device=device, dtype=dtype,
                                           heads=heads, head_dim=head_dim)
                         stages[stage] = _stage_result(res)
-                        if isolation != "process" and res.status == "crashed" and backend == "reference":
-                            from prefixlm_attn.backends.reference import reset_dead_context
-                            reset_dead_context()
                     rows = _rows_of(stages)
                     entry["backends"][backend] = {"stages": stages, "rows": rows,
                                                   "matches_contract": _matches(rows, entry["expected"])}

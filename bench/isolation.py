@@ -176,13 +176,21 @@ class IsolatedWorker:
 
 
 class InProcess:
-    """Same interface without a process (for `--isolation none`): fast, but a crash is fatal."""
+    """Same interface without a process (for `--isolation none`): fast, but a real CUDA crash is fatal.
+
+    After a crash it forgets the reference backend's mirrored dead context, the in-process stand-in
+    for the fresh worker `IsolatedWorker` would start.
+    """
 
     def call(self, target: str, **kwargs: Any) -> Outcome:
         try:
             return Outcome("ok", resolve(target)(**kwargs))
         except Exception as exc:
-            return Outcome(classify_exception(exc), error=tail(traceback.format_exc()))
+            status = classify_exception(exc)
+            if status == "crashed":
+                from prefixlm_attn.backends.reference import reset_dead_context
+                reset_dead_context()
+            return Outcome(status, error=tail(traceback.format_exc()))
 
     def close(self) -> None:
         pass

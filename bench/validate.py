@@ -234,9 +234,6 @@ def run_validation(variants: Sequence[str], patterns: Sequence[Pattern], backend
                                      prefix_lens=list(pattern.prefix_lens), causal_lens=list(pattern.causal_lens),
                                      token_budget=pattern.token_budget, backend=backend, device=device,
                                      dtype=dtype, heads=heads, head_dim=head_dim, seed=seed)
-                if isolation != "process" and result.status == "crashed" and backend == "reference":
-                    from prefixlm_attn.backends.reference import reset_dead_context
-                    reset_dead_context()   # in-process: forget the mirrored dead context
                 record = outcome_record(variant, pattern, backend, device, dtype, result)
                 fh.write(json.dumps(record) + "\n")
                 fh.flush()

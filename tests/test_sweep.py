@@ -48,6 +48,14 @@ def test_records_have_the_schema_and_the_known_crash(tmp_path):
     assert env["backend"] == "reference" and env["cpu_reference"] and "torch" in env
 
 
+def test_in_process_sweep_recovers_after_the_reference_crash(tmp_path):
+    suite = tiny_suite(distributions=["no_causal", "uniform"], variants=["unguarded", "prefix_rows_add"])
+    run_sweep(suite, tmp_path, resolve_target("reference", "cpu"), isolation="none")
+    status = {(r["distribution"], r["variant"]): r["status"] for r in read(tmp_path / "results.jsonl")}
+    assert status == {("no_causal", "unguarded"): "crashed", ("no_causal", "prefix_rows_add"): "ok",
+                      ("uniform", "unguarded"): "ok", ("uniform", "prefix_rows_add"): "ok"}
+
+
 def test_worker_dying_hard_is_recorded_and_the_sweep_goes_on(tmp_path, monkeypatch):
     suite = tiny_suite(distributions=["sft_long_prompt", "uniform"], variants=["zeros_always", "prefix_rows_add"])
     first = suite.configs()[0].config_id

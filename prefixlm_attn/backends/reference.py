@@ -18,7 +18,7 @@ _dead_reason: Optional[str] = None
 
 
 def reset_dead_context() -> None:
-    """Forget an earlier crash (tests only: on a GPU the process would have to restart)."""
+    """Forget an earlier crash (tests, and in-process runs; on a GPU the process would have to restart)."""
     global _dead_reason
     _dead_reason = None
 
