@@ -15,25 +15,13 @@ STYLES = {"ok": "green", "wrong": "bold red", "unwritten": "bold magenta", "cras
 
 
 def _resolve(backend: str, device: str, dtype: Optional[str]) -> tuple[str, str, str]:
-    import torch
-
-    from prefixlm_attn.backends import BACKENDS, resolve_backend_name
-    if device not in ("auto", "cuda", "cpu"):
-        raise UserError(f"--device must be auto, cuda or cpu, not {device!r}")
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    if device == "cuda" and not torch.cuda.is_available():
-        raise UserError("--device cuda: no CUDA device is available")
-    try:
-        name = resolve_backend_name(backend) if device == "cuda" or backend != "auto" else "reference"
-    except ValueError as exc:
-        raise UserError(str(exc)) from None
-    if name == "fa3" and (device != "cuda" or not BACKENDS["fa3"].available()):
-        raise UserError("--backend fa3 needs CUDA and an importable FA3 build (torch.ops.flash_attn_3)")
-    dtype = dtype or ("bfloat16" if device == "cuda" else "float32")
-    if not isinstance(getattr(torch, dtype, None), torch.dtype) or dtype not in ("float32", "bfloat16", "float16"):
-        raise UserError(f"--dtype must be float32, bfloat16 or float16, not {dtype!r}")
-    return name, device, dtype
+    from bench.grid import DTYPES
+    from bench.sweep import resolve_target
+    target = resolve_target(backend, device)
+    dtype = dtype or ("bfloat16" if target.device == "cuda" else "float32")
+    if dtype not in DTYPES:
+        raise UserError(f"--dtype must be one of {', '.join(DTYPES)}, not {dtype!r}")
+    return target.backend, target.device, dtype
 
 
 def _cell(record: dict[str, Any]) -> str:

@@ -87,8 +87,7 @@ def _sync(device: str) -> None:
 def _stage_result(result: Outcome) -> dict[str, Any]:
     if result.ok:
         return {"status": "ok", "rows": result.value}
-    lines = [ln for ln in (result.error or "").splitlines() if ln.strip()]
-    return {"status": result.status, "error_line": lines[-1] if lines else ""}
+    return {"status": result.status, "error_line": result.error_line}
 
 
 def _rows_of(stages: dict[str, Any]) -> dict[str, Any]:

@@ -107,6 +107,9 @@ def load_suite(name_or_path: str) -> Suite:
         data = tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as exc:
         raise UserError(f"suite {path}: invalid TOML ({exc})") from None
+    for table in ("axes", "run", "timing"):
+        if not isinstance(data.get(table, {}), dict):
+            raise UserError(f"suite {path}: [{table}] must be a table")
     axes = data.get("axes", {})
     unknown = set(axes) - set(_AXIS_KEYS)
     if unknown:
@@ -123,21 +126,40 @@ def load_suite(name_or_path: str) -> Suite:
     return Suite(name=path.stem, description=data.get("description", ""), timing=timing, **kwargs)
 
 
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def check_suite(suite: Suite) -> None:
-    """Reject an unusable grid with one line, before any worker starts."""
-    from bench.workloads import get_distribution
+    """Reject an unusable grid with one line, before any worker starts (flags and suite files alike)."""
+    from bench.workloads import MIN_SEQ, get_distribution
     from bench.implementations import check_names
     if not suite.distributions or not suite.tokens:
         raise UserError("empty grid: give at least one --distribution and one --tokens (or a --suite)")
     if not suite.variants and not suite.peers:
         raise UserError("empty grid: no variant and no peer to measure")
+    for name, values in (("variant", suite.variants), ("peer", suite.peers), ("distribution", suite.distributions),
+                         ("dtype", suite.dtypes)):
+        for v in values:
+            if not isinstance(v, str):
+                raise UserError(f"--{name} {v!r}: must be a name")
     check_names(suite.variants, suite.peers)
     for d in suite.distributions:
         get_distribution(d)
     for name, values in (("tokens", suite.tokens), ("heads", suite.heads), ("head_dim", suite.head_dims)):
         for v in values:
-            if int(v) < 1:
+            if not _is_int(v) or v < 1:
                 raise UserError(f"--{name.replace('_', '-')} {v}: must be a positive integer")
+    if not _is_int(suite.seed):
+        raise UserError(f"--seed {suite.seed!r}: must be an integer")
+    if not _is_int(suite.context) or suite.context < MIN_SEQ:
+        raise UserError(f"--context {suite.context!r}: must be an integer >= {MIN_SEQ} (the shortest sequence drawn)")
+    for f in fields(TimingOptions):
+        value, kind = getattr(suite.timing, f.name), f.type
+        ok = (_is_int(value) if kind == "int" else isinstance(value, bool) if kind == "bool"
+              else isinstance(value, (int, float)) and not isinstance(value, bool))
+        if not ok:
+            raise UserError(f"timing option {f.name} = {value!r}: must be of type {kind}")
     for dt in suite.dtypes:
         if dt not in DTYPES:
             raise UserError(f"--dtype {dt!r}: choose from {', '.join(DTYPES)}")

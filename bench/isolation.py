@@ -36,6 +36,12 @@ class Outcome:
     def ok(self) -> bool:
         return self.status == "ok"
 
+    @property
+    def error_line(self) -> str:
+        """The last non-blank line of the error (the exception message, for a traceback)."""
+        lines = [ln for ln in (self.error or "").splitlines() if ln.strip()]
+        return lines[-1] if lines else ""
+
 
 def tail(text: str, chars: int = ERROR_TAIL_CHARS) -> str:
     text = text.strip()

@@ -14,6 +14,7 @@ from typing import Any, Iterable, Optional
 import torch
 
 from bench.distributed import read_jsonl
+from bench.errors import UserError
 from bench.grid import Config
 from bench.implementations import registry
 from bench.inputs import batch_summary, packed_batch, torch_dtype
@@ -108,6 +109,19 @@ def _prediction(rec: dict, best_rec: dict, bw: dict, best: str, measured: dict) 
             "extra_ms_vs_best_measured": measured["median"],
             "extra_ms_vs_best_interval": [measured["lo"], measured["hi"]],
             "fill_gbps": bw["fill_gbps"], "add_gbps": bw["add_gbps"]}
+
+
+def open_results(out_dir: str | Path, filename: str, resume: bool) -> Path:
+    """`out_dir/filename`, its directory created; a non-empty file is continued only with --resume."""
+    out_dir = Path(out_dir)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise UserError(f"--out {out_dir}: not a directory (a file of that name is in the way)") from None
+    path = out_dir / filename
+    if not resume and path.exists() and path.stat().st_size:
+        raise UserError(f"{path} already holds records: pass --resume to continue it, or another --out")
+    return path
 
 
 class RecordFile:

@@ -21,7 +21,8 @@ from bench.distributed import ProcessGroup, RankInfo, merge_rank_files, rank_fil
 from bench.errors import UserError
 from bench.grid import Config, Suite, check_suite
 from bench.isolation import InProcess, IsolatedWorker
-from bench.records import RecordFile, base_records, done_keys, failed_record, fill_measurements, read_records
+from bench.records import (RecordFile, base_records, done_keys, failed_record, fill_measurements, open_results,
+                           read_records)
 from prefixlm_attn.backends import resolve_backend_name
 
 ProgressHook = Callable[[Config, list[dict]], None]
@@ -31,11 +32,12 @@ ProgressHook = Callable[[Config, list[dict]], None]
 class Target:
     backend: str
     device: str            # what the worker uses ("cuda" or "cpu")
-    fell_back: bool = False
 
 
 def resolve_target(backend: str, device: str) -> Target:
-    """auto -> fa3 on CUDA when FA3 loads, else the reference backend on CPU (fell_back=True)."""
+    """Backend and device for sweep, profile and validate: auto -> fa3 on CUDA when FA3 loads, the
+    reference backend otherwise (on the GPU when there is one, with a notice)."""
+    from prefixlm_attn.backends import BACKENDS
     has_cuda = torch.cuda.is_available()
     if device == "auto":
         device = "cuda" if has_cuda else "cpu"
@@ -44,14 +46,16 @@ def resolve_target(backend: str, device: str) -> Target:
     if device == "cuda" and not has_cuda:
         raise UserError("--device cuda: no CUDA device is visible")
     try:
-        name = resolve_backend_name(backend)
+        name = resolve_backend_name(backend) if device == "cuda" or backend != "auto" else "reference"
     except ValueError as exc:
         raise UserError(str(exc)) from None
-    if device == "cpu" and name == "fa3":
+    if name == "fa3" and device == "cpu":
         raise UserError("--backend fa3 needs --device cuda (FA3 is a Hopper kernel)")
+    if name == "fa3" and not BACKENDS["fa3"].available():
+        raise UserError("--backend fa3: FA3 did not load (no importable build with torch.ops.flash_attn_3)")
     if backend == "auto" and device == "cuda" and name == "reference":
-        print("prefixbench: FA3 did not load; timing the reference backend on the GPU", file=sys.stderr)
-    return Target(name, device, fell_back=not has_cuda)
+        print("prefixbench: FA3 did not load; using the reference backend on the GPU", file=sys.stderr)
+    return Target(name, device)
 
 
 def git_revision() -> Optional[str]:
@@ -128,10 +132,7 @@ def run_sweep(suite: Suite, out_dir: Path, target: Target, *, resume: bool = Fal
     check_suite(suite)
     rank = rank or RankInfo.from_env()
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    results = out_dir / "results.jsonl"
-    if results.exists() and not resume and results.stat().st_size:
-        raise UserError(f"{results} already holds records: pass --resume to continue it, or another --out")
+    results = open_results(out_dir, "results.jsonl", resume)
     group = ProcessGroup(rank)
     sink = RecordFile(rank_file(out_dir, rank.rank) if rank.distributed else results)
     done = done_keys(read_records([results, sink.path])) if resume else set()

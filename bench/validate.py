@@ -21,6 +21,7 @@ from bench.distributed import read_jsonl
 from bench.errors import UserError
 from bench.isolation import InProcess, IsolatedWorker, Outcome
 from bench.patterns import Pattern
+from bench.records import RecordFile, open_results
 from prefixlm_attn.dense_reference import dense_reference_grads
 from prefixlm_attn.metadata import build_batch_metadata
 from prefixlm_attn.op import prefixlm_attention
@@ -147,8 +148,7 @@ def outcome_record(variant: str, pattern: Pattern, backend: str, device: str, dt
         outcome, details = result.value["outcome"], result.value["details"]
     else:
         outcome = "crashed"
-        lines = [ln for ln in (result.error or "").splitlines() if ln.strip()]
-        details = {"status": result.status, "error": result.error, "error_line": lines[-1] if lines else ""}
+        details = {"status": result.status, "error": result.error, "error_line": result.error_line}
     return {"schema": SCHEMA, "variant": variant, "pattern": pattern.name,
             "prefix_lens": list(pattern.prefix_lens), "causal_lens": list(pattern.causal_lens),
             "token_budget": pattern.token_budget, "backend": backend, "device": device, "dtype": dtype,
@@ -217,15 +217,17 @@ def run_validation(variants: Sequence[str], patterns: Sequence[Pattern], backend
     without it an existing non-empty file is refused rather than overwritten.
     """
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / "validation.jsonl"
+    path = open_results(out_dir, "validation.jsonl", resume)
     records = read_jsonl(path) if resume else []
-    if not resume and path.exists() and path.stat().st_size:
-        raise UserError(f"{path} already holds results: pass --resume to continue it, or another --out")
+    for r in records:
+        if r.get("variant") not in VARIANTS or "pattern" not in r or "outcome" not in r:
+            raise UserError(f"{path}: a record of variant {r.get('variant')!r} that this version cannot resume "
+                            "(unknown variant or missing keys); use another --out")
     done = {(r["variant"], r["pattern"]) for r in records}
+    sink = RecordFile(path)
     worker = (WarmWorkers(spare_workers, device=device, backend=backend) if isolation == "process"
               else InProcess())
-    with worker, open(path, "a") as fh:
+    with worker:
         for pattern in patterns:
             for variant in variants:
                 if (variant, pattern.name) in done:
@@ -235,8 +237,7 @@ def run_validation(variants: Sequence[str], patterns: Sequence[Pattern], backend
                                      token_budget=pattern.token_budget, backend=backend, device=device,
                                      dtype=dtype, heads=heads, head_dim=head_dim, seed=seed)
                 record = outcome_record(variant, pattern, backend, device, dtype, result)
-                fh.write(json.dumps(record) + "\n")
-                fh.flush()
+                sink.append(record)
                 records.append(record)
                 if on_record is not None:
                     on_record(record)

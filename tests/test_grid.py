@@ -30,6 +30,11 @@ def test_overrides_replace_axes_and_timing():
     (dict(dtypes=["int8"]), "--dtype 'int8'"),
     (dict(min_reps=5, max_reps=2), "min_reps"),
     (dict(peers=["nope"]), "unknown peer 'nope'"),
+    (dict(tokens=["abc"]), "--tokens abc: must be a positive integer"),
+    (dict(context=10), "--context 10: must be an integer >= 16"),
+    (dict(context="big"), "--context 'big'"),
+    (dict(min_reps="3"), "timing option min_reps = '3'"),
+    (dict(variants=[3]), "--variant 3: must be a name"),
 ])
 def test_bad_grid_is_one_clear_error(override, message):
     with pytest.raises(UserError, match=message):
@@ -45,4 +50,11 @@ def test_suite_file_errors(tmp_path):
         load_suite(str(bad))
     bad.write_text("[axes\n")
     with pytest.raises(UserError, match="invalid TOML"):
+        load_suite(str(bad))
+
+
+def test_suite_tables_must_be_tables(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("axes = 3\n")
+    with pytest.raises(UserError, match=r"\[axes\] must be a table"):
         load_suite(str(bad))

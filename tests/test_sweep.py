@@ -107,6 +107,13 @@ def test_bad_flags_are_one_line_and_exit_2(tmp_path, args, message):
     assert len(proc.stderr.strip().splitlines()) == 1
 
 
+def test_out_that_is_a_file_is_one_line_and_exit_2(tmp_path):
+    target = tmp_path / "a_file"
+    target.write_text("")
+    proc = cli("sweep", "--out", str(target), "--distribution", "uniform", "--tokens", "128")
+    assert proc.returncode == 2 and "not a directory" in proc.stderr and "Traceback" not in proc.stderr
+
+
 def test_cli_dry_run_and_cpu_notice(tmp_path):
     proc = cli("sweep", "--dry-run")
     assert proc.returncode == 0 and "6 configurations x 5 implementations" in proc.stderr

@@ -183,3 +183,15 @@ def test_resume_keeps_recorded_cases_and_runs_the_rest(tmp_path):
     assert records[:2] == first
     lines = (tmp_path / "validation.jsonl").read_text().splitlines()
     assert len(lines) == 3
+
+
+def test_resume_refuses_records_it_cannot_read(tmp_path):
+    import json
+    from bench.errors import UserError
+    from bench.patterns import catalogue
+    from bench.validate import run_validation
+    (tmp_path / "validation.jsonl").write_text(json.dumps({"variant": "retired_variant", "pattern": "x",
+                                                           "outcome": "ok"}) + "\n")
+    with pytest.raises(UserError, match="retired_variant"):
+        run_validation(["prefix_rows_add"], catalogue()[:1], "reference", "cpu", "float32", tmp_path,
+                       isolation="none", resume=True)
