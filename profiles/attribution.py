@@ -45,10 +45,15 @@ def rep_variant(stack: Sequence[str]) -> Optional[tuple[str, int]]:
     return None
 
 
+def is_global(name: str) -> bool:
+    """config/rep ranges hold for every thread (backward kernels launch from the autograd thread)."""
+    return name.startswith((REP_PREFIX, CONFIG_PREFIX))
+
+
 def leaf_range(stack: Sequence[str]) -> str:
     """The innermost range that is neither a config nor a rep wrapper (a phase, usually)."""
     for name in reversed(stack):
-        if not name.startswith((REP_PREFIX, CONFIG_PREFIX)):
+        if not is_global(name):
             return name
     return OUTSIDE_PHASES
 
@@ -81,17 +86,20 @@ def enclosing_stacks(spans: Iterable[Span], times: Sequence[int]) -> list[tuple[
     return result
 
 
-def is_global(name: str) -> bool:
-    """config/rep ranges hold for every thread (backward kernels launch from the autograd thread)."""
-    return name.startswith((REP_PREFIX, CONFIG_PREFIX))
+def global_spans(spans_by_thread: dict[int, list[Span]]) -> list[Span]:
+    """The config/rep spans of every thread (compute once, pass to each `thread_stacks` call)."""
+    return [s for spans in spans_by_thread.values() for s in spans if is_global(s.name)]
 
 
-def thread_stacks(spans_by_thread: dict[int, list[Span]], thread: int, times: Sequence[int]) -> list[tuple[str, ...]]:
+def thread_stacks(spans_by_thread: dict[int, list[Span]], thread: int, times: Sequence[int],
+                  shared: Optional[Sequence[Span]] = None) -> list[tuple[str, ...]]:
     """Stacks for launch times on `thread`: config/rep ranges from any thread (by time), then the
-    thread's own ranges (phases are pushed on the thread that runs the op's forward or backward)."""
-    global_spans = [s for spans in spans_by_thread.values() for s in spans if is_global(s.name)]
+    thread's own ranges (phases are pushed on the thread that runs the op's forward or backward).
+    `shared`: `global_spans(spans_by_thread)`, precomputed by callers that ask for many threads."""
+    if shared is None:
+        shared = global_spans(spans_by_thread)
     local = [s for s in spans_by_thread.get(thread, []) if not is_global(s.name)]
-    return [g + l for g, l in zip(enclosing_stacks(global_spans, times), enclosing_stacks(local, times))]
+    return [g + l for g, l in zip(enclosing_stacks(shared, times), enclosing_stacks(local, times))]
 
 
 def aggregate(activities: Iterable[Activity], reps: int) -> dict[str, dict]:

@@ -55,7 +55,16 @@ def choose_tool(tool: str, target: Target, nsys_path: Optional[str], ncu_path: O
     return tool, exe
 
 
+def check_ranges(ranges: list[str]) -> None:
+    """--range names must be op phases: ncu would silently profile nothing for a typo."""
+    from prefixlm_attn.phases import ALL_PHASES
+    unknown = [name for name in ranges if name not in ALL_PHASES]
+    if unknown:
+        raise UserError(f"--range {unknown[0]!r}: not a phase; choose from {', '.join(ALL_PHASES)}")
+
+
 def in_process_overhead(config: Config, variant: str, target: Target, reps: int) -> Optional[dict]:
+    """NVTX overhead for ncu, measured here: under ncu (kernel replay) the runner cannot time itself."""
     from profiles.workload_runner import overhead_for, prepare_run, warm_up
     if reps <= 0:
         return None
@@ -88,9 +97,8 @@ def profile_config(tool: str, exe: Optional[str], config: Config, variants: list
         files = {"ncu_csv": str(out_dir)}
     else:
         from profiles.torch_profiler import capture_trace, trace_activities
-        trace = capture_trace(out_dir, *args, warmup=warmup)
+        trace, overhead = capture_trace(out_dir, *args, warmup=warmup, overhead_reps=overhead_reps)
         data = aggregate(trace_activities(trace), reps)
-        overhead = in_process_overhead(config, variants[0], target, overhead_reps)
         files = {"chrome_trace": str(trace)}
     breakdown = build_breakdown(tool, config, variants, data, reps, overhead, files,
                                 extra={"backend": target.backend, "device": target.device})
@@ -126,6 +134,7 @@ def register(app: typer.Typer) -> None:
         """Attribute device time to the op's phases (NVTX / record_function ranges), per variant."""
         if reps < 1 or warmup < 0:
             raise UserError("--reps must be >= 1 and --warmup >= 0")
+        check_ranges(range_)
         axes = {"distributions": distribution, "tokens": tokens, "heads": heads, "head_dims": head_dim,
                 "dtypes": dtype, "seed": seed, "context": context, "backend": backend, "device": device}
         the_suite = profile_suite(suite, variant, axes)

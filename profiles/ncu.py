@@ -12,7 +12,6 @@ import io
 from pathlib import Path
 from typing import Optional, Sequence
 
-from bench.errors import UserError
 from bench.grid import Config
 from profiles.nsys import find_tool, run_tool
 from profiles.nvtx_ranges import NvtxEmitter
@@ -72,33 +71,31 @@ def summarize(launches: Sequence[dict], reps: int) -> dict:
     """One range of one variant, per rep: gpu_ms, dram bytes, kernels {name: {count, ms, bytes}}."""
     per_rep = 1.0 / max(reps, 1)
     kernels: dict[str, dict] = {}
-    total_ns = total_bytes = 0.0
+    total_ns = total_read = total_write = 0.0
     for launch in launches:
         ns = launch.get("gpu__time_duration.sum", 0.0)
-        nbytes = launch.get("dram__bytes_read.sum", 0.0) + launch.get("dram__bytes_write.sum", 0.0)
+        read, write = launch.get("dram__bytes_read.sum", 0.0), launch.get("dram__bytes_write.sum", 0.0)
+        nbytes = read + write
         k = kernels.setdefault(launch["kernel"], {"count": 0.0, "ms": 0.0, "bytes": 0.0, "kind": "kernel"})
         k["count"] += per_rep
         k["ms"] += ns / 1e6 * per_rep
         k["bytes"] += nbytes * per_rep
         total_ns += ns
-        total_bytes += nbytes
-    return {"gpu_ms": total_ns / 1e6 * per_rep, "kernels": kernels, "bytes": total_bytes * per_rep,
-            "dram_read_bytes": sum(l.get("dram__bytes_read.sum", 0.0) for l in launches) * per_rep,
-            "dram_write_bytes": sum(l.get("dram__bytes_write.sum", 0.0) for l in launches) * per_rep}
+        total_read += read
+        total_write += write
+    return {"gpu_ms": total_ns / 1e6 * per_rep, "kernels": kernels, "bytes": (total_read + total_write) * per_rep,
+            "dram_read_bytes": total_read * per_rep, "dram_write_bytes": total_write * per_rep}
 
 
 def profile_ranges(ncu: str, out_dir: Path, config: Config, variants: Sequence[str], backend: str, device: str,
                    reps: int, ranges: Sequence[str] = DEFAULT_RANGES, warmup: int = 2,
                    timeout_s: float = 900) -> dict[str, dict]:
     """{variant: {"ranges": {range: summary}}}; the raw CSV of each run is kept in `out_dir`."""
-    if device != "cuda":
-        raise UserError("--tool ncu needs --device cuda (Nsight Compute profiles GPU kernels)")
     out_dir.mkdir(parents=True, exist_ok=True)
     domain = NvtxEmitter().range_domain
     result: dict[str, dict] = {}
     for variant in variants:
-        program = runner_command(config, [variant], backend, device, reps, warmup, nvtx=True,
-                                 cuda_profiler_api=True, overhead_reps=0)
+        program = runner_command(config, [variant], backend, device, reps, warmup, overhead_reps=0)
         result[variant] = {"ranges": {}}
         for range_name in ranges:
             proc = run_tool(ncu_command(ncu, range_name, domain, program), f"ncu ({variant}, {range_name})",

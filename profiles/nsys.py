@@ -64,7 +64,6 @@ class NsysCapture:
     report_path: Path          # .nsys-rep
     sqlite_path: Path
     meta_path: Path            # what the runner did (config, reps, NVTX backend/domain, overhead)
-    command: list[str]
 
 
 def profile_command(nsys: str, out_base: Path, program: list[str]) -> list[str]:
@@ -82,11 +81,10 @@ def capture(nsys: str, out_dir: Path, config: Config, variants: Sequence[str], b
     """Profile the runner under nsys and export the report to SQLite in `out_dir`."""
     out_dir.mkdir(parents=True, exist_ok=True)
     meta_path = out_dir / "runner_meta.json"
-    program = runner_command(config, variants, backend, device, reps, warmup, nvtx=True,
-                             cuda_profiler_api=True, overhead_reps=overhead_reps, meta_json=meta_path)
+    program = runner_command(config, variants, backend, device, reps, warmup, overhead_reps=overhead_reps,
+                             meta_json=meta_path)
     base = out_dir / "profile"
-    command = profile_command(nsys, base, program)
-    run_tool(command, "nsys profile", env=runner_env(), timeout_s=timeout_s)
+    run_tool(profile_command(nsys, base, program), "nsys profile", env=runner_env(), timeout_s=timeout_s)
     report = base.with_suffix(".nsys-rep")
     if not report.exists():
         legacy = base.with_suffix(".qdrep")
@@ -95,4 +93,4 @@ def capture(nsys: str, out_dir: Path, config: Config, variants: Sequence[str], b
         raise UserError(f"nsys profile wrote no report at {report} (did the capture range ever start?)")
     sqlite_path = out_dir / "profile.sqlite"
     run_tool(export_command(nsys, report, sqlite_path), "nsys export", timeout_s=timeout_s)
-    return NsysCapture(report, sqlite_path, meta_path, command)
+    return NsysCapture(report, sqlite_path, meta_path)

@@ -12,7 +12,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Iterable, Optional
 
-from profiles.attribution import Activity, Span, thread_stacks
+from profiles.attribution import Activity, Span, global_spans, thread_stacks
 
 KERNEL, MEMSET, MEMCPY = "CUPTI_ACTIVITY_KIND_KERNEL", "CUPTI_ACTIVITY_KIND_MEMSET", "CUPTI_ACTIVITY_KIND_MEMCPY"
 RUNTIME, NVTX, STRINGS = "CUPTI_ACTIVITY_KIND_RUNTIME", "NVTX_EVENTS", "StringIds"
@@ -38,8 +38,8 @@ def _pick(cols: set[str], *candidates: str) -> Optional[str]:
     return next((c for c in candidates if c in cols), None)
 
 
-def _strings(conn: sqlite3.Connection) -> dict[int, str]:
-    if STRINGS not in tables(conn):
+def _strings(conn: sqlite3.Connection, present: set[str]) -> dict[int, str]:
+    if STRINGS not in present:
         return {}
     return dict(conn.execute(f"SELECT id, value FROM {STRINGS}"))
 
@@ -48,9 +48,10 @@ def _pid(global_id: Optional[int]) -> Optional[int]:
     return None if global_id is None else int(global_id) >> TID_BITS
 
 
-def nvtx_domains(conn: sqlite3.Connection, strings: dict[int, str]) -> dict[int, str]:
-    """domainId -> name (0 is the default domain, named "")."""
-    cols = columns(conn, NVTX)
+def nvtx_domains(conn: sqlite3.Connection, strings: dict[int, str],
+                 cols: Optional[set[str]] = None) -> dict[int, str]:
+    """domainId -> name (0 is the default domain, named ""); `cols`: NVTX's columns, if already read."""
+    cols = columns(conn, NVTX) if cols is None else cols
     text = "text" if "text" in cols else "NULL"
     text_id = "textId" if "textId" in cols else "NULL"
     domains = {0: ""}
@@ -62,16 +63,20 @@ def nvtx_domains(conn: sqlite3.Connection, strings: dict[int, str]) -> dict[int,
     return domains
 
 
-def nvtx_spans(conn: sqlite3.Connection, strings: dict[int, str],
-               domains: Optional[Iterable[str]] = None) -> dict[int, list[Span]]:
-    """Closed push/pop and start/end ranges per globalTid, optionally only those of `domains`."""
-    if NVTX not in tables(conn):
+def nvtx_spans(conn: sqlite3.Connection, strings: dict[int, str], domains: Optional[Iterable[str]] = None,
+               present: Optional[set[str]] = None) -> dict[int, list[Span]]:
+    """Closed push/pop and start/end ranges per globalTid, optionally only those of `domains`.
+
+    `present`: the file's tables, if already read. A `domains` filter naming no domain created in
+    the file is dropped (the runner creates its domain inside the capture; other reports may not).
+    """
+    if NVTX not in (tables(conn) if present is None else present):
         raise NsysSchemaError(f"no {NVTX} table: was the run traced with --trace=nvtx?")
     cols = columns(conn, NVTX)
     text = "text" if "text" in cols else "NULL"
     text_id = "textId" if "textId" in cols else "NULL"
     domain_col = "domainId" if "domainId" in cols else "0"
-    names = nvtx_domains(conn, strings)
+    names = nvtx_domains(conn, strings, cols)
     wanted = None if domains is None else set(domains)
     if wanted is not None and not wanted & set(names.values()):
         wanted = None          # the domain's creation fell outside the capture range: keep every range
@@ -87,11 +92,13 @@ def nvtx_spans(conn: sqlite3.Connection, strings: dict[int, str],
     return spans
 
 
-def runtime_launches(conn: sqlite3.Connection) -> dict[tuple[Optional[int], int], tuple[int, int]]:
+def runtime_launches(conn: sqlite3.Connection,
+                     present: Optional[set[str]] = None) -> dict[tuple[Optional[int], int], tuple[int, int]]:
     """(pid, correlationId) -> (globalTid, call start ns) of each CUDA runtime/driver call."""
     launches: dict[tuple[Optional[int], int], tuple[int, int]] = {}
+    present = tables(conn) if present is None else present
     for table in (RUNTIME, "CUPTI_ACTIVITY_KIND_DRIVER"):
-        if table not in tables(conn):
+        if table not in present:
             continue
         for corr, gtid, start in conn.execute(f"SELECT correlationId, globalTid, start FROM {table}"):
             launches.setdefault((_pid(gtid), int(corr)), (int(gtid), int(start)))
@@ -100,10 +107,9 @@ def runtime_launches(conn: sqlite3.Connection) -> dict[tuple[Optional[int], int]
     return launches
 
 
-def _gpu_rows(conn: sqlite3.Connection, strings: dict[int, str]) -> list[dict]:
+def _gpu_rows(conn: sqlite3.Connection, strings: dict[int, str], present: set[str]) -> list[dict]:
     """Kernels, memsets and memcpys: name, kind, duration, bytes, correlationId, pid."""
     rows: list[dict] = []
-    present = tables(conn)
     for table, kind in ((KERNEL, "kernel"), (MEMSET, "memset"), (MEMCPY, "memcpy")):
         if table not in present:
             continue
@@ -131,10 +137,11 @@ def attributed_activities(path: Path | str, domains: Optional[Iterable[str]] = N
     """Every GPU activity of the file with the NVTX range stack around its launch call."""
     conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
-        strings = _strings(conn)
-        spans = nvtx_spans(conn, strings, domains)
-        launches = runtime_launches(conn)
-        rows = _gpu_rows(conn, strings)
+        present = tables(conn)
+        strings = _strings(conn, present)
+        spans = nvtx_spans(conn, strings, domains, present)
+        launches = runtime_launches(conn, present)
+        rows = _gpu_rows(conn, strings, present)
     finally:
         conn.close()
     by_corr = {c: v for (_, c), v in launches.items()}
@@ -148,7 +155,8 @@ def attributed_activities(path: Path | str, domains: Optional[Iterable[str]] = N
         gtid, t = launch
         where.append((gtid, len(by_thread[gtid])))
         by_thread[gtid].append(t)
-    stacks = {gtid: thread_stacks(spans, gtid, times) for gtid, times in by_thread.items()}
+    shared = global_spans(spans)
+    stacks = {gtid: thread_stacks(spans, gtid, times, shared) for gtid, times in by_thread.items()}
     return [Activity(row["name"], row["kind"], row["duration_ns"],
                      stacks[loc[0]][loc[1]] if loc else (), row["bytes"], row["short_name"])
             for row, loc in zip(rows, where)]

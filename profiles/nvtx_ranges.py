@@ -14,6 +14,7 @@ import torch
 
 from bench.timing import Clock
 from prefixlm_attn.phases import observing
+from profiles.attribution import CONFIG_PREFIX, REP_PREFIX
 
 DOMAIN = "prefixbench"
 
@@ -92,11 +93,13 @@ def nvtx_range(emitter: Optional[NvtxEmitter], name: str) -> Iterator[None]:
 
 
 def config_range_name(config_id: str) -> str:
-    return f"config:{config_id}"
+    """Prefix shared with `attribution`, which parses these names back."""
+    return f"{CONFIG_PREFIX}{config_id}"
 
 
 def rep_range_name(variant: str, index: int) -> str:
-    return f"rep:{variant}:{index}"
+    """Parsed back by `attribution.rep_variant`."""
+    return f"{REP_PREFIX}{variant}:{index}"
 
 
 def _time_reps_ms(run_rep: Callable[[], None], reps: int, cuda: bool) -> float:

@@ -17,8 +17,8 @@ import torch
 from torch.profiler import ProfilerActivity, profile, record_function
 
 from bench.grid import Config
-from profiles.attribution import Activity, Span, thread_stacks
-from profiles.workload_runner import measured_reps, prepare_run, warm_up
+from profiles.attribution import Activity, Span, global_spans, thread_stacks
+from profiles.workload_runner import measured_reps, overhead_for, prepare_run, warm_up
 
 ANNOTATION, CPU_OP = "user_annotation", "cpu_op"
 LAUNCH_CATS = ("cuda_runtime", "cuda_driver")
@@ -41,8 +41,12 @@ class RecordFunctionObserver:
 
 
 def capture_trace(out_dir: Path, config: Config, variants: Sequence[str], backend: str, device: str,
-                  reps: int, warmup: int = 2) -> Path:
-    """Run the reps under torch.profiler; returns OUT/trace.json."""
+                  reps: int, warmup: int = 2, overhead_reps: int = 0) -> tuple[Path, Optional[dict]]:
+    """Run the reps under torch.profiler; returns (OUT/trace.json, NVTX overhead or None).
+
+    The overhead is measured on the same prepared run after the capture (as `run_profiled` does), so
+    the workload is built and warmed up once; `overhead_reps` <= 0 skips it.
+    """
     run = prepare_run(config, variants, backend, device, nvtx=False)
     run.observers.append(RecordFunctionObserver())
     warm_up(run, warmup)
@@ -52,7 +56,8 @@ def capture_trace(out_dir: Path, config: Config, variants: Sequence[str], backen
     out_dir.mkdir(parents=True, exist_ok=True)
     trace = out_dir / "trace.json"
     prof.export_chrome_trace(str(trace))
-    return trace
+    overhead = overhead_for(run, variants[0], overhead_reps) if overhead_reps > 0 else None
+    return trace, overhead
 
 
 def _ns(us: float) -> int:
@@ -115,9 +120,10 @@ def trace_activities(trace_path: Path | str) -> list[Activity]:
         if hit is not None:
             chosen.append((hit[0], hit[1], dev))
     stacks: list[tuple[str, ...]] = [()] * len(chosen)
+    shared = global_spans(spans_by_index)
     for ti in range(len(threads)):
         idx = [k for k, c in enumerate(chosen) if c[0] == ti]
-        for k, st in zip(idx, thread_stacks(spans_by_index, ti, [chosen[k][1]["t0"] for k in idx])):
+        for k, st in zip(idx, thread_stacks(spans_by_index, ti, [chosen[k][1]["t0"] for k in idx], shared)):
             stacks[k] = st
     acts = []
     for (ti, host_ev, dev), stack in zip(chosen, stacks):

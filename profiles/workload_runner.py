@@ -94,10 +94,13 @@ def overhead_for(run: ProfiledRun, variant: str, reps: int) -> dict:
 def run_profiled(config: Config, variants: Sequence[str], backend: str, device: str, reps: int,
                  warmup: int = 2, nvtx: bool = True, cuda_profiler_api: bool = False,
                  overhead_reps: int = 0) -> dict:
-    """The whole profiled program; returns what it did (written to --meta-json)."""
+    """The whole profiled program; returns what it did (written to --meta-json).
+
+    The NVTX overhead is measured after cudaProfilerStop: the first push to the domain registers it,
+    and that registration must fall inside the nsys capture range for the domain filter to work.
+    """
     run = prepare_run(config, variants, backend, device, nvtx)
     warm_up(run, warmup)
-    overhead = overhead_for(run, variants[0], overhead_reps) if overhead_reps > 0 and nvtx else None
     use_api = cuda_profiler_api and run.cuda
     if use_api:
         torch.cuda.cudart().cudaProfilerStart()
@@ -107,6 +110,7 @@ def run_profiled(config: Config, variants: Sequence[str], backend: str, device: 
         if use_api:
             torch.cuda.synchronize()
             torch.cuda.cudart().cudaProfilerStop()
+    overhead = overhead_for(run, variants[0], overhead_reps) if overhead_reps > 0 and nvtx else None
     return {"config": config.as_dict(), "config_id": config.config_id, "variants": list(variants),
             "backend": backend, "device": device, "reps": reps, "warmup": warmup,
             "nvtx_backend": run.emitter.backend if run.emitter else None,
@@ -115,14 +119,13 @@ def run_profiled(config: Config, variants: Sequence[str], backend: str, device: 
 
 
 def runner_command(config: Config, variants: Sequence[str], backend: str, device: str, reps: int,
-                   warmup: int = 2, nvtx: bool = True, cuda_profiler_api: bool = True, overhead_reps: int = 0,
-                   meta_json: Optional[Path] = None) -> list[str]:
-    """argv that runs this module in a fresh interpreter (the program a profiler launches)."""
+                   warmup: int = 2, overhead_reps: int = 0, meta_json: Optional[Path] = None) -> list[str]:
+    """argv that runs this module in a fresh interpreter (the program a profiler launches), always
+    with NVTX ranges and cudaProfilerStart/Stop: both nsys and ncu filter on them."""
     argv = [sys.executable, "-m", "profiles.workload_runner", "--config-json", json.dumps(config.as_dict()),
             "--variants", ",".join(variants), "--backend", backend, "--device", device,
-            "--reps", str(reps), "--warmup", str(warmup), "--overhead-reps", str(overhead_reps)]
-    argv += ["--nvtx"] if nvtx else []
-    argv += ["--cuda-profiler-api"] if cuda_profiler_api else []
+            "--reps", str(reps), "--warmup", str(warmup), "--overhead-reps", str(overhead_reps),
+            "--nvtx", "--cuda-profiler-api"]
     argv += ["--meta-json", str(meta_json)] if meta_json else []
     return argv
 

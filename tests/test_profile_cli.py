@@ -75,6 +75,8 @@ def test_auto_tool_falls_back_to_torch_without_cuda(tmp_path: Path) -> None:
     (["--tool", "ncu", "--ncu", "FAKE"], "--tool ncu needs --device cuda"),
     (["--tool", "perf"], "--tool 'perf'"),
     (["--variant", "nope"], "unknown variant"),
+    (["--range", "bwd.zerofill"], "--range 'bwd.zerofill'"),
+    (["--tool", "ncu", "--ncu", "FAKE", "--range", "bwd.accumulate", "--range", "nope"], "--range 'nope'"),
 ])
 def test_bad_flags_are_one_line_errors(args, message, tmp_path, monkeypatch, capsys) -> None:
     fake = tmp_path / "fake_tool"
