@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bench.errors import UserError
-from bench.patterns import Pattern, catalogue, load_patterns, random_patterns
+from bench.patterns import Pattern, catalogue, check_unique_names, load_patterns, random_patterns
 
 STYLES = {"ok": "green", "wrong": "bold red", "unwritten": "bold magenta", "crashed": "bold red"}
 
@@ -104,10 +104,7 @@ def validate(
     patterns: list[Pattern] = catalogue() + random_patterns(seed, random_count)
     if patterns_file is not None:
         patterns += load_patterns(patterns_file)
-    seen = [p.name for p in patterns]
-    dup = sorted({n for n in seen if seen.count(n) > 1})
-    if dup:
-        raise UserError(f"pattern name(s) {', '.join(dup)} appear twice (a user pattern reuses a built-in name)")
+    check_unique_names(patterns, "a user pattern reuses a built-in name:")
     backend_name, device, dtype = _resolve(backend, device, dtype)
     console = Console()
     console.print(f"validate: {len(names)} variants x {len(patterns)} patterns, backend={backend_name} "

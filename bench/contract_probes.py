@@ -16,7 +16,8 @@ import torch
 
 from bench.isolation import InProcess, IsolatedWorker, Outcome
 from bench.patterns import Pattern, catalogue
-from bench.validate import as_ranges, parse_dtype
+from bench.inputs import random_inputs, torch_dtype
+from bench.validate import as_ranges
 from prefixlm_attn.backends.base import default_softmax_scale
 from prefixlm_attn.metadata import build_batch_metadata
 from prefixlm_attn.passes import PassPlan
@@ -61,10 +62,7 @@ def probe_pass(backend: str, prefix_lens: Sequence[int], causal_lens: Sequence[i
     pattern = Pattern(tuple(prefix_lens), tuple(causal_lens), token_budget, name="probe")
     plan = _plan(backend, pattern, device)
     plan.softmax_scale = default_softmax_scale(head_dim)
-    torch_dtype = parse_dtype(dtype)
-    g = torch.Generator(device="cpu").manual_seed(seed)
-    q, k, v, dout = (torch.randn(token_budget, heads, head_dim, generator=g).to(device, torch_dtype)
-                     for _ in range(4))
+    q, k, v, dout = random_inputs(token_budget, heads, head_dim, seed, device, torch_dtype(dtype))
     out = torch.full_like(q, float("nan"))
     forward = plan.bidir_forward if pass_name == "bidir" else plan.causal_forward
     lse = forward(q, k, v, out)

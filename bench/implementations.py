@@ -7,6 +7,7 @@ Variants come from the op's registry; peers (other ways to compute the same atte
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
@@ -41,16 +42,11 @@ def _variant_impl(name: str) -> Implementation:
     return Implementation(name, "variant", v.description, prepare, v.byte_model)
 
 
+@functools.cache
 def registry() -> dict[str, Implementation]:
-    impls = {name: _variant_impl(name) for name in VARIANTS}
-    try:
-        from bench.peers import PEERS
-    except ModuleNotFoundError as exc:
-        if exc.name != "bench.peers":
-            raise
-        PEERS = {}
-    impls.update(PEERS)
-    return impls
+    """Every implementation by name, built once per process (read-only: callers look names up)."""
+    from bench.peers import PEERS      # here, not at the top: bench.peers imports this module
+    return {**{name: _variant_impl(name) for name in VARIANTS}, **PEERS}
 
 
 def peer_names() -> list[str]:

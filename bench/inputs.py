@@ -46,7 +46,18 @@ def batch_summary(batch: PackedBatch) -> dict[str, int]:
 
 
 def torch_dtype(name: str) -> torch.dtype:
-    return getattr(torch, name)
+    dtype = getattr(torch, name, None)
+    if not isinstance(dtype, torch.dtype):
+        raise ValueError(f"unknown dtype {name!r}")
+    return dtype
+
+
+def random_inputs(tokens: int, heads: int, head_dim: int, seed: int, device: str | torch.device,
+                  dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """q, k, v, dout drawn in float32 from one seeded CPU generator: the same numbers on every device."""
+    gen = torch.Generator(device="cpu").manual_seed(seed)
+    return tuple(torch.randn((tokens, heads, head_dim), generator=gen, dtype=torch.float32).to(device=device, dtype=dtype)
+                 for _ in range(4))
 
 
 def packed_batch(config: Config) -> PackedBatch:
@@ -56,12 +67,6 @@ def packed_batch(config: Config) -> PackedBatch:
 def build_workload(config: Config, device: str) -> Workload:
     batch = packed_batch(config)
     meta = build_batch_metadata(batch.prefix_lens, batch.causal_lens, config.tokens, device)
-    gen = torch.Generator(device="cpu").manual_seed(config.seed)
-    shape = (config.tokens, config.heads, config.head_dim)
-    dtype = torch_dtype(config.dtype)
-
-    def rand() -> torch.Tensor:
-        return torch.randn(shape, generator=gen, dtype=torch.float32).to(device=device, dtype=dtype)
-
-    q, k, v = (rand().requires_grad_(True) for _ in range(3))
-    return Workload(config, batch, meta, q, k, v, rand())
+    q, k, v, dout = random_inputs(config.tokens, config.heads, config.head_dim, config.seed, device,
+                                  torch_dtype(config.dtype))
+    return Workload(config, batch, meta, q.requires_grad_(True), k.requires_grad_(True), v.requires_grad_(True), dout)

@@ -17,7 +17,6 @@ import importlib
 import multiprocessing as mp
 import os
 import tempfile
-import time
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
@@ -100,14 +99,12 @@ def _empty_cuda_cache() -> None:
 class IsolatedWorker:
     """A replaceable worker process; `call` never raises for what happens inside the worker."""
 
-    def __init__(self, env: Optional[dict[str, str]] = None, timeout_s: Optional[float] = None):
+    def __init__(self, env: Optional[dict[str, str]] = None):
         self.env = dict(env or {})
-        self.timeout_s = timeout_s
         self._ctx = mp.get_context("spawn")
         self._proc = None
         self._conn = None
         self._stderr_path: Optional[Path] = None
-        self.restarts = 0
 
     def _start(self) -> None:
         fd, name = tempfile.mkstemp(prefix="prefixbench-worker-", suffix=".stderr")
@@ -130,14 +127,9 @@ class IsolatedWorker:
             self._start()
         try:
             self._conn.send((target, kwargs))
-            deadline = None if self.timeout_s is None else time.monotonic() + self.timeout_s
             while not self._conn.poll(0.05):
                 if not self._proc.is_alive():
                     raise EOFError
-                if deadline is not None and time.monotonic() > deadline:
-                    self._proc.kill()
-                    self._reap()
-                    return Outcome("crashed", error=f"timed out after {self.timeout_s:.0f} s; worker killed")
             status, value, error = self._conn.recv()
         except (EOFError, BrokenPipeError, ConnectionResetError):
             self._proc.join(timeout=5)
@@ -155,7 +147,6 @@ class IsolatedWorker:
             self._proc.kill()
             self._proc.join(timeout=5)
         self._proc = None
-        self.restarts += 1
         if self._stderr_path is not None:
             self._stderr_path.unlink(missing_ok=True)
             self._stderr_path = None

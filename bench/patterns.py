@@ -8,9 +8,9 @@ from __future__ import annotations
 import csv
 import json
 import random
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
 from bench.errors import UserError
 from bench.workloads import PackedBatch
@@ -24,10 +24,6 @@ class Pattern(PackedBatch):
     """A named batch of lengths to check (the sweep's PackedBatch plus a name)."""
     name: str = "pattern"
 
-    def as_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["prefix_lens"], d["causal_lens"] = list(self.prefix_lens), list(self.causal_lens)
-        return d
 
 
 def make_pattern(name: str, prefix: list[int], causal: list[int], token_budget: Optional[int] = None,
@@ -144,8 +140,13 @@ def load_patterns(path: str | Path) -> list[Pattern]:
     if not rows:
         raise UserError(f"{path}: no patterns found")
     patterns = [_pattern_from_row(r, where) for where, r in rows]
+    check_unique_names(patterns, f"{path}: duplicate pattern name(s)")
+    return patterns
+
+
+def check_unique_names(patterns: Sequence[Pattern], message: str) -> None:
+    """Records are keyed by pattern name (and --resume skips by it): two patterns may not share one."""
     names = [p.name for p in patterns]
     dup = sorted({n for n in names if names.count(n) > 1})
     if dup:
-        raise UserError(f"{path}: duplicate pattern name(s) {', '.join(dup)}")
-    return patterns
+        raise UserError(f"{message} {', '.join(dup)}")

@@ -59,12 +59,6 @@ def single_pass_kwargs(w: Workload, causal: bool) -> dict:
                 max_seqlen_k=longest, causal=causal, softmax_scale=default_softmax_scale(w.q.shape[-1]))
 
 
-def single_pass(w: Workload, backend: str, causal: bool) -> Tensor:
-    """out [T, H, D] of one pass (untimed helper; the peers below wrap it)."""
-    kwargs = single_pass_kwargs(w, causal)
-    return _SinglePass.apply(w.q, w.k, w.v, get_backend(backend), kwargs, w.meta.total)
-
-
 def _prepare(causal: bool):
     def prepare(w: Workload, backend: str) -> Prepared:
         kwargs = single_pass_kwargs(w, causal)

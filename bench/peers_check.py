@@ -15,7 +15,7 @@ import torch
 from bench.implementations import Prepared
 from bench.inputs import Workload
 from bench.peers_base import BIDIR, CAUSAL, PeerCheckFailed
-from bench.validate import TOLERANCE, rel_err
+from bench.validate import rel_err, tolerance as default_tolerance
 from bench.workloads import PackedBatch
 from prefixlm_attn.dense_reference import dense_reference_grads
 from prefixlm_attn.metadata import build_batch_metadata
@@ -76,7 +76,7 @@ def check_prepared(prepared: Prepared, w: Workload, reference: str,
     errors = {n: rel_err(a, b) for n, a, b in zip(("out", "dq", "dk", "dv"), got, ref)}
     total = w.meta.total
     padding_zero = all(bool((g[total:] == 0).all()) for g in got)
-    tol = tolerance if tolerance is not None else TOLERANCE.get(w.q.dtype, 2e-2)
+    tol = tolerance if tolerance is not None else default_tolerance(w.q.dtype)
     worst = max(errors.values())
     return {"max_rel_err": worst, "rel_err": errors, "tolerance": tol, "padding_zero": padding_zero,
             "checked_tokens": total, "checked_seqs": len(p), "reference": reference,

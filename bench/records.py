@@ -11,7 +11,6 @@ import json
 from pathlib import Path
 from typing import Any, Iterable, Optional
 
-import torch
 
 from bench.distributed import read_jsonl
 from bench.errors import UserError

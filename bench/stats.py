@@ -30,9 +30,6 @@ class Stat:
         d["rel_ci"] = self.rel_ci
         return d
 
-    @classmethod
-    def from_dict(cls, d: dict) -> "Stat":
-        return cls(d["median"], d["lo"], d["hi"], d["n"])
 
 
 def median(values: Sequence[float]) -> float:

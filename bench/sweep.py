@@ -168,8 +168,8 @@ def run_sweep(suite: Suite, out_dir: Path, target: Target, *, resume: bool = Fal
         if rank.rank == 0:
             merge_rank_files(out_dir, rank.world_size, [c.config_id for c in configs], names,
                              extra_records=[r for recs in gathered for r in recs])
-        else:
+        group.barrier()                         # rank 0 may still be reading the rank files until here
+        if rank.rank != 0:
             sink.path.unlink(missing_ok=True)   # rank 0 holds them now (on its node)
-        group.barrier()
         group.close()
     return result

@@ -13,7 +13,6 @@ import json
 from pathlib import Path
 from typing import Optional, Sequence
 
-import torch
 from torch.profiler import ProfilerActivity, profile, record_function
 
 from bench.grid import Config
