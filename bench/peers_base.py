@@ -40,6 +40,15 @@ def row_tables(w: Workload) -> tuple[Tensor, Tensor, Tensor]:
     return tuple(t.to(w.device) for t in (doc, pos, plen))
 
 
+def prefixlm_mask_mod(doc: Tensor, pos: Tensor, plen: Tensor) -> Callable:
+    """The PrefixLM x document mask as a FlexAttention `mask_mod` over `row_tables`; the dense SDPA
+    mask evaluates the same predicate on the full index grid."""
+    def mask_mod(b, h, q_idx, kv_idx):
+        same = (doc[q_idx] == doc[kv_idx]) & (doc[q_idx] >= 0)
+        return same & ((pos[kv_idx] < plen[kv_idx]) | (kv_idx <= q_idx))
+    return mask_mod
+
+
 def timed_ms(fn: Callable, device: torch.device) -> tuple[object, float]:
     """(fn(), wall milliseconds), synchronised on CUDA: one-off costs such as mask construction."""
     if device.type == "cuda":

@@ -16,7 +16,7 @@ from torch import Tensor
 
 from bench.implementations import Prepared
 from bench.inputs import Workload
-from bench.peers_base import PeerUnsupported, row_tables, timed_ms
+from bench.peers_base import PeerUnsupported, prefixlm_mask_mod, row_tables, timed_ms
 from prefixlm_attn.dense_reference import attended_pairs
 
 _compiled: dict[str, Callable] = {}
@@ -41,13 +41,6 @@ def flex_fn(device: torch.device) -> Callable:
                 setattr(dynamo_config, attr, max(getattr(dynamo_config, attr), RECOMPILE_LIMIT))
         _compiled["cuda"] = torch.compile(flex_attention, dynamic=False)
     return _compiled["cuda"]
-
-
-def prefixlm_mask_mod(doc: Tensor, pos: Tensor, plen: Tensor) -> Callable:
-    def mask_mod(b, h, q_idx, kv_idx):
-        same = (doc[q_idx] == doc[kv_idx]) & (doc[q_idx] >= 0)
-        return same & ((pos[kv_idx] < plen[kv_idx]) | (kv_idx <= q_idx))
-    return mask_mod
 
 
 def _block_mask(mask_mod: Callable, tokens: int, device: torch.device):

@@ -17,7 +17,7 @@ from torch import Tensor
 
 from bench.implementations import Prepared
 from bench.inputs import Workload
-from bench.peers_base import PeerUnsupported, row_tables, timed_ms
+from bench.peers_base import PeerUnsupported, prefixlm_mask_mod, row_tables, timed_ms
 from prefixlm_attn.dense_reference import attended_pairs
 
 SDPA_MAX_TOKENS = 32768
@@ -52,9 +52,7 @@ def dense_mask(w: Workload) -> tuple[Tensor, Tensor]:
     doc, pos, plen = row_tables(w)
     valid = doc >= 0
     idx = torch.arange(w.config.tokens, device=w.device)
-    mask = (doc[:, None] == doc[None, :]) & valid[:, None]
-    mask &= (pos < plen)[None, :] | (idx[None, :] <= idx[:, None])
-    mask |= torch.diag(~valid)
+    mask = prefixlm_mask_mod(doc, pos, plen)(0, 0, idx[:, None], idx[None, :]) | torch.diag(~valid)
     return mask, valid
 
 
