@@ -19,24 +19,17 @@ def _root() -> None:
     """Subcommands: variants, sweep, profile, validate, report, compare."""
 
 
-# module -> registers its commands; a module not written yet is skipped.
+# module -> registers its commands; an import error surfaces (a renamed module must not drop a command).
 COMMAND_MODULES = (
     "prefixlm_attn.cli_variants",
     "bench.cli_sweep",
     "bench.cli_validate",
     "profiles.cli_profile",
     "plots.cli_report",
-    "bench.cli_peers",
 )
 
 for _name in COMMAND_MODULES:
-    try:
-        _module = importlib.import_module(_name)
-    except ModuleNotFoundError as exc:
-        if exc.name != _name:
-            raise
-        continue
-    _module.register(app)
+    importlib.import_module(_name).register(app)
 
 
 def main() -> None:

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Sequence, TypeVar
 
+from bench.errors import UserError
+
 T = TypeVar("T")
 
 
@@ -58,19 +60,28 @@ def rank_file(out_dir: Path, rank: int) -> Path:
     return Path(out_dir) / f"rank-{rank}.jsonl"
 
 
-def read_jsonl(path: Path) -> list[dict]:
-    """Records of a JSONL file; missing file -> []; a line cut short by a kill is dropped."""
+def read_jsonl(path: Path, strict: bool = False) -> list[dict]:
+    """Records of a JSONL file; missing file -> [].
+
+    Not strict (resume, merge): a line cut short by a kill is dropped. Strict (the report reads files
+    it did not write): a bad line or a non-object is a UserError naming path:line.
+    """
     if not path.exists():
         return []
     records = []
-    for line in path.read_text().splitlines():
+    for lineno, line in enumerate(path.read_text().splitlines(), start=1):
         line = line.strip()
         if not line:
             continue
         try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            if strict:
+                raise UserError(f"{path}:{lineno}: not JSON ({exc.msg})") from None
             continue  # a line cut short by a killed rank: the configuration will rerun on --resume
+        if strict and not isinstance(obj, dict):
+            raise UserError(f"{path}:{lineno}: expected a JSON object")
+        records.append(obj)
     return records
 
 

@@ -9,6 +9,7 @@ from rich.table import Table
 
 from plots.compare import FASTER, METRICS, SLOWER, compare_records
 from plots.records import load_records, results_path
+from plots.render import fmt_num
 
 VERDICT_STYLE = {FASTER: "green", SLOWER: "bold red", "now failing": "bold red", "fixed": "green"}
 
@@ -23,10 +24,6 @@ def report(dirs: list[Path] = typer.Argument(..., help="Result directories (each
 
     paths = build_report(dirs, out)
     typer.echo(f"wrote {paths['markdown']}, {paths['html']} and {paths['figures']}/")
-
-
-def _fmt(value: float | None, spec: str = ".4g") -> str:
-    return "-" if value is None else format(value, spec)
 
 
 def compare(base: Path = typer.Argument(..., help="Baseline: a result directory or its results.jsonl."),
@@ -55,7 +52,7 @@ def compare(base: Path = typer.Argument(..., help="Baseline: a result directory 
         interval = "-" if r.lo is None else f"[{r.lo:.3f}, {r.hi:.3f}]"
         style = VERDICT_STYLE.get(r.verdict, "")
         verdict = r.verdict + (f" ({r.detail})" if r.detail else "")
-        table.add_row(r.config_id, r.variant, _fmt(r.base_ms), _fmt(r.new_ms), _fmt(r.ratio, ".3f"), interval,
+        table.add_row(r.config_id, r.variant, fmt_num(r.base_ms), fmt_num(r.new_ms), fmt_num(r.ratio, ".3f"), interval,
                       f"[{style}]{verdict}[/]" if style else verdict)
     console = Console(width=max(Console().width, 140))
     console.print(table)

@@ -9,10 +9,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench.distributed import read_jsonl
 from bench.errors import UserError
 
 Record = dict[str, Any]
 REQUIRED_KEYS = ("config_id", "variant", "status", "distribution", "tokens")
+VALIDATION_KEYS = ("variant", "pattern", "outcome")  # what boundary_matrix reads from each validation row
 
 
 @dataclass
@@ -36,25 +38,10 @@ def results_path(path: str | Path) -> Path:
     return p
 
 
-def _read_jsonl(path: Path) -> list[dict[str, Any]]:
-    rows = []
-    for lineno, line in enumerate(path.read_text().splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise UserError(f"{path}:{lineno}: not JSON ({exc.msg})") from None
-        if not isinstance(obj, dict):
-            raise UserError(f"{path}:{lineno}: expected a JSON object")
-        rows.append(obj)
-    return rows
-
-
 def load_records(path: str | Path) -> list[Record]:
     """Records of one results.jsonl (or directory), checked for the keys everything downstream needs."""
     p = results_path(path)
-    records = _read_jsonl(p)
+    records = read_jsonl(p, strict=True)  # the report reads files it did not write: a bad line is an error
     for i, rec in enumerate(records, start=1):
         missing = [k for k in REQUIRED_KEYS if k not in rec]
         if missing:
@@ -69,12 +56,26 @@ def load_records(path: str | Path) -> list[Record]:
 
 
 def _optional_json(path: Path) -> dict[str, Any] | None:
+    """env.json / breakdown.json if present; anything but a JSON object is a UserError, not a crash later."""
     if not path.is_file():
         return None
     try:
-        return json.loads(path.read_text())
+        obj = json.loads(path.read_text())
     except json.JSONDecodeError as exc:
         raise UserError(f"{path}: not JSON ({exc.msg})") from None
+    if not isinstance(obj, dict):
+        raise UserError(f"{path}: expected a JSON object, got {type(obj).__name__}")
+    return obj
+
+
+def load_validation(path: Path) -> list[dict[str, Any]]:
+    """Rows of a validation.jsonl, checked for the keys the boundary matrix reads."""
+    rows = read_jsonl(path, strict=True)
+    for i, row in enumerate(rows, start=1):
+        missing = [k for k in VALIDATION_KEYS if k not in row]
+        if missing:
+            raise UserError(f"{path}: row {i} lacks {', '.join(missing)}")
+    return rows
 
 
 def load_dirs(paths: list[str | Path]) -> RunData:
@@ -107,7 +108,7 @@ def load_dirs(paths: list[str | Path]) -> RunData:
         if env is not None:
             data.env.append(env)
         if (d / "validation.jsonl").is_file():
-            data.validation.extend(_read_jsonl(d / "validation.jsonl"))
+            data.validation.extend(load_validation(d / "validation.jsonl"))
         bd = _optional_json(d / "breakdown.json")
         if bd is not None:
             data.breakdown.append(bd)
@@ -144,12 +145,3 @@ def by_config(records: list[Record]) -> dict[str, list[Record]]:
 
 def config_sort_key(rec: Record) -> tuple:
     return (str(rec.get("distribution", "")), int(rec.get("tokens") or 0), str(rec["config_id"]))
-
-
-def variants_of(records: list[Record], kind: str = "variant") -> list[str]:
-    """Implementation names of one kind, in first-seen order."""
-    seen: dict[str, None] = {}
-    for rec in records:
-        if rec.get("kind", "variant") == kind:
-            seen.setdefault(rec["variant"], None)
-    return list(seen)

@@ -13,6 +13,12 @@ from typing import Any
 
 Block = tuple[Any, ...]
 
+
+def fmt_num(value: Any, spec: str = ".4g") -> str:
+    """A number for a table cell, "-" when missing; here (not in report.py) so `compare` needs no matplotlib."""
+    return "-" if value is None else format(value, spec)
+
+
 CSS = """body{font-family:system-ui,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;color:#222}
 table{border-collapse:collapse;margin:0.5em 0 1.5em;font-size:0.9em}
 th,td{border:1px solid #ccc;padding:3px 8px;text-align:left}th{background:#f3f3f3}

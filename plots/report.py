@@ -6,8 +6,8 @@ from typing import Any
 
 from plots import figure_data as fd
 from plots.figures import render_all
-from plots.records import Record, RunData, by_config, config_sort_key, load_dirs, stat
-from plots.render import Block, to_html, to_markdown
+from plots.records import Record, RunData, by_config, config_sort_key, load_dirs
+from plots.render import Block, fmt_num, to_html, to_markdown
 
 MIB = 1024 * 1024
 
@@ -18,18 +18,18 @@ def _interval(s: dict[str, float] | None) -> str:
     return f"{s['median']:.4g} [{s['lo']:.4g}, {s['hi']:.4g}]"
 
 
-def _num(value: Any, fmt: str = ".4g") -> str:
-    return "-" if value is None else format(value, fmt)
-
-
 def _mib(value: Any) -> str:
     return "-" if value is None else f"{value / MIB:.2f}"
 
 
-def _last_line(text: Any, limit: int = 200) -> str:
-    """The exception line of a traceback (its last non-empty line), shortened."""
-    lines = [line.strip() for line in str(text).splitlines() if line.strip()]
-    return (lines[-1] if lines else "")[:limit]
+def _last_line(text: Any, limit: int = 200, tail: bool = False) -> str:
+    """The exception line of a traceback (its last non-empty line), shortened; "" for no error.
+
+    tail keeps the end of a long line (where a peer's exception says what went wrong) instead of its start.
+    """
+    lines = [line.strip() for line in ("" if text is None else str(text)).splitlines() if line.strip()]
+    last = lines[-1] if lines else ""
+    return last[-limit:] if tail else last[:limit]
 
 
 THROTTLE_BITS = {0x4: "software power cap", 0x8: "hardware slowdown", 0x20: "software thermal slowdown",
@@ -94,7 +94,7 @@ def summary_row(rec: Record) -> list[str]:
     return [name, rec["status"], _interval(t.get("forward")), _interval(t.get("backward")),
             f"{rec.get('repetitions', '-')} ({rec.get('stop_reason', '-')})", _mib(b.get("allocated")),
             _mib(b.get("zero_filled")), _mib(b.get("peak_memory")),
-            _num(p.get("extra_ms_vs_best_predicted")), _num(p.get("extra_ms_vs_best_measured"))]
+            fmt_num(p.get("extra_ms_vs_best_predicted")), fmt_num(p.get("extra_ms_vs_best_measured"))]
 
 
 def summary_blocks(data: RunData) -> list[Block]:
@@ -129,15 +129,15 @@ def peers_blocks(data: RunData) -> list[Block]:
     rows = []
     for cfg in fd.peers(data.records):
         for i in cfg["implementations"]:
-            rows.append([cfg["config_id"], i["name"], i["kind"], _num(i["forward_ms"]), _num(i["backward_ms"]),
-                         _num(i["forward_tflops"], ".1f"), _num(i["backward_tflops"], ".1f"),
-                         _num(i["forward_tflops_own"], ".1f"), _num(i["backward_tflops_own"], ".1f"),
-                         _num(i["setup_ms"])])
+            rows.append([cfg["config_id"], i["name"], i["kind"], fmt_num(i["forward_ms"]), fmt_num(i["backward_ms"]),
+                         fmt_num(i["forward_tflops"], ".1f"), fmt_num(i["backward_tflops"], ".1f"),
+                         fmt_num(i["forward_tflops_own"], ".1f"), fmt_num(i["backward_tflops_own"], ".1f"),
+                         fmt_num(i["setup_ms"])])
     if not rows:
         return []
     headers = ["config", "implementation", "kind", "forward ms", "backward ms", "fwd TFLOP/s (PrefixLM pairs)",
                "bwd TFLOP/s (PrefixLM pairs)", "fwd TFLOP/s (own pairs)", "bwd TFLOP/s (own pairs)", "setup ms"]
-    failed = [[r["config_id"], r["variant"], r["status"], (r.get("error") or "").strip().splitlines()[-1][-200:]]
+    failed = [[r["config_id"], r["variant"], r["status"], _last_line(r.get("error"), tail=True)]
               for r in data.records if r.get("kind") == "peer" and r.get("status") != "ok"]
     blocks: list[Block] = [("h", 2, "Peers"),
                            ("p", "TFLOP/s count 4 (forward) or 10 (backward) FLOPs per attended (query, key) pair "
@@ -165,12 +165,11 @@ def breakdown_blocks(data: RunData) -> list[Block]:
         rows = []
         for variant, v in (bd.get("variants") or {}).items():
             for rng, info in (v.get("ranges") or {}).items():
-                counts = {k: (v.get("count", 0) if isinstance(v, dict) else v)
-                          for k, v in (info.get("kernels") or {}).items()}
+                counts = {name: k.get("count", 0) for name, k in (info.get("kernels") or {}).items()}
                 kernels = sorted(counts.items(), key=lambda kv: -kv[1])
                 ktext = ", ".join(f"{_short_kernel(k)} x{n:g}" for k, n in kernels[:4]) + (
                     " ..." if len(kernels) > 4 else "")
-                rows.append([variant, rng, _num(info.get("gpu_ms")), ktext or "-"])
+                rows.append([variant, rng, fmt_num(info.get("gpu_ms")), ktext or "-"])
         if rows:
             blocks += [("h", 2, f"Profile breakdown ({bd.get('tool', 'unknown tool')})"),
                        ("table", ["variant", "range", "GPU ms", "kernels (launches)"], rows)]

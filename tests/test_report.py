@@ -193,3 +193,54 @@ def test_throttled_configurations_are_noted():
     notes = throttle_notes([rec, idle, {"config_id": "c3", "variant": "a"}])
     assert len(notes) == 1 and "c1" in notes[0]
     assert "software power cap" in notes[0] and "hardware thermal slowdown" in notes[0] and "1500" in notes[0]
+
+
+@pytest.mark.parametrize("error", [None, "", "Traceback (most recent call last):\n  ...\nRuntimeError: " + "x" * 300])
+def test_failed_peer_without_error_text_renders(data, error):
+    from plots.report import peers_blocks
+    peer = next(r for r in data.records if r.get("kind") == "peer")
+    data.records.append(dict(peer, variant="broken_peer", status="error", error=error, timings_ms=None))
+    failed = next(b for b in peers_blocks(data) if b[0] == "table" and b[1][-1] == "why")
+    why = failed[2][0][3]
+    assert failed[2][0][:3] == [peer["config_id"], "broken_peer", "error"]
+    assert why == ("" if not error else "x" * 200)  # the tail of the exception line: where it says what failed
+
+
+def test_breakdown_kernels_are_counted(sample_dir, tmp_path):
+    from plots.report import breakdown_blocks
+    table = breakdown_blocks(load_dirs([sample_dir]))[1]
+    assert ["zeros_always", "bwd.zero_fill", "0.4", "fill_kernel x2"] in table[2]
+
+
+def test_read_jsonl_strict_names_the_line(tmp_path):
+    from bench.distributed import read_jsonl
+    from bench.errors import UserError
+    path = tmp_path / "r.jsonl"
+    path.write_text('{"a": 1}\n\n[1]\n')
+    with pytest.raises(UserError, match=r"r\.jsonl:3: expected a JSON object"):
+        read_jsonl(path, strict=True)
+    path.write_text('{"a": 1}\n{"a": 2\n')
+    with pytest.raises(UserError, match=r"r\.jsonl:2: not JSON \("):
+        read_jsonl(path, strict=True)
+    assert read_jsonl(path) == [{"a": 1}]  # not strict (resume): a line cut by a kill is dropped
+
+
+@pytest.mark.parametrize("name, text, message", [
+    ("breakdown.json", "[]", "breakdown.json: expected a JSON object, got list"),
+    ("env.json", '"x"', "env.json: expected a JSON object, got str"),
+    ("validation.jsonl", '{"variant": "v", "pattern": "p"}\n', "validation.jsonl: row 1 lacks outcome"),
+    ("validation.jsonl", '{"variant": "v", "pattern": "p", "outcome": "ok"}\n{}\n',
+     "validation.jsonl: row 2 lacks variant, pattern, outcome"),
+])
+def test_malformed_side_files_are_user_errors(sample_dir, name, text, message):
+    from bench.errors import UserError
+    (sample_dir / name).write_text(text)
+    with pytest.raises(UserError, match=message):
+        load_dirs([sample_dir])
+
+
+def test_malformed_validation_exits_2_with_one_line(sample_dir, tmp_path):
+    (sample_dir / "validation.jsonl").write_text('{"variant": "v", "pattern": "p"}\n')
+    proc = _run_cli("report", str(sample_dir), "--out", str(tmp_path / "o"))
+    assert proc.returncode == 2
+    assert proc.stderr.strip().count("\n") == 0 and "row 1 lacks outcome" in proc.stderr
