@@ -196,7 +196,8 @@ def render_all(data: RunData, out_dir: Path) -> tuple[list[dict[str, Any]], list
             continue
         png, svg = out_dir / f"{name}.png", out_dir / f"{name}.svg"
         fig.savefig(png, dpi=DPI)
-        fig.savefig(svg, metadata={"Date": None})   # no timestamp: a regenerated report diffs clean
+        with plt.rc_context({"svg.hashsalt": "prefixbench"}):   # fixed ids and no date: a regenerated
+            fig.savefig(svg, metadata={"Date": None})          # report diffs clean
         plt.close(fig)
         written.append({"name": name, "title": title, "png": png, "svg": svg})
     return written, notes
