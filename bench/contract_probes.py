@@ -28,11 +28,6 @@ PASSES = ("bidir", "causal")
 SCHEMA = 1
 
 
-def _plan(backend: str, pattern: Pattern, device: str) -> PassPlan:
-    meta = build_batch_metadata(pattern.prefix_lens, pattern.causal_lens, pattern.token_budget, device=device)
-    return PassPlan.from_op_args(backend, *meta.op_args(), False, 1.0)
-
-
 def _written(t: torch.Tensor) -> list[list[int]]:
     """Rows where the NaN poison was overwritten (every element of the row finite)."""
     return as_ranges((~torch.isnan(t.float()).flatten(1).any(1)).nonzero().squeeze(1).tolist())
@@ -59,9 +54,8 @@ def probe_pass(backend: str, prefix_lens: Sequence[int], causal_lens: Sequence[i
                pass_name: str, stage: str, device: str = "cpu", dtype: str = "float32", heads: int = 2,
                head_dim: int = 64, seed: int = 0) -> dict[str, list[list[int]]]:
     """Run one pass's forward (stage 'forward') or forward + backward ('backward'); return rows written."""
-    pattern = Pattern(tuple(prefix_lens), tuple(causal_lens), token_budget, name="probe")
-    plan = _plan(backend, pattern, device)
-    plan.softmax_scale = default_softmax_scale(head_dim)
+    meta = build_batch_metadata(prefix_lens, causal_lens, token_budget, device=device)
+    plan = PassPlan.from_op_args(backend, *meta.op_args(), False, default_softmax_scale(head_dim))
     q, k, v, dout = random_inputs(token_budget, heads, head_dim, seed, device, torch_dtype(dtype))
     out = torch.full_like(q, float("nan"))
     forward = plan.bidir_forward if pass_name == "bidir" else plan.causal_forward
