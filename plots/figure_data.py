@@ -10,6 +10,7 @@ PHASE_SEGMENTS: dict[str, tuple[str, ...]] = {
     "alloc + zero-fill": ("bwd.alloc", "bwd.zero_fill"),
     "bidirectional pass": ("bwd.bidir_pass",),
     "causal pass": ("bwd.causal_pass",),
+    "single pass": ("bwd.single_pass",),
     "accumulate": ("bwd.accumulate",),
 }
 OUTCOME_ORDER = ("ok", "unwritten", "wrong", "crashed")  # later = worse; a cell shows its worst outcome

@@ -29,12 +29,15 @@ def prefixlm_fwd(q: Tensor, k: Tensor, v: Tensor, prefix_lens: Tensor, causal_le
     out = torch.empty_like(q)
     lse_bidir: Optional[Tensor] = None
     lse_causal: Optional[Tensor] = None
-    if not (spec.skip_empty_prefix and plan.max_prefix == 0):
-        with phase("fwd.bidir_pass"):
-            lse_bidir = plan.bidir_forward(q, k, v, out)
-    if not (spec.skip_empty_causal and plan.max_causal == 0):
-        with phase("fwd.causal_pass"):
-            lse_causal = plan.causal_forward(q, k, v, out)
+    if spec.forward is not None:   # a single-launch variant owns the whole forward
+        lse_bidir = spec.forward(plan, q, k, v, out)
+    else:
+        if not (spec.skip_empty_prefix and plan.max_prefix == 0):
+            with phase("fwd.bidir_pass"):
+                lse_bidir = plan.bidir_forward(q, k, v, out)
+        if not (spec.skip_empty_causal and plan.max_causal == 0):
+            with phase("fwd.causal_pass"):
+                lse_causal = plan.causal_forward(q, k, v, out)
     with phase("fwd.pad_zero"):
         out[plan.total:] = 0
     return out, lse_or_placeholder(lse_bidir, q), lse_or_placeholder(lse_causal, q)

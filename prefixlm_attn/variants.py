@@ -7,7 +7,7 @@ the report read this registry, so a new variant is one entry here.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Callable
+from typing import Callable, Optional
 
 import torch
 from torch import Tensor
@@ -55,6 +55,7 @@ class LengthsSummary:
 
 BackwardBody = Callable[[PassPlan, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor],
                         tuple[Tensor, Tensor, Tensor]]
+ForwardBody = Callable[[PassPlan, Tensor, Tensor, Tensor, Tensor], Tensor]   # (plan, q, k, v, out) -> lse
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,7 @@ class Variant:
     skip_empty_prefix: bool     # ... and the bidirectional pass when max_prefix == 0
     backward: BackwardBody
     byte_model: Callable[[LengthsSummary], ByteCounts]
+    forward: Optional[ForwardBody] = None   # replaces the two forward passes (its lse is the op's first)
 
     def summary(self) -> dict:
         """The registry entry as plain data (for `prefixbench variants --json`)."""
@@ -160,6 +162,36 @@ def _prefix_rows_add(plan: PassPlan, dout: Tensor, q: Tensor, k: Tensor, v: Tens
     return dq, dk2, dv2
 
 
+def _single_pass_args(plan: PassPlan) -> dict:
+    prefix = torch.zeros_like(plan.prefix_lens) if plan.is_causal else plan.prefix_lens
+    return dict(cu_seqlens=plan.cu_seqlens, prefix_lens=prefix, max_seqlen=plan.max_total,
+                softmax_scale=plan.softmax_scale)
+
+
+def _single_pass_forward(plan: PassPlan, q: Tensor, k: Tensor, v: Tensor, out: Tensor) -> Tensor:
+    """One launch with the PrefixLM mask (patched FA3 or the reference); no pass can be empty."""
+    from prefixlm_attn.backends.single_pass import require_single_pass
+    kernel = require_single_pass(plan.backend.name)
+    if plan.total == 0:
+        return torch.empty((q.shape[1], q.shape[0]), dtype=torch.float32, device=q.device)
+    with phase("fwd.single_pass"):
+        return kernel.forward(q, k, v, out, **_single_pass_args(plan))
+
+
+def _single_pass(plan: PassPlan, dout: Tensor, q: Tensor, k: Tensor, v: Tensor, out: Tensor,
+                 lse: Tensor, _unused: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """One backward launch writes every row of every sequence: no second buffers, no fill, no add."""
+    from prefixlm_attn.backends.single_pass import require_single_pass
+    kernel = require_single_pass(plan.backend.name)
+    with phase("bwd.alloc"):
+        dq, dk, dv = torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)
+    if plan.total > 0:
+        with phase("bwd.single_pass"):
+            kernel.backward(dout, q, k, v, out, lse, dq, dk, dv, **_single_pass_args(plan))
+    _zero_padding(plan.total, dq, dk, dv)
+    return dq, dk, dv
+
+
 # --- byte models (hot path: a batch whose passes both run) -----------------------------------
 
 def _padding_bytes(s: LengthsSummary) -> int:
@@ -180,6 +212,11 @@ def _prefix_rows_add_bytes(s: LengthsSummary) -> ByteCounts:
     both = s.max_prefix > 0 and s.max_causal > 0
     return ByteCounts(allocated=(5 if both else 3) * kv, zero_filled=0,
                       added=(2 * 3 * s.prefix_tokens * s.row_bytes) if both else 0,
+                      padding_zeroed=_padding_bytes(s))
+
+
+def _single_pass_bytes(s: LengthsSummary) -> ByteCounts:
+    return ByteCounts(allocated=3 * s.token_budget * s.row_bytes, zero_filled=0, added=0,
                       padding_zeroed=_padding_bytes(s))
 
 
@@ -236,6 +273,16 @@ VARIANTS: dict[str, Variant] = {v.name: v for v in (
         fails_on="nothing known",
         recommended=True, skip_empty_causal=True, skip_empty_prefix=True,
         backward=_prefix_rows_add, byte_model=_prefix_rows_add_bytes),
+    Variant(
+        name="single_pass",
+        description="One launch per direction with the PrefixLM mask inside FA3 (the prefix_lens patch, "
+                    "kernels/fa3_prefixlm): key j visible to query i iff j < prefix_len or j <= i. "
+                    "Unavailable, never replaced, when the loaded FA3 is unpatched.",
+        allocates="dq, dK/dV with empty_like (one set)", zero_fills="nothing (padding rows only)",
+        adds="nothing", survives="every batch: no pass can be empty (max_seqlen is the longest sequence)",
+        fails_on="nothing known; needs the patched FA3 build on the fa3 backend",
+        recommended=False, skip_empty_causal=True, skip_empty_prefix=True,
+        backward=_single_pass, byte_model=_single_pass_bytes, forward=_single_pass_forward),
 )}
 
 DEFAULT_VARIANT = "prefix_rows_add"

@@ -1,0 +1,66 @@
+"""FlashAttention-3 built with kernels/fa3_prefixlm (the `prefix_lens` patch): PrefixLM in one launch.
+
+The patched `torch.ops.flash_attn_3.fwd/bwd` take one more optional argument, `prefix_lens` (int32 per
+sequence). With an unpatched FA3 the schema has no such argument and this kernel reports itself
+unavailable; nothing falls back to the two-pass path.
+"""
+from __future__ import annotations
+
+import importlib
+from typing import Optional
+
+import torch
+from torch import Tensor
+
+PATCH_HINT = "build it with kernels/fa3_prefixlm/build.sh and put that build on PYTHONPATH"
+
+
+def schema_has_prefix_lens(op_packet) -> bool:
+    """True when an op's schema (e.g. torch.ops.flash_attn_3.fwd) names a `prefix_lens` argument."""
+    return any(arg.name == "prefix_lens" for arg in op_packet.default._schema.arguments)
+
+
+class FA3PrefixLMKernel:
+    def __init__(self) -> None:
+        self._ops = None
+
+    def unavailable_reason(self) -> Optional[str]:
+        if not torch.cuda.is_available():
+            return "no CUDA device"
+        try:
+            importlib.import_module("flash_attn_3._C")
+        except Exception as exc:  # noqa: BLE001 - the reason is reported, not hidden
+            return f"flash_attn_3 does not load ({str(exc)[:160]}); {PATCH_HINT}"
+        ops = torch.ops.flash_attn_3
+        if not (schema_has_prefix_lens(ops.fwd) and schema_has_prefix_lens(ops.bwd)):
+            return f"the loaded flash_attn_3 is unpatched (its fwd/bwd take no prefix_lens); {PATCH_HINT}"
+        self._ops = ops
+        return None
+
+    def _load(self):
+        if self._ops is None:
+            reason = self.unavailable_reason()
+            if reason is not None:
+                from prefixlm_attn.backends.single_pass import SinglePassUnavailable
+                raise SinglePassUnavailable(reason)
+        return self._ops
+
+    def forward(self, q: Tensor, k: Tensor, v: Tensor, out: Tensor, *, cu_seqlens: Tensor, prefix_lens: Tensor,
+                max_seqlen: int, softmax_scale: float) -> Tensor:
+        _, lse, *_ = self._load().fwd(
+            q, k, v, out=out, cu_seqlens_q=cu_seqlens, cu_seqlens_k=cu_seqlens, max_seqlen_q=max_seqlen,
+            max_seqlen_k=max_seqlen, softmax_scale=softmax_scale, is_causal=True, window_size_left=-1,
+            window_size_right=-1, num_splits=1, prefix_lens=prefix_lens)
+        return lse
+
+    def backward(self, dout: Tensor, q: Tensor, k: Tensor, v: Tensor, out: Tensor, softmax_lse: Tensor,
+                 dq: Tensor, dk: Tensor, dv: Tensor, *, cu_seqlens: Tensor, prefix_lens: Tensor,
+                 max_seqlen: int, softmax_scale: float) -> None:
+        self._load().bwd(
+            dout, q, k, v, out, softmax_lse, dq=dq, dk=dk, dv=dv, cu_seqlens_q=cu_seqlens,
+            cu_seqlens_k=cu_seqlens, max_seqlen_q=max_seqlen, max_seqlen_k=max_seqlen,
+            softmax_scale=softmax_scale, is_causal=True, window_size_left=-1, window_size_right=-1,
+            deterministic=False, prefix_lens=prefix_lens)
+
+
+FA3_PREFIXLM = FA3PrefixLMKernel()
