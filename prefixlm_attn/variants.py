@@ -7,7 +7,7 @@ the report read this registry, so a new variant is one entry here.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Callable, Optional
+from typing import TYPE_CHECKING, Callable, Optional
 
 import torch
 from torch import Tensor
@@ -17,6 +17,9 @@ from prefixlm_attn.key_split import key_split_backward, key_split_forward
 from prefixlm_attn.passes import PassPlan, query_split_forward
 from prefixlm_attn.phases import phase
 from prefixlm_attn.row_add import add_prefix_rows_
+
+if TYPE_CHECKING:
+    from prefixlm_attn.metadata import BatchMetadata
 
 
 @dataclass(frozen=True)
@@ -229,6 +232,15 @@ def _auto_pick(plan: PassPlan, q: Tensor, *, forward: bool) -> "Variant":
             c = VARIANTS[name].byte_model(summary)
             bwd_bytes[name] = c.zero_filled + c.added + c.padding_zeroed
     return VARIANTS[auto.choose(plan, q, bwd_bytes, forward=forward).variant]
+
+
+def auto_choice_for(q: Tensor, meta: "BatchMetadata", backend: str = "auto") -> auto.AutoChoice:
+    """What `auto` runs on this batch (the same pick the op makes; may measure the rates once)."""
+    from prefixlm_attn.backends import resolve_backend_name
+    plan = PassPlan.from_op_args(resolve_backend_name(backend), *meta.op_args(), False, q.shape[-1] ** -0.5,
+                                 pair_counts=meta.pair_counts)
+    _auto_pick(plan, q, forward=True)
+    return auto.last_choice()
 
 
 def _auto_fwd(plan: PassPlan, q: Tensor, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor, Tensor]:
