@@ -16,7 +16,7 @@ import torch
 from bench.errors import UserError
 from bench.inputs import Workload
 from prefixlm_attn.op import prefixlm_attention
-from prefixlm_attn.variants import VARIANTS
+from prefixlm_attn.variants import VARIANTS, auto_choice_for
 
 
 @dataclass
@@ -37,7 +37,9 @@ class Implementation:
 
 def _variant_impl(name: str) -> Implementation:
     def prepare(w: Workload, backend: str) -> Prepared:
-        return Prepared(lambda: prefixlm_attention(w.q, w.k, w.v, w.meta, variant=name, backend=backend))
+        notes = {"auto_choice": auto_choice_for(w.q, w.meta, backend).as_dict()} if name == "auto" else {}
+        return Prepared(lambda: prefixlm_attention(w.q, w.k, w.v, w.meta, variant=name, backend=backend),
+                        notes=notes)
     v = VARIANTS[name]
     return Implementation(name, "variant", v.description, prepare, v.byte_model)
 

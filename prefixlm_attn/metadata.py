@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import numbers
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Optional, Sequence
 
 import torch
+
+from prefixlm_attn.pair_counts import prefixlm_pair_counts
 
 
 class InvalidLengths(ValueError):
@@ -31,6 +33,7 @@ class BatchMetadata:
     token_budget: int
     prefix_list: tuple[int, ...]
     causal_list: tuple[int, ...]
+    pair_counts: Optional[torch.Tensor] = None   # int64 CPU: per-pass pairs (pair_counts.BatchPairs)
 
     def op_args(self) -> tuple[torch.Tensor, ...]:
         """The metadata tensors in the op's argument order."""
@@ -112,4 +115,5 @@ def build_batch_metadata(prefix_lens: Sequence[object], causal_lens: Sequence[ob
         total_tokens=scalar(cu[-1]), num_seqs=scalar(n), max_prefix=scalar(max(prefix)),
         max_causal=scalar(max(causal)), max_total=scalar(max(totals)),
         token_budget=token_budget, prefix_list=tuple(prefix), causal_list=tuple(causal),
+        pair_counts=prefixlm_pair_counts(prefix, causal).as_tensor(),
     )

@@ -13,8 +13,7 @@ from torch import Tensor
 from prefixlm_attn.backends import resolve_backend_name
 from prefixlm_attn.backends.base import default_softmax_scale
 from prefixlm_attn.metadata import BatchMetadata
-from prefixlm_attn.passes import PassPlan, lse_or_placeholder
-from prefixlm_attn.phases import phase
+from prefixlm_attn.passes import PassPlan, query_split_forward
 from prefixlm_attn.variants import DEFAULT_VARIANT, get_variant
 
 
@@ -22,30 +21,21 @@ from prefixlm_attn.variants import DEFAULT_VARIANT, get_variant
 def prefixlm_fwd(q: Tensor, k: Tensor, v: Tensor, prefix_lens: Tensor, causal_lens: Tensor, cu_seqlens: Tensor,
                  row_is_prefix: Tensor, total_tokens: Tensor, num_seqs: Tensor, max_prefix: Tensor,
                  max_causal: Tensor, max_total: Tensor, is_causal: bool, softmax_scale: float, variant: str,
-                 backend: str) -> tuple[Tensor, Tensor, Tensor]:
+                 backend: str, pair_counts: Optional[Tensor] = None) -> tuple[Tensor, Tensor, Tensor]:
     spec = get_variant(variant)
     plan = PassPlan.from_op_args(backend, prefix_lens, causal_lens, cu_seqlens, row_is_prefix, total_tokens,
-                                 num_seqs, max_prefix, max_causal, max_total, is_causal, softmax_scale)
-    out = torch.empty_like(q)
-    lse_bidir: Optional[Tensor] = None
-    lse_causal: Optional[Tensor] = None
-    if spec.forward is not None:   # a single-launch variant owns the whole forward
-        lse_bidir = spec.forward(plan, q, k, v, out)
-    else:
-        if not (spec.skip_empty_prefix and plan.max_prefix == 0):
-            with phase("fwd.bidir_pass"):
-                lse_bidir = plan.bidir_forward(q, k, v, out)
-        if not (spec.skip_empty_causal and plan.max_causal == 0):
-            with phase("fwd.causal_pass"):
-                lse_causal = plan.causal_forward(q, k, v, out)
-    with phase("fwd.pad_zero"):
-        out[plan.total:] = 0
-    return out, lse_or_placeholder(lse_bidir, q), lse_or_placeholder(lse_causal, q)
+                                 num_seqs, max_prefix, max_causal, max_total, is_causal, softmax_scale,
+                                 pair_counts=pair_counts)
+    if spec.forward is not None:
+        return spec.forward(plan, q, k, v)
+    return query_split_forward(plan, q, k, v, skip_empty_prefix=spec.skip_empty_prefix,
+                               skip_empty_causal=spec.skip_empty_causal)
 
 
 @prefixlm_fwd.register_fake
 def _prefixlm_fwd_fake(q, k, v, prefix_lens, causal_lens, cu_seqlens, row_is_prefix, total_tokens, num_seqs,
-                       max_prefix, max_causal, max_total, is_causal, softmax_scale, variant, backend):
+                       max_prefix, max_causal, max_total, is_causal, softmax_scale, variant, backend,
+                       pair_counts=None):
     lse_shape = (q.shape[1], q.shape[0])
     return (torch.empty_like(q), q.new_empty(lse_shape, dtype=torch.float32),
             q.new_empty(lse_shape, dtype=torch.float32))
@@ -56,9 +46,10 @@ def prefixlm_bwd(dout: Tensor, q: Tensor, k: Tensor, v: Tensor, out: Tensor, lse
                  prefix_lens: Tensor, causal_lens: Tensor, cu_seqlens: Tensor, row_is_prefix: Tensor,
                  total_tokens: Tensor, num_seqs: Tensor, max_prefix: Tensor, max_causal: Tensor,
                  max_total: Tensor, is_causal: bool, softmax_scale: float, variant: str,
-                 backend: str) -> tuple[Tensor, Tensor, Tensor]:
+                 backend: str, pair_counts: Optional[Tensor] = None) -> tuple[Tensor, Tensor, Tensor]:
     plan = PassPlan.from_op_args(backend, prefix_lens, causal_lens, cu_seqlens, row_is_prefix, total_tokens,
-                                 num_seqs, max_prefix, max_causal, max_total, is_causal, softmax_scale)
+                                 num_seqs, max_prefix, max_causal, max_total, is_causal, softmax_scale,
+                                 pair_counts=pair_counts)
     dout = dout.contiguous()
     return get_variant(variant).backward(plan, dout, q, k, v, out, lse_bidir, lse_causal)
 
@@ -66,26 +57,27 @@ def prefixlm_bwd(dout: Tensor, q: Tensor, k: Tensor, v: Tensor, out: Tensor, lse
 @prefixlm_bwd.register_fake
 def _prefixlm_bwd_fake(dout, q, k, v, out, lse_bidir, lse_causal, prefix_lens, causal_lens, cu_seqlens,
                        row_is_prefix, total_tokens, num_seqs, max_prefix, max_causal, max_total, is_causal,
-                       softmax_scale, variant, backend):
+                       softmax_scale, variant, backend, pair_counts=None):
     return torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)
 
 
 class PrefixLMAttention(torch.autograd.Function):
     @staticmethod
     def forward(ctx, q, k, v, prefix_lens, causal_lens, cu_seqlens, row_is_prefix, total_tokens, num_seqs,
-                max_prefix, max_causal, max_total, is_causal, softmax_scale, variant, backend):
+                max_prefix, max_causal, max_total, is_causal, softmax_scale, variant, backend, pair_counts=None):
         meta = (prefix_lens, causal_lens, cu_seqlens, row_is_prefix, total_tokens, num_seqs, max_prefix,
                 max_causal, max_total)
-        out, lse_bidir, lse_causal = prefixlm_fwd(q, k, v, *meta, is_causal, softmax_scale, variant, backend)
-        ctx.save_for_backward(q, k, v, out, lse_bidir, lse_causal, *meta)
+        out, lse_bidir, lse_causal = prefixlm_fwd(q, k, v, *meta, is_causal, softmax_scale, variant, backend,
+                                                  pair_counts)
+        ctx.save_for_backward(q, k, v, out, lse_bidir, lse_causal, *meta, pair_counts)
         ctx.options = (is_causal, softmax_scale, variant, backend)
         return out
 
     @staticmethod
     def backward(ctx, dout):
-        q, k, v, out, lse_bidir, lse_causal, *meta = ctx.saved_tensors
-        dq, dk, dv = prefixlm_bwd(dout, q, k, v, out, lse_bidir, lse_causal, *meta, *ctx.options)
-        return (dq, dk, dv) + (None,) * 13
+        q, k, v, out, lse_bidir, lse_causal, *meta, pair_counts = ctx.saved_tensors
+        dq, dk, dv = prefixlm_bwd(dout, q, k, v, out, lse_bidir, lse_causal, *meta, *ctx.options, pair_counts)
+        return (dq, dk, dv) + (None,) * 14
 
 
 def prefixlm_attention(q: Tensor, k: Tensor, v: Tensor, meta: BatchMetadata, *, variant: str = DEFAULT_VARIANT,
@@ -100,4 +92,4 @@ def prefixlm_attention(q: Tensor, k: Tensor, v: Tensor, meta: BatchMetadata, *, 
     get_variant(variant)
     scale = default_softmax_scale(q.shape[-1]) if softmax_scale is None else float(softmax_scale)
     return PrefixLMAttention.apply(q, k, v, *meta.op_args(), is_causal, scale, variant,
-                                   resolve_backend_name(backend))
+                                   resolve_backend_name(backend), meta.pair_counts)

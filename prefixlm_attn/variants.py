@@ -7,14 +7,19 @@ the report read this registry, so a new variant is one entry here.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Callable, Optional
+from typing import TYPE_CHECKING, Callable, Optional
 
 import torch
 from torch import Tensor
 
-from prefixlm_attn.passes import PassPlan
+from prefixlm_attn import auto
+from prefixlm_attn.key_split import key_split_backward, key_split_forward
+from prefixlm_attn.passes import PassPlan, empty_lse, query_split_forward
 from prefixlm_attn.phases import phase
 from prefixlm_attn.row_add import add_prefix_rows_
+
+if TYPE_CHECKING:
+    from prefixlm_attn.metadata import BatchMetadata
 
 
 @dataclass(frozen=True)
@@ -55,7 +60,7 @@ class LengthsSummary:
 
 BackwardBody = Callable[[PassPlan, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor],
                         tuple[Tensor, Tensor, Tensor]]
-ForwardBody = Callable[[PassPlan, Tensor, Tensor, Tensor, Tensor], Tensor]   # (plan, q, k, v, out) -> lse
+ForwardBody = Callable[[PassPlan, Tensor, Tensor, Tensor], tuple[Tensor, Tensor, Tensor]]
 
 
 @dataclass(frozen=True)
@@ -72,7 +77,7 @@ class Variant:
     skip_empty_prefix: bool     # ... and the bidirectional pass when max_prefix == 0
     backward: BackwardBody
     byte_model: Callable[[LengthsSummary], ByteCounts]
-    forward: Optional[ForwardBody] = None   # replaces the two forward passes (its lse is the op's first)
+    forward: Optional[ForwardBody] = None   # None: the shared query-split forward (passes.py)
 
     def summary(self) -> dict:
         """The registry entry as plain data (for `prefixbench variants --json`)."""
@@ -168,14 +173,18 @@ def _single_pass_args(plan: PassPlan) -> dict:
                 softmax_scale=plan.softmax_scale)
 
 
-def _single_pass_forward(plan: PassPlan, q: Tensor, k: Tensor, v: Tensor, out: Tensor) -> Tensor:
+def _single_pass_forward(plan: PassPlan, q: Tensor, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     """One launch with the PrefixLM mask (patched FA3 or the reference); no pass can be empty."""
     from prefixlm_attn.backends.single_pass import require_single_pass
     kernel = require_single_pass(plan.backend.name)
-    if plan.total == 0:
-        return torch.empty((q.shape[1], q.shape[0]), dtype=torch.float32, device=q.device)
-    with phase("fwd.single_pass"):
-        return kernel.forward(q, k, v, out, **_single_pass_args(plan))
+    out = torch.empty_like(q)
+    lse = empty_lse(q)
+    if plan.total > 0:
+        with phase("fwd.single_pass"):
+            lse = kernel.forward(q, k, v, out, **_single_pass_args(plan))
+    with phase("fwd.pad_zero"):
+        out[plan.total:] = 0
+    return out, lse, empty_lse(q)
 
 
 def _single_pass(plan: PassPlan, dout: Tensor, q: Tensor, k: Tensor, v: Tensor, out: Tensor,
@@ -218,6 +227,71 @@ def _prefix_rows_add_bytes(s: LengthsSummary) -> ByteCounts:
 def _single_pass_bytes(s: LengthsSummary) -> ByteCounts:
     return ByteCounts(allocated=3 * s.token_budget * s.row_bytes, zero_filled=0, added=0,
                       padding_zeroed=_padding_bytes(s))
+
+
+def _key_split_bytes(s: LengthsSummary) -> ByteCounts:
+    kv = s.token_budget * s.row_bytes
+    both = s.max_prefix > 0 and s.max_causal > 0
+    causal_tokens = s.total_tokens - s.prefix_tokens
+    return ByteCounts(allocated=(4 if both else 3) * kv, zero_filled=0,
+                      added=(3 * causal_tokens * s.row_bytes) if both else 0,
+                      padding_zeroed=_padding_bytes(s))
+
+
+def _auto_bytes(s: LengthsSummary) -> ByteCounts:
+    """Lengths alone do not say which candidate runs: the one with less traffic."""
+    counts = (_prefix_rows_add_bytes(s), _key_split_bytes(s))
+    return min(counts, key=lambda c: c.zero_filled + c.added + c.padding_zeroed)
+
+
+# --- key split (key_split.py) and the per-batch pick between the two splits (auto.py) --------
+
+def _key_split_fwd(plan: PassPlan, q: Tensor, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    if plan.is_causal:   # pass A would need top-left causal alignment: run the query split
+        return query_split_forward(plan, q, k, v, skip_empty_prefix=True, skip_empty_causal=True)
+    return key_split_forward(plan, q, k, v)
+
+
+def _key_split_bwd(plan, dout, q, k, v, out, lse_b, lse_c):
+    if plan.is_causal:
+        return _prefix_rows_add(plan, dout, q, k, v, out, lse_b, lse_c)
+    return key_split_backward(plan, dout, q, k, v, out, lse_b, lse_c)
+
+
+def _auto_pick(plan: PassPlan, q: Tensor, *, forward: bool) -> "Variant":
+    """The candidate auto's cost model predicts fastest (the backward repeats the forward's pick)."""
+    pairs = auto.batch_pairs(plan)
+    bwd_bytes = {}
+    if pairs is not None:
+        summary = LengthsSummary(token_budget=q.shape[0], total_tokens=plan.total,
+                                 prefix_tokens=pairs.prefix_tokens, max_prefix=plan.max_prefix,
+                                 max_causal=plan.max_causal, heads=q.shape[1], head_dim=q.shape[2],
+                                 element_bytes=q.element_size())
+        for name in auto.CANDIDATES:
+            c = VARIANTS[name].byte_model(summary)
+            bwd_bytes[name] = c.zero_filled + c.added + c.padding_zeroed
+    return VARIANTS[auto.choose(plan, q, bwd_bytes, forward=forward).variant]
+
+
+def auto_choice_for(q: Tensor, meta: "BatchMetadata", backend: str = "auto") -> auto.AutoChoice:
+    """What `auto` runs on this batch (the same pick the op makes; may measure the rates once)."""
+    from prefixlm_attn.backends import resolve_backend_name
+    plan = PassPlan.from_op_args(resolve_backend_name(backend), *meta.op_args(), False, q.shape[-1] ** -0.5,
+                                 pair_counts=meta.pair_counts)
+    _auto_pick(plan, q, forward=True)
+    return auto.last_choice()
+
+
+def _auto_fwd(plan: PassPlan, q: Tensor, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    spec = _auto_pick(plan, q, forward=True)
+    if spec.forward is not None:
+        return spec.forward(plan, q, k, v)
+    return query_split_forward(plan, q, k, v, skip_empty_prefix=spec.skip_empty_prefix,
+                               skip_empty_causal=spec.skip_empty_causal)
+
+
+def _auto_bwd(plan, dout, q, k, v, out, lse_b, lse_c):
+    return _auto_pick(plan, q, forward=False).backward(plan, dout, q, k, v, out, lse_b, lse_c)
 
 
 _TWO_BUFFER_ALLOC = "dq, dK1/dV1, dK2/dV2 with empty_like"
@@ -283,6 +357,35 @@ VARIANTS: dict[str, Variant] = {v.name: v for v in (
         fails_on="nothing known; needs the patched FA3 build on the fa3 backend",
         recommended=False, skip_empty_causal=True, skip_empty_prefix=True,
         backward=_single_pass, byte_model=_single_pass_bytes, forward=_single_pass_forward),
+    Variant(
+        name="key_split",
+        description="The same pairs split by keys: pass A = every query against its prefix keys "
+                    "(non-causal), pass B = response queries against response keys (causal). The forward "
+                    "merges the two partial outputs on response rows by log-sum-exp (one fused kernel); "
+                    "the backward runs B then A with the merged out and lse into one dK/dV buffer "
+                    "(disjoint rows) and adds dQ on response rows only. With is_causal it runs as "
+                    "prefix_rows_add.",
+        allocates="dq, dQ_B, dK/dV with empty_like (no dQ_B when a pass is skipped); forward: a second "
+                  "out buffer",
+        zero_fills="nothing (padding rows only)",
+        adds="dQ += dQ_B on response rows only (3 x response bytes); forward merge: 3 x response bytes",
+        survives="every batch with at least one token: no causal tokens, no prefix tokens, mixed, "
+                 "empty sequences, one-token responses, prefixes that fill the context",
+        fails_on="nothing known",
+        recommended=False, skip_empty_causal=True, skip_empty_prefix=True,
+        backward=_key_split_bwd, byte_model=_key_split_bytes, forward=_key_split_fwd),
+    Variant(
+        name="auto",
+        description="Per batch, prefix_rows_add or key_split, whichever a cost model predicts faster: "
+                    "tile pairs of each pass at per-pass rates measured once per device (a fixed "
+                    "nominal model without FA3 on CUDA), plus each one's memory traffic. "
+                    "prefixlm_attn.auto.last_choice() tells what ran and both predictions.",
+        allocates="as the variant it picks", zero_fills="nothing (padding rows only)",
+        adds="as the variant it picks",
+        survives="every batch with at least one token (as both candidates)",
+        fails_on="nothing known",
+        recommended=False, skip_empty_causal=True, skip_empty_prefix=True,
+        backward=_auto_bwd, byte_model=_auto_bytes, forward=_auto_fwd),
 )}
 
 DEFAULT_VARIANT = "prefix_rows_add"

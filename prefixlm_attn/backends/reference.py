@@ -86,7 +86,8 @@ class ReferenceBackend:
             _dead_reason = CUTLASS_BWD_ERROR
             raise KernelCrash(CUTLASS_BWD_ERROR)
         for (qs, lq), (ks, lk) in zip(_spans(cu_seqlens_q, seqused_q), _spans(cu_seqlens_k, seqused_k)):
-            if lk <= 0:
+            if lk <= 0:  # FA3 still converts its zeroed dQ accumulator for the sequence's queries
+                dq[qs:qs + max(lq, 0)] = 0
                 continue
             if lq <= 0:  # FA3 still writes the sequence's key rows: zero gradient
                 dk[ks:ks + lk] = 0
