@@ -197,12 +197,17 @@ GLOSSARY: dict[str, str] = {
     "TF/s": "Tera floating-point operations per second: 4 (forward) or 10 (backward) FLOPs per attended "
             "(query, key) pair per head-dim element over the median time; values above the GPU's dense bf16 "
             "peak are flagged, not shown as throughput.",
+    "TFLOP/s": "Same as TF/s.",
+    "effective TFLOP/s": "TF/s on the PrefixLM pair count for an implementation that computes more or fewer "
+                         "pairs (a bound, dense SDPA): the rate at which it does this job, not its own work rate.",
     "PrefixLM pairs / own pairs": "TF/s on the workload's PrefixLM pair count (time to do this job) or on the "
                                   "pairs the implementation itself computes.",
     "peer": "Another way to compute the same attention (FlexAttention, SDPA, one FA3 pass as a bound).",
     "variant": "One way of handling the backward's second dK/dV buffers; see the variant table.",
     "crashed (expected)": "A validation pattern the variant is documented to fail on (FA3's CUTLASS error on an "
                           "empty pass), kept as a finding, not hidden.",
+    "wrong / unwritten": "Validation outcomes: a result outside tolerance of the dense float64 reference, or "
+                         "gradient rows left holding the poison the buffers were filled with.",
     "transformer block": "The op inside a pre-norm block (RMSNorm, QKV and output projections, SwiGLU MLP), "
                          "timed forward+backward to put the saving in a training step's terms.",
 }
