@@ -281,8 +281,11 @@ def _smallest(rows: list[dict]) -> dict:
                                     len(v.get("prefix_lens") or []), v["pattern"]))
 
 
-def crash_sentences(validation: list[dict]) -> list[str]:
-    """Per variant: which batch patterns fail it, what they share, and the smallest lengths that reproduce it."""
+def crash_sentences(validation: list[dict], measured: Iterable[str] = ()) -> list[str]:
+    """Per variant: which batch patterns fail it, what they share, and the smallest lengths that reproduce it.
+
+    `measured`: variants the sweep timed; one the validation rows lack gets a "not validated" sentence.
+    """
     if not validation:
         return ["No validation rows: which batch patterns crash each variant is not answered here "
                 "(run `prefixbench validate`)."]
@@ -291,6 +294,9 @@ def crash_sentences(validation: list[dict]) -> list[str]:
         by_variant.setdefault(v["variant"], []).append(v)
     order = [n for n in VARIANT_ORDER if n in by_variant] + sorted(n for n in by_variant if n not in VARIANT_ORDER)
     out = []
+    missing = [n for n in measured if n not in by_variant]
+    if missing:
+        out.append(f"Not in the validation rows, so their crashes are not answered here: {', '.join(missing)}.")
     if any(v.get("backend") == "reference" for v in validation):
         out.append("The validation rows come from the reference backend, which mirrors FA3's empty-pass crash by "
                    "design; confirm the crashes with fa3 on a GPU.")
@@ -335,7 +341,7 @@ def build_verdict(records: Iterable[Any], validation: Optional[list[dict]] = Non
         sentences += _ours_sentence(speed_rows)
         sentences += _guard_cost_sentence(speed_rows)
     sentences += _guard_branch_sentence(rows)
-    sentences += crash_sentences(validation or [])
+    sentences += crash_sentences(validation or [], [n for n in variants if n in VARIANT_ORDER])
     if speed_rows:
         sentences += _convergence_sentence(speed_rows) + _model_sentence(speed_rows)
     crashed = [(r, n) for r in rows for n, s in r.status.items() if s != "ok" and n != UNGUARDED]

@@ -159,3 +159,11 @@ def test_renderings_hold_the_table_mapping_and_sentences(h100) -> None:
     assert not any("/t16384/" in line for line in table)                   # labels, not config ids
     assert "#13 = guarded_passthrough: PR #13 as merged" in text
     assert "* Merge guarded_passthrough" in text
+
+
+def test_a_variant_missing_from_validation_is_named() -> None:
+    data = load_dirs([RUN_C, VALIDATE])
+    rows = [v for v in data.validation if v["variant"] != "guarded_zero_fill"]
+    verdict = build_verdict(data.records, rows)
+    assert _sentence(verdict, "Not in the validation rows").endswith(": guarded_zero_fill.")
+    assert not any(s.startswith("guarded_zero_fill (") for s in verdict.sentences)
