@@ -33,6 +33,12 @@ VARIANT_ORIGIN: dict[str, str] = {
     MERGED: "PR #13 as merged: no dK2/dV2 at all when the causal pass is skipped",
     OURS: "prefixbench's, not in the PR: no zero-fill, dK1 added on prefix rows only",
 }
+TABLE_CAPTION = (f"Backward ms (medians) per variant. PR saving = {BASELINE} - {MERGED}, paired per round, and as % "
+                 f"of {BASELINE}'s backward; byte model = the saving its byte counts predict; converged = its 95% CI "
+                 f"within +-{CONVERGED_REL_CI:.0%} of itself; guard cost = {MERGED} - {UNGUARDED}; ours beyond PR = "
+                 f"{MERGED} - {OURS}.")
+SHORT_ORIGIN = {UNGUARDED: "no guard", BASELINE: "PR #9", FIRST_COMMIT: "PR #13's first commit",
+                MERGED: "PR #13 as merged", OURS: "ours, not in the PR"}
 GUARD_BRANCH_NOTE = ("Only batches in which no sequence has causal tokens take the guard's branch (the causal "
                      "pass is skipped); every other batch runs both passes, and there the PR's variants differ "
                      "only in what they zero-fill.")
@@ -186,7 +192,7 @@ def _merge_sentence(rows: list[VerdictRow], records_by_config: dict[str, dict[st
     if not pairs:
         return [_cannot("what the PR saves", pick)]
     pct = [100 * d.median / r.backward[BASELINE]["median"] for r, d in pairs if BASELINE in r.backward]
-    text = (f"Merge {pick} ({VARIANT_ORIGIN[pick]}): against {BASELINE} (PR #9) it saves "
+    text = (f"Merge {pick} ({SHORT_ORIGIN[pick]}): against {BASELINE} (PR #9) it saves "
             f"{_range([d.median for _, d in pairs])} per attention backward ({_pct_range(pct)} of it) over the "
             f"{len(pairs)} configurations measured")
     slower = [r for r, d in pairs if d.hi < 0]
@@ -195,9 +201,9 @@ def _merge_sentence(rows: list[VerdictRow], records_by_config: dict[str, dict[st
     if other:
         o = other[0]
         if wins[o] == 0 and wins[pick] == 0:
-            text += f" {o} ({VARIANT_ORIGIN[o]}) is indistinguishable from it in every configuration."
+            text += f" {o} ({SHORT_ORIGIN[o]}) is indistinguishable from it in every configuration."
         else:
-            text += (f" {o} ({VARIANT_ORIGIN[o]}) is slower in {wins[pick]} configurations and faster in "
+            text += (f" {o} ({SHORT_ORIGIN[o]}) is slower in {wins[pick]} configurations and faster in "
                      f"{wins[o]}.")
     return [text]
 
@@ -213,7 +219,7 @@ def _ours_sentence(rows: list[VerdictRow]) -> list[str]:
                 f"it and {MERGED}."]
     faster = [(r, d) for r, d in pairs if d.lo > 0]
     slower = [(r, d) for r, d in pairs if d.hi < 0]
-    text = f"{OURS} ({VARIANT_ORIGIN[OURS]}) "
+    text = f"{OURS} ({SHORT_ORIGIN[OURS]}) "
     if faster:
         pct = [100 * d.median / r.backward[MERGED]["median"] for r, d in faster]
         text += (f"saves a further {_range([d.median for _, d in faster])} ({_pct_range(pct)} of {MERGED}'s "
@@ -300,25 +306,28 @@ def crash_sentences(validation: list[dict], measured: Iterable[str] = ()) -> lis
     if any(v.get("backend") == "reference" for v in validation):
         out.append("The validation rows come from the reference backend, which mirrors FA3's empty-pass crash by "
                    "design; confirm the crashes with fa3 on a GPU.")
+    groups: dict[tuple, list[str]] = {}         # variants failing the same patterns share one sentence
     for name in order:
         rows = by_variant[name]
-        patterns = sorted({v["pattern"] for v in rows})
         failing = [v for v in rows if v["outcome"] != "ok"]
-        origin = VARIANT_ORIGIN.get(name, "not in the PR")
-        if not failing:
-            out.append(f"{name} ({origin}) passes all {len(patterns)} batch patterns.")
+        key = (len({v["pattern"] for v in rows}), tuple(sorted({v["pattern"] for v in failing})),
+               tuple(sorted({v["outcome"] for v in failing})))
+        groups.setdefault(key, []).append(name)
+    for (n_patterns, bad, outcomes), names in groups.items():
+        who = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+        if not bad:
+            out.append(f"{who} {'passes' if len(names) == 1 else 'pass'} all {n_patterns} batch patterns.")
             continue
-        bad = sorted({v["pattern"] for v in failing})
-        outcomes = sorted({v["outcome"] for v in failing})
+        failing = [v for v in by_variant[names[0]] if v["outcome"] != "ok"]
         shared = ""
         if all(sum(v.get("prefix_lens") or [1]) == 0 for v in failing):
             shared = ", every one a batch with no prefix tokens"
         elif all(sum(v.get("causal_lens") or [1]) == 0 for v in failing):
             shared = ", every one a batch with no causal tokens"
-        s = _smallest(failing)
-        out.append(f"{name} ({origin}) fails ({'/'.join(outcomes)}) on {len(bad)} of {len(patterns)} batch "
-                   f"patterns{shared}: {', '.join(bad)}; smallest reproducer: prefix_lens {s.get('prefix_lens')}, "
-                   f"causal_lens {s.get('causal_lens')}.")
+        small = _smallest(failing)
+        out.append(f"{who} {'fails' if len(names) == 1 else 'fail'} ({'/'.join(outcomes)}) on {len(bad)} of "
+                   f"{n_patterns} batch patterns{shared}: {', '.join(bad)}; smallest reproducer: prefix_lens "
+                   f"{small.get('prefix_lens')}, causal_lens {small.get('causal_lens')}.")
     return out
 
 
@@ -372,12 +381,12 @@ def _converged_cell(row: VerdictRow) -> str:
 
 def table(verdict: Verdict) -> tuple[list[str], list[list[str]]]:
     """Headers and string rows of the verdict table (markdown / HTML)."""
-    headers = (["configuration", "guard branch"] + [f"{n} bwd ms" for n in verdict.variants]
-               + [f"PR saving ms ({BASELINE} - {MERGED}) [95% CI]", "% of bwd", "byte model ms [interval]",
-                  "converged", f"guard cost ms ({MERGED} - {UNGUARDED})", f"{OURS} beyond PR ms"])
+    headers = (["configuration", "guard branch"] + list(verdict.variants)
+               + ["PR saving ms [95% CI]", "% of bwd", "byte model ms", "converged", "guard cost ms",
+                  "ours beyond PR ms"])
     rows = []
     for r in verdict.rows:
-        model = "-" if r.predicted is None else f"{_ms(r.predicted[0])} [{_ms(r.predicted[1])}, {_ms(r.predicted[2])}]"
+        model = "-" if r.predicted is None else _ms(r.predicted[0])
         rows.append([r.label + (" (reference)" if r.reference else ""),
                      "-" if r.guard_branch is None else ("taken" if r.guard_branch else "no")]
                     + [_bwd_cell(r, n) for n in verdict.variants]
@@ -389,7 +398,7 @@ def table(verdict: Verdict) -> tuple[list[str], list[list[str]]]:
 def blocks(verdict: Verdict) -> list[tuple]:
     """Blocks for plots.render (Markdown and HTML share them)."""
     headers, rows = table(verdict)
-    return [("h", 2, "Verdict"), ("ul", verdict.sentences), ("table", headers, rows),
+    return [("h", 2, "Verdict"), ("ul", verdict.sentences), ("p", TABLE_CAPTION), ("table", headers, rows),
             ("p", GUARD_BRANCH_NOTE),
             ("table", ["variant", "what it is"], [[n, o] for n, o in verdict.origins.items()])]
 

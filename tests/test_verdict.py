@@ -138,17 +138,19 @@ def test_wide_deltas_are_marked_not_converged(h100) -> None:
 
 def test_crash_sentences_give_the_smallest_reproducer(h100) -> None:
     verdict = build_verdict(h100.records, h100.validation)
-    merged = _sentence(verdict, "guarded_passthrough (")
-    assert "every one a batch with no prefix tokens" in merged
+    merged = _sentence(verdict, "zeros_always, guarded_zero_fill and guarded_passthrough fail (crashed)")
+    assert "on 3 of 22 batch patterns, every one a batch with no prefix tokens" in merged
     assert "smallest reproducer: prefix_lens [0], causal_lens [9]" in merged
-    assert _sentence(verdict, "prefix_rows_add (", "batch patterns").endswith("passes all 22 batch patterns.")
+    assert "prefix_rows_add passes all 22 batch patterns." in verdict.sentences
+    assert _sentence(verdict, "unguarded fails (crashed) on 8 of 22").endswith("prefix_lens [1], causal_lens [0].")
 
 
 def test_renderings_hold_the_table_mapping_and_sentences(h100) -> None:
     verdict = build_verdict(h100.records, h100.validation)
     md = to_markdown(verdict)
     assert md.startswith("## Verdict")
-    assert "| configuration | guard branch | zeros_always bwd ms |" in md
+    assert "| configuration | guard branch | zeros_always | guarded_zero_fill |" in md
+    assert "PR saving = zeros_always - guarded_passthrough, paired per round" in md
     assert "| guarded_zero_fill | PR #13, first commit" in md
     assert "Only batches in which no sequence has causal tokens take the guard's branch" in md
     text = to_terminal(verdict)
@@ -166,4 +168,4 @@ def test_a_variant_missing_from_validation_is_named() -> None:
     rows = [v for v in data.validation if v["variant"] != "guarded_zero_fill"]
     verdict = build_verdict(data.records, rows)
     assert _sentence(verdict, "Not in the validation rows").endswith(": guarded_zero_fill.")
-    assert not any(s.startswith("guarded_zero_fill (") for s in verdict.sentences)
+    assert not any("guarded_zero_fill" in s for s in verdict.sentences if "batch patterns" in s)
