@@ -9,7 +9,7 @@ import typer
 from bench.console import console, results_table, sweep_progress
 from bench.distributed import RankInfo
 from bench.errors import UserError
-from bench.records import read_records
+from bench.io import read_records
 from bench.grid import Suite, check_suite, load_suite
 from bench.sweep import resolve_target, run_sweep
 

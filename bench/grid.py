@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from bench.errors import UserError
+from bench.registry import check_names
+from bench.workloads import MIN_SEQ, get_distribution
 
 SUITES_DIR = Path(__file__).parent / "suites"
 DTYPES = ("bfloat16", "float16", "float32")
@@ -132,8 +134,6 @@ def _is_int(value: Any) -> bool:
 
 def check_suite(suite: Suite) -> None:
     """Reject an unusable grid with one line, before any worker starts (flags and suite files alike)."""
-    from bench.workloads import MIN_SEQ, get_distribution
-    from bench.implementations import check_names
     if not suite.distributions or not suite.tokens:
         raise UserError("empty grid: give at least one --distribution and one --tokens (or a --suite)")
     if not suite.variants and not suite.peers:

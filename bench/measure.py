@@ -11,9 +11,11 @@ from typing import Any
 
 import torch
 
+from bench.environment import gpu_clocks
 from bench.grid import Config, TimingOptions
-from bench.implementations import Prepared, registry
-from bench.inputs import Workload, build_workload
+from bench.implementations import Prepared
+from bench.registry import registry
+from bench.workloads import Workload, build_workload
 from bench.stats import StoppingRule, median, median_ci
 from bench.timing import Clock, L2Flusher, PhaseTimer, time_kernel_ms, timed_round
 
@@ -172,40 +174,3 @@ def _graph_replays(calls: dict, w: Workload, clock: Clock, opts: TimingOptions) 
             out[name] = {"error": f"{type(exc).__name__}: {str(exc)[:300]}"}
         w.clear_grads()
     return out
-
-
-def environment(backend: str, device: str) -> dict[str, Any]:
-    """What the numbers depend on, read inside the worker that measures."""
-    import platform
-    env: dict[str, Any] = {"python": platform.python_version(), "torch": torch.__version__,
-                           "cuda": torch.version.cuda, "backend": backend, "device": device,
-                           "hostname": platform.node()}
-    if device.startswith("cuda") and torch.cuda.is_available():
-        props = torch.cuda.get_device_properties(torch.cuda.current_device())
-        visible = os.environ.get("CUDA_VISIBLE_DEVICES")
-        env.update(gpu=props.name, gpu_index=int(visible.split(",")[0]) if visible and visible.split(",")[0].isdigit()
-                   else torch.cuda.current_device(), cuda_visible_devices=visible,
-                   sm_count=props.multi_processor_count,
-                   gpu_memory_bytes=props.total_memory, capability=f"{props.major}.{props.minor}")
-        env.update(gpu_clocks())
-    if backend == "fa3":
-        from prefixlm_attn.backends import BACKENDS
-        env["fa3"] = BACKENDS["fa3"].build_info()
-    return env
-
-
-def gpu_clocks() -> dict[str, Any]:
-    """SM/memory clocks, driver, temperature, power and throttle reasons from nvidia-smi (if present)."""
-    import subprocess
-    fields = ["driver_version", "clocks.sm", "clocks.max.sm", "clocks.mem", "temperature.gpu", "power.draw",
-              "clocks_throttle_reasons.active"]
-    index = os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",")[0] or str(torch.cuda.current_device())
-    values: dict[str, Any] = {}
-    for name in fields:   # one field per query: a field an older driver lacks spoils only itself
-        try:
-            proc = subprocess.run(["nvidia-smi", f"--id={index}", f"--query-gpu={name}",
-                                   "--format=csv,noheader,nounits"], capture_output=True, text=True, timeout=10)
-            values[f"nvsmi.{name}"] = proc.stdout.strip() if proc.returncode == 0 else None
-        except Exception as exc:  # noqa: BLE001
-            return {**values, "nvidia_smi_error": str(exc)[:200]}
-    return values

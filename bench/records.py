@@ -7,33 +7,29 @@ at the fill/add bandwidth measured in the same run.
 """
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Any, Iterable, Optional
 
 
-from bench.distributed import read_jsonl
-from bench.errors import UserError
+from bench.io import SCHEMA
 from bench.grid import Config
-from bench.implementations import registry
-from bench.inputs import batch_summary, packed_batch, torch_dtype
+from bench.implementations import Implementation
+from bench.workloads import batch_summary, packed_batch, torch_dtype
 from bench.stats import Stat, median, median_ci
 from prefixlm_attn.variants import LengthsSummary
 
-SCHEMA = 1
 FLOPS_PER_PAIR_FWD = 4          # QK^T and PV: 2 multiply-adds per head-dim element
 FLOPS_PER_PAIR_BWD = 10         # dV, dP, dS->dQ, dK, plus the recomputed QK^T (FA convention: 2.5x fwd)
 
 
-def base_records(config: Config, names: list[str], backend: str, device: str) -> dict[str, dict[str, Any]]:
+def base_records(config: Config, impls: list[Implementation], backend: str, device: str) -> dict[str, dict[str, Any]]:
     """One record skeleton per implementation of a configuration (the batch is packed once)."""
     batch = packed_batch(config)
     summary = batch_summary(batch)
     lengths = LengthsSummary.of(batch.prefix_lens, batch.causal_lens, config.tokens, config.heads,
                                 config.head_dim, torch_dtype(config.dtype))
     records = {}
-    for name in names:
-        impl = registry()[name]
+    for impl in impls:
+        name = impl.name
         records[name] = {"schema": SCHEMA, "config_id": config.config_id, "variant": name, "kind": impl.kind,
                          **config.as_dict(), "backend": backend, "device": device, "status": None, "error": None,
                          "batch": dict(summary), "timings_ms": None, "stop_reason": None, "repetitions": 0,
@@ -108,37 +104,6 @@ def _prediction(rec: dict, best_rec: dict, bw: dict, best: str, measured: dict) 
             "extra_ms_vs_best_measured": measured["median"],
             "extra_ms_vs_best_interval": [measured["lo"], measured["hi"]],
             "fill_gbps": bw["fill_gbps"], "add_gbps": bw["add_gbps"]}
-
-
-def open_results(out_dir: str | Path, filename: str, resume: bool) -> Path:
-    """`out_dir/filename`, its directory created; a non-empty file is continued only with --resume."""
-    out_dir = Path(out_dir)
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except (FileExistsError, NotADirectoryError):
-        raise UserError(f"--out {out_dir}: not a directory (a file of that name is in the way)") from None
-    path = out_dir / filename
-    if not resume and path.exists() and path.stat().st_size:
-        raise UserError(f"{path} already holds records: pass --resume to continue it, or another --out")
-    return path
-
-
-class RecordFile:
-    """`results.jsonl` (or a rank's file): appended and flushed per record, read back for --resume."""
-
-    def __init__(self, path: Path):
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-
-    def append(self, record: dict) -> None:
-        with self.path.open("a") as fh:
-            fh.write(json.dumps(record) + "\n")
-            fh.flush()
-
-
-def read_records(paths: Iterable[Path]) -> list[dict]:
-    """Records of several files; a line cut by a kill is dropped, so that configuration reruns."""
-    return [record for path in paths for record in read_jsonl(Path(path))]
 
 
 def done_keys(records: Iterable[dict]) -> set[tuple[str, str]]:

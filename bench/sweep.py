@@ -7,9 +7,7 @@ soon as it finishes, so Ctrl-C or a crash loses at most the configuration in fli
 """
 from __future__ import annotations
 
-import json
 import os
-import subprocess
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -18,11 +16,14 @@ from typing import Callable, Optional
 import torch
 
 from bench.distributed import ProcessGroup, RankInfo, merge_rank_files, rank_file, shard
+from bench.environment import git_revision, write_env_file
 from bench.errors import UserError
+from bench.io import write_json
 from bench.grid import Config, Suite, check_suite
 from bench.isolation import InProcess, IsolatedWorker
-from bench.records import (RecordFile, base_records, done_keys, failed_record, fill_measurements, open_results,
-                           read_records)
+from bench.io import RecordFile, open_results, read_records
+from bench.records import base_records, done_keys, failed_record, fill_measurements
+from bench.registry import registry
 from prefixlm_attn.backends import resolve_backend_name
 
 ProgressHook = Callable[[Config, list[dict]], None]
@@ -58,20 +59,6 @@ def resolve_target(backend: str, device: str) -> Target:
     return Target(name, device)
 
 
-def git_revision() -> Optional[str]:
-    try:
-        root = Path(__file__).resolve().parent.parent
-        rev = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True,
-                             timeout=5).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, timeout=5).stdout.strip()
-        if len(rev) != 40:           # not a git checkout (e.g. a copied tree): say so rather than guess
-            return os.environ.get("PREFIXBENCH_GIT_REVISION")
-        return rev + ("-dirty" if dirty else "")
-    except Exception:  # noqa: BLE001
-        return None
-
-
 @dataclass
 class SweepResult:
     records: list[dict] = field(default_factory=list)
@@ -83,7 +70,7 @@ def measure_one_config(worker, config: Config, names: list[str], target: Target,
                        rank: RankInfo) -> list[dict]:
     """Probe each implementation alone (so one crash cannot hide another's numbers), then measure
     the survivors interleaved."""
-    records = base_records(config, names, target.backend, target.device)
+    records = base_records(config, [registry()[n] for n in names], target.backend, target.device)
     for rec in records.values():
         rec.update(rank=rank.rank, gpu_index=rank.local_rank if target.device == "cuda" else None)
     probes, alive = {}, []
@@ -112,17 +99,12 @@ def measure_one_config(worker, config: Config, names: list[str], target: Target,
 
 
 def write_env(worker, out_dir: Path, target: Target, suite: Suite, rank: RankInfo) -> dict:
-    outcome = worker.call("bench.measure:environment", backend=target.backend, device=target.device)
+    """The worker's environment (where the numbers are measured) plus the run's settings, to env.json."""
+    outcome = worker.call("bench.environment:environment", backend=target.backend, device=target.device)
     env = outcome.value if outcome.ok else {"environment_error": outcome.error}
     env.update(git_revision=git_revision(), seed=suite.seed, suite=suite.name, argv=sys.argv,
                timing=asdict(suite.timing), world_size=rank.world_size, cpu_reference=target.device == "cpu")
-    name = "env.json" if rank.rank == 0 else f"env-rank-{rank.rank}.json"
-    path = out_dir / name
-    n = 1
-    while path.exists():             # --resume: keep the first run's environment, add this one's
-        path = out_dir / f"{Path(name).stem}-resume-{n}.json"
-        n += 1
-    path.write_text(json.dumps(env, indent=2))
+    write_env_file(out_dir, env, rank.rank)
     return env
 
 
@@ -150,7 +132,7 @@ def run_sweep(suite: Suite, out_dir: Path, target: Target, *, resume: bool = Fal
         write_env(worker, out_dir, target, suite, rank)
         spun = worker.call("bench.measure:spin_up", device=target.device)
         if spun.ok and rank.rank == 0 and target.device == "cuda":
-            (out_dir / "clocks_after_spin_up.json").write_text(json.dumps(spun.value, indent=2))
+            write_json(out_dir / "clocks_after_spin_up.json", spun.value)
         if on_start:
             on_start(len(todo))
         for config in todo:

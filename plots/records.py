@@ -4,12 +4,11 @@ Only the records schema in docs/DESIGN.md is relied on; nothing here recomputes 
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.distributed import read_jsonl
+from bench.io import SCHEMA, read_checked_jsonl, read_json_object, read_jsonl, results_path
 from bench.errors import UserError
 
 Record = dict[str, Any]
@@ -28,16 +27,6 @@ class RunData:
     skipped_duplicates: list[tuple[str, str, Path]] = field(default_factory=list)
 
 
-def results_path(path: str | Path) -> Path:
-    """Accept a directory or a results.jsonl path; raise UserError when there is nothing to read."""
-    p = Path(path)
-    if p.is_dir():
-        p = p / "results.jsonl"
-    if not p.is_file():
-        raise UserError(f"no results file: {p} (expected a directory holding results.jsonl, or its path)")
-    return p
-
-
 def load_records(path: str | Path) -> list[Record]:
     """Records of one results.jsonl (or directory), checked for the keys everything downstream needs."""
     p = results_path(path)
@@ -46,36 +35,13 @@ def load_records(path: str | Path) -> list[Record]:
         missing = [k for k in REQUIRED_KEYS if k not in rec]
         if missing:
             raise UserError(f"{p}: record {i} lacks {', '.join(missing)}")
-        if rec.get("schema", 1) != 1:
-            raise UserError(f"{p}: record {i} has schema {rec.get('schema')}, this report reads schema 1")
+        if rec.get("schema", SCHEMA) != SCHEMA:
+            raise UserError(f"{p}: record {i} has schema {rec.get('schema')}, this report reads schema {SCHEMA}")
         if rec["status"] == "ok" and not isinstance(rec.get("timings_ms"), dict):
             raise UserError(f"{p}: record {i} ({rec['config_id']}/{rec['variant']}) is ok but has no timings_ms")
     if not records:
         raise UserError(f"{p}: no records")
     return records
-
-
-def _optional_json(path: Path) -> dict[str, Any] | None:
-    """env.json / breakdown.json if present; anything but a JSON object is a UserError, not a crash later."""
-    if not path.is_file():
-        return None
-    try:
-        obj = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise UserError(f"{path}: not JSON ({exc.msg})") from None
-    if not isinstance(obj, dict):
-        raise UserError(f"{path}: expected a JSON object, got {type(obj).__name__}")
-    return obj
-
-
-def load_validation(path: Path) -> list[dict[str, Any]]:
-    """Rows of a validation.jsonl, checked for the keys the boundary matrix reads."""
-    rows = read_jsonl(path, strict=True)
-    for i, row in enumerate(rows, start=1):
-        missing = [k for k in VALIDATION_KEYS if k not in row]
-        if missing:
-            raise UserError(f"{path}: row {i} lacks {', '.join(missing)}")
-    return rows
 
 
 def load_dirs(paths: list[str | Path]) -> RunData:
@@ -104,12 +70,12 @@ def load_dirs(paths: list[str | Path]) -> RunData:
                 seen.add(key)
                 data.records.append(rec)
         data.sources.append(d)
-        env = _optional_json(d / "env.json")
+        env = read_json_object(d / "env.json")
         if env is not None:
             data.env.append(env)
         if (d / "validation.jsonl").is_file():
-            data.validation.extend(load_validation(d / "validation.jsonl"))
-        bd = _optional_json(d / "breakdown.json")
+            data.validation.extend(read_checked_jsonl(d / "validation.jsonl", VALIDATION_KEYS))
+        bd = read_json_object(d / "breakdown.json")
         if bd is not None:
             data.breakdown.append(bd)
     if not data.records:

@@ -213,7 +213,7 @@ def test_breakdown_kernels_are_counted(sample_dir, tmp_path):
 
 
 def test_read_jsonl_strict_names_the_line(tmp_path):
-    from bench.distributed import read_jsonl
+    from bench.io import read_jsonl
     from bench.errors import UserError
     path = tmp_path / "r.jsonl"
     path.write_text('{"a": 1}\n\n[1]\n')

@@ -7,7 +7,7 @@ from typing import Callable
 import torch
 from torch import Tensor
 
-from bench.inputs import Workload
+from bench.workloads import Workload
 
 
 class PeerUnsupported(RuntimeError):
