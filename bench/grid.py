@@ -44,9 +44,13 @@ class Config:
     context: int = 8192
 
     @property
+    def label(self) -> str:
+        """The workload's shape, for tables (the id without context and seed)."""
+        return f"{self.distribution}/t{self.tokens}/h{self.heads}/d{self.head_dim}/{self.dtype}"
+
+    @property
     def config_id(self) -> str:
-        return (f"{self.distribution}/t{self.tokens}/h{self.heads}/d{self.head_dim}/{self.dtype}"
-                f"/ctx{self.context}/s{self.seed}")
+        return f"{self.label}/ctx{self.context}/s{self.seed}"
 
     def cost(self) -> float:
         """Relative run time, for balancing shards across ranks (attention is ~ tokens x context)."""

@@ -14,6 +14,7 @@ import torch
 from bench.environment import gpu_clocks
 from bench.grid import Config, TimingOptions
 from bench.implementations import Prepared
+from bench.peers.base import PeerUnsupported
 from bench.registry import registry
 from bench.workloads import Workload, build_workload
 from bench.stats import StoppingRule, median, median_ci
@@ -54,7 +55,10 @@ def probe(config: dict, name: str, backend: str, device: str) -> dict[str, Any]:
     cfg = Config(**config)
     _maybe_die(cfg, name)
     w = _workload(cfg, device)
-    prepared = _prepare(w, name, backend)
+    try:
+        prepared = _prepare(w, name, backend)
+    except PeerUnsupported as exc:          # a refusal with a reason: recorded as skipped, not as an error
+        return {"skipped": str(exc)}
     cuda = w.device.type == "cuda"
     if cuda:
         torch.cuda.synchronize()

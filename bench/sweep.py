@@ -20,13 +20,14 @@ from bench.environment import git_revision, write_env_file
 from bench.errors import UserError
 from bench.io import write_json
 from bench.grid import Config, Suite, check_suite
-from bench.isolation import InProcess, IsolatedWorker
+from bench.isolation import InProcess, IsolatedWorker, Outcome
 from bench.io import RecordFile, open_results, read_records
-from bench.records import base_records, done_keys, failed_record, fill_measurements
+from bench.records import Record, build_records, done_keys
 from bench.registry import registry
+from bench.workloads import packed_batch
 from prefixlm_attn.backends import resolve_backend_name
 
-ProgressHook = Callable[[Config, list[dict]], None]
+ProgressHook = Callable[[Config, list[Record]], None]
 
 
 @dataclass
@@ -61,41 +62,27 @@ def resolve_target(backend: str, device: str) -> Target:
 
 @dataclass
 class SweepResult:
-    records: list[dict] = field(default_factory=list)
+    records: list[Record] = field(default_factory=list)
     skipped_configs: int = 0
     results_path: Optional[Path] = None
 
 
 def measure_one_config(worker, config: Config, names: list[str], target: Target, suite: Suite,
-                       rank: RankInfo) -> list[dict]:
+                       rank: RankInfo) -> list[Record]:
     """Probe each implementation alone (so one crash cannot hide another's numbers), then measure
     the survivors interleaved."""
-    records = base_records(config, [registry()[n] for n in names], target.backend, target.device)
-    for rec in records.values():
-        rec.update(rank=rank.rank, gpu_index=rank.local_rank if target.device == "cuda" else None)
-    probes, alive = {}, []
+    probes: dict[str, Outcome] = {}
     for name in names:
-        outcome = worker.call("bench.measure:probe", config=config.as_dict(), name=name,
-                              backend=target.backend, device=target.device)
-        if outcome.ok:
-            probes[name] = outcome.value
-            alive.append(name)
-        else:
-            records[name] = failed_record(records[name], outcome.status, outcome.error)
+        probes[name] = worker.call("bench.measure:probe", config=config.as_dict(), name=name,
+                                   backend=target.backend, device=target.device)
+    alive = [n for n in names if probes[n].ok and "skipped" not in probes[n].value]
+    measured = None
     if alive:
-        outcome = worker.call("bench.measure:measure_config", config=config.as_dict(), names=alive,
-                              backend=target.backend, device=target.device, timing=asdict(suite.timing))
-        if outcome.ok:
-            subset = {n: records[n] for n in alive}
-            fill_measurements(subset, outcome.value, probes)
-            records.update(subset)
-            for rec in subset.values():
-                rec["bandwidth"] = outcome.value["bandwidth"]
-                rec["gpu_clocks"] = outcome.value.get("gpu_clocks")
-        else:
-            for n in alive:
-                records[n] = failed_record(records[n], outcome.status, outcome.error)
-    return [records[n] for n in names]
+        measured = worker.call("bench.measure:measure_config", config=config.as_dict(), names=alive,
+                               backend=target.backend, device=target.device, timing=asdict(suite.timing))
+    return build_records(config, packed_batch(config), [registry()[n] for n in names], target.backend,
+                         target.device, rank.rank, rank.local_rank if target.device == "cuda" else None,
+                         probes, measured)
 
 
 def write_env(worker, out_dir: Path, target: Target, suite: Suite, rank: RankInfo) -> dict:
@@ -139,14 +126,14 @@ def run_sweep(suite: Suite, out_dir: Path, target: Target, *, resume: bool = Fal
             missing = [n for n in names if (config.config_id, n) not in done]
             records = measure_one_config(worker, config, missing, target, suite, rank)
             for rec in records:
-                sink.append(rec)
+                sink.append(rec.to_json())
             result.records.extend(records)
             if on_config:
                 on_config(config, records)
     finally:
         worker.close()
     if rank.distributed:
-        gathered = group.gather(result.records)
+        gathered = group.gather([r.to_json() for r in result.records])
         if rank.rank == 0:
             merge_rank_files(out_dir, rank.world_size, [c.config_id for c in configs], names,
                              extra_records=[r for recs in gathered for r in recs])
