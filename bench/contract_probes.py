@@ -15,7 +15,7 @@ import torch
 
 from bench.accuracy import as_ranges, written_rows
 from bench.io import SCHEMA, write_json
-from bench.isolation import InProcess, IsolatedWorker, Outcome
+from bench.isolation import InProcess, IsolatedWorker, Outcome, Worker
 from bench.patterns import Pattern, catalogue
 from bench.workloads import random_inputs, torch_dtype
 from prefixlm_attn.backends.base import default_softmax_scale
@@ -92,7 +92,7 @@ def run_probes(backends: Sequence[str], out_dir: str | Path, device: str = "cpu"
         by_name = {p.name: p for p in catalogue()}
         patterns = [by_name[n] for n in PROBE_PATTERNS]
     probes = []
-    worker = IsolatedWorker() if isolation == "process" else InProcess()
+    worker: Worker = IsolatedWorker() if isolation == "process" else InProcess()
     with worker:
         for pattern in patterns:
             for pass_name in PASSES:
@@ -103,7 +103,7 @@ def run_probes(backends: Sequence[str], out_dir: str | Path, device: str = "cpu"
                 for backend in backends:
                     stages = {}
                     for stage in ("forward", "backward"):
-                        res = worker.call("bench.contract_probes:probe_pass", backend=backend,
+                        res = worker.call(probe_pass, backend=backend,
                                           prefix_lens=list(pattern.prefix_lens),
                                           causal_lens=list(pattern.causal_lens), token_budget=pattern.token_budget,
                                           pass_name=pass_name, stage=stage, device=device, dtype=dtype,

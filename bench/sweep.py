@@ -16,11 +16,12 @@ from typing import Callable, Optional
 import torch
 
 from bench.distributed import ProcessGroup, RankInfo, merge_rank_files, rank_file, shard
-from bench.environment import git_revision, write_env_file
+from bench import measure
+from bench.environment import environment, git_revision, write_env_file
 from bench.errors import UserError
 from bench.io import write_json
 from bench.grid import Config, Suite, check_suite
-from bench.isolation import InProcess, IsolatedWorker, Outcome
+from bench.isolation import InProcess, IsolatedWorker, Outcome, Worker
 from bench.io import RecordFile, open_results, read_records
 from bench.records import Record, build_records, done_keys
 from bench.registry import registry
@@ -67,27 +68,28 @@ class SweepResult:
     results_path: Optional[Path] = None
 
 
-def measure_one_config(worker, config: Config, names: list[str], target: Target, suite: Suite,
+def measure_one_config(worker: Worker, config: Config, names: list[str], target: Target, suite: Suite,
                        rank: RankInfo) -> list[Record]:
     """Probe each implementation alone (so one crash cannot hide another's numbers), then measure
     the survivors interleaved."""
+    batch = packed_batch(config)                 # packed once, here; the worker gets it as data
     probes: dict[str, Outcome] = {}
     for name in names:
-        probes[name] = worker.call("bench.measure:probe", config=config.as_dict(), name=name,
+        probes[name] = worker.call(measure.probe, config=config, batch=batch, name=name,
                                    backend=target.backend, device=target.device)
     alive = [n for n in names if probes[n].ok and "skipped" not in probes[n].value]
     measured = None
     if alive:
-        measured = worker.call("bench.measure:measure_config", config=config.as_dict(), names=alive,
-                               backend=target.backend, device=target.device, timing=asdict(suite.timing))
-    return build_records(config, packed_batch(config), [registry()[n] for n in names], target.backend,
+        measured = worker.call(measure.measure_config, config=config, batch=batch, names=alive,
+                               backend=target.backend, device=target.device, timing=suite.timing)
+    return build_records(config, batch, [registry()[n] for n in names], target.backend,
                          target.device, rank.rank, rank.local_rank if target.device == "cuda" else None,
                          probes, measured)
 
 
-def write_env(worker, out_dir: Path, target: Target, suite: Suite, rank: RankInfo) -> dict:
+def write_env(worker: Worker, out_dir: Path, target: Target, suite: Suite, rank: RankInfo) -> dict:
     """The worker's environment (where the numbers are measured) plus the run's settings, to env.json."""
-    outcome = worker.call("bench.environment:environment", backend=target.backend, device=target.device)
+    outcome = worker.call(environment, backend=target.backend, device=target.device)
     env = outcome.value if outcome.ok else {"environment_error": outcome.error}
     env.update(git_revision=git_revision(), seed=suite.seed, suite=suite.name, argv=sys.argv,
                timing=asdict(suite.timing), world_size=rank.world_size, cpu_reference=target.device == "cpu")
@@ -114,10 +116,10 @@ def run_sweep(suite: Suite, out_dir: Path, target: Target, *, resume: bool = Fal
     env = {}
     if target.device == "cuda" and rank.distributed and "CUDA_VISIBLE_DEVICES" not in os.environ:
         env["CUDA_VISIBLE_DEVICES"] = str(rank.local_rank)
-    worker = IsolatedWorker(env=env) if isolation == "process" else InProcess()
+    worker: Worker = IsolatedWorker(env=env) if isolation == "process" else InProcess()
     try:
         write_env(worker, out_dir, target, suite, rank)
-        spun = worker.call("bench.measure:spin_up", device=target.device)
+        spun = worker.call(measure.spin_up, device=target.device)
         if spun.ok and rank.rank == 0 and target.device == "cuda":
             write_json(out_dir / "clocks_after_spin_up.json", spun.value)
         if on_start:

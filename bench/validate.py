@@ -11,13 +11,13 @@ import math
 import queue
 import threading
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 import torch
 
 from bench.accuracy import SENTINEL, TENSORS, as_ranges, poisoned_empty_like, poisoned_rows, rel_err, tolerance
 from bench.errors import UserError
-from bench.isolation import InProcess, IsolatedWorker, Outcome
+from bench.isolation import InProcess, IsolatedWorker, Outcome, Worker
 from bench.workloads import random_inputs, torch_dtype
 from bench.patterns import Pattern
 from bench.io import SCHEMA, RecordFile, open_results, read_jsonl, write_json
@@ -116,7 +116,7 @@ class WarmWorkers:
 
     def _warm(self) -> None:
         worker = IsolatedWorker()
-        worker.call("bench.validate:warm_up", **self._warm_kwargs)
+        worker.call(warm_up, **self._warm_kwargs)
         self._ready.put(worker)
 
     def _replenish(self) -> None:
@@ -124,8 +124,8 @@ class WarmWorkers:
         thread.start()
         self._threads.append(thread)
 
-    def call(self, target: str, **kwargs: Any) -> Outcome:
-        result = self.current.call(target, **kwargs)
+    def call(self, fn: Callable[..., Any], /, **kwargs: Any) -> Outcome:
+        result = self.current.call(fn, **kwargs)
         if result.status == "crashed" and self._threads:
             self.current.close()
             self.current = self._ready.get()
@@ -164,14 +164,14 @@ def run_validation(variants: Sequence[str], patterns: Sequence[Pattern], backend
                             "(unknown variant or missing keys); use another --out")
     done = {(r["variant"], r["pattern"]) for r in records}
     sink = RecordFile(path)
-    worker = (WarmWorkers(spare_workers, device=device, backend=backend) if isolation == "process"
+    worker: Worker = (WarmWorkers(spare_workers, device=device, backend=backend) if isolation == "process"
               else InProcess())
     with worker:
         for pattern in patterns:
             for variant in variants:
                 if (variant, pattern.name) in done:
                     continue
-                result = worker.call("bench.validate:validate_case", variant=variant,
+                result = worker.call(validate_case, variant=variant,
                                      prefix_lens=list(pattern.prefix_lens), causal_lens=list(pattern.causal_lens),
                                      token_budget=pattern.token_budget, backend=backend, device=device,
                                      dtype=dtype, heads=heads, head_dim=head_dim, seed=seed)

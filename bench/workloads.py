@@ -239,8 +239,10 @@ def packed_batch(config: Config) -> PackedBatch:
     return pack(get_distribution(config.distribution), config.tokens, config.seed, config.context)
 
 
-def build_workload(config: Config, device: str) -> Workload:
-    batch = packed_batch(config)
+def build_workload(config: Config, device: str, batch: PackedBatch | None = None) -> Workload:
+    """The configuration's tensors on `device`; `batch` is the configuration's packed batch when the
+    caller packed it already (the sweep packs once, in the parent)."""
+    batch = packed_batch(config) if batch is None else batch
     meta = build_batch_metadata(batch.prefix_lens, batch.causal_lens, config.tokens, device)
     q, k, v, dout = random_inputs(config.tokens, config.heads, config.head_dim, config.seed, device,
                                   torch_dtype(config.dtype))
