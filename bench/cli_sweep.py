@@ -9,7 +9,8 @@ import typer
 from bench.console import console, results_table, sweep_progress
 from bench.distributed import RankInfo
 from bench.errors import UserError
-from bench.records import read_records
+from bench.io import read_records
+from bench.records import Record
 from bench.grid import Suite, check_suite, load_suite
 from bench.sweep import resolve_target, run_sweep
 
@@ -94,7 +95,7 @@ def register(app: typer.Typer) -> None:
         if rank.rank != 0:
             return                                   # rank 0 prints the merged run
         if rank.distributed:
-            result.records = read_records([result.results_path])
+            result.records = [Record.from_json(r) for r in read_records([result.results_path])]
         if result.skipped_configs:
             console.print(f"resume: skipped {result.skipped_configs} configurations already recorded")
         if result.records:

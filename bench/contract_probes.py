@@ -8,16 +8,16 @@ that changes a row fact shows up here before it shows up as a wrong gradient.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
 import torch
 
-from bench.isolation import InProcess, IsolatedWorker, Outcome
+from bench.accuracy import as_ranges, written_rows
+from bench.io import SCHEMA, write_json
+from bench.isolation import InProcess, IsolatedWorker, Outcome, Worker
 from bench.patterns import Pattern, catalogue
-from bench.inputs import random_inputs, torch_dtype
-from bench.validate import as_ranges
+from bench.workloads import random_inputs, torch_dtype
 from prefixlm_attn.backends.base import default_softmax_scale
 from prefixlm_attn.metadata import build_batch_metadata
 from prefixlm_attn.passes import PassPlan
@@ -25,12 +25,6 @@ from prefixlm_attn.passes import PassPlan
 PROBE_PATTERNS = ("single_both", "mixed_zero_causal", "mixed_zero_prefix", "empty_sequence_middle",
                   "one_token_response", "exact_budget", "all_zero_causal")
 PASSES = ("bidir", "causal")
-SCHEMA = 1
-
-
-def _written(t: torch.Tensor) -> list[list[int]]:
-    """Rows where the NaN poison was overwritten (every element of the row finite)."""
-    return as_ranges((~torch.isnan(t.float()).flatten(1).any(1)).nonzero().squeeze(1).tolist())
 
 
 def expected_rows(pattern: Pattern, pass_name: str) -> dict[str, list[list[int]]]:
@@ -62,13 +56,13 @@ def probe_pass(backend: str, prefix_lens: Sequence[int], causal_lens: Sequence[i
     lse = forward(q, k, v, out)
     if stage == "forward":
         _sync(device)
-        return {"out": _written(out)}
+        return {"out": written_rows(out)}
     clean_out = torch.nan_to_num(out, nan=0.0)
     dq, dk, dv = (torch.full_like(x, float("nan")) for x in (q, k, v))
     backward = plan.bidir_backward if pass_name == "bidir" else plan.causal_backward
     backward(dout, q, k, v, clean_out, lse, dq, dk, dv)
     _sync(device)
-    return {"dq": _written(dq), "dk": _written(dk), "dv": _written(dv)}
+    return {"dq": written_rows(dq), "dk": written_rows(dk), "dv": written_rows(dv)}
 
 
 def _sync(device: str) -> None:
@@ -98,7 +92,7 @@ def run_probes(backends: Sequence[str], out_dir: str | Path, device: str = "cpu"
         by_name = {p.name: p for p in catalogue()}
         patterns = [by_name[n] for n in PROBE_PATTERNS]
     probes = []
-    worker = IsolatedWorker() if isolation == "process" else InProcess()
+    worker: Worker = IsolatedWorker() if isolation == "process" else InProcess()
     with worker:
         for pattern in patterns:
             for pass_name in PASSES:
@@ -109,7 +103,7 @@ def run_probes(backends: Sequence[str], out_dir: str | Path, device: str = "cpu"
                 for backend in backends:
                     stages = {}
                     for stage in ("forward", "backward"):
-                        res = worker.call("bench.contract_probes:probe_pass", backend=backend,
+                        res = worker.call(probe_pass, backend=backend,
                                           prefix_lens=list(pattern.prefix_lens),
                                           causal_lens=list(pattern.causal_lens), token_budget=pattern.token_budget,
                                           pass_name=pass_name, stage=stage, device=device, dtype=dtype,
@@ -127,7 +121,7 @@ def run_probes(backends: Sequence[str], out_dir: str | Path, device: str = "cpu"
                                         for p in probes for b in p["backends"].values())}
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "contract_probes.json").write_text(json.dumps(report, indent=1) + "\n")
+    write_json(out_dir / "contract_probes.json", report, indent=1, newline=True)
     return report
 
 

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import heapq
 from datetime import timedelta
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Sequence, TypeVar
 
-from bench.errors import UserError
+from bench.io import read_jsonl, write_jsonl
 
 T = TypeVar("T")
 
@@ -60,31 +59,6 @@ def rank_file(out_dir: Path, rank: int) -> Path:
     return Path(out_dir) / f"rank-{rank}.jsonl"
 
 
-def read_jsonl(path: Path, strict: bool = False) -> list[dict]:
-    """Records of a JSONL file; missing file -> [].
-
-    Not strict (resume, merge): a line cut short by a kill is dropped. Strict (the report reads files
-    it did not write): a bad line or a non-object is a UserError naming path:line.
-    """
-    if not path.exists():
-        return []
-    records = []
-    for lineno, line in enumerate(path.read_text().splitlines(), start=1):
-        line = line.strip()
-        if not line:
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            if strict:
-                raise UserError(f"{path}:{lineno}: not JSON ({exc.msg})") from None
-            continue  # a line cut short by a killed rank: the configuration will rerun on --resume
-        if strict and not isinstance(obj, dict):
-            raise UserError(f"{path}:{lineno}: expected a JSON object")
-        records.append(obj)
-    return records
-
-
 def merge_rank_files(out_dir: Path, world_size: int, grid_order: Iterable[str], variant_order: Sequence[str] = (),
                      extra_records: Iterable[dict] = (),
                      key: Callable[[dict], tuple] = lambda r: (r.get("config_id"), r.get("variant"))) -> Path:
@@ -108,11 +82,7 @@ def merge_rank_files(out_dir: Path, world_size: int, grid_order: Iterable[str], 
     ordered = sorted(merged.values(), key=lambda rec: (position.get(rec.get("config_id"), len(position)),
                                                        vpos.get(rec.get("variant"), len(vpos)),
                                                        str(rec.get("variant"))))
-    tmp = out_dir / "results.jsonl.tmp"
-    with tmp.open("w") as fh:
-        for record in ordered:
-            fh.write(json.dumps(record) + "\n")
-    tmp.replace(out_dir / "results.jsonl")
+    write_jsonl(out_dir / "results.jsonl", ordered)
     for r in range(world_size):
         rank_file(out_dir, r).unlink(missing_ok=True)
     return out_dir / "results.jsonl"

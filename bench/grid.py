@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from bench.errors import UserError
+from bench.registry import check_names
+from bench.workloads import MIN_SEQ, get_distribution
 
 SUITES_DIR = Path(__file__).parent / "suites"
 DTYPES = ("bfloat16", "float16", "float32")
@@ -42,9 +44,13 @@ class Config:
     context: int = 8192
 
     @property
+    def label(self) -> str:
+        """The workload's shape, for tables (the id without context and seed)."""
+        return f"{self.distribution}/t{self.tokens}/h{self.heads}/d{self.head_dim}/{self.dtype}"
+
+    @property
     def config_id(self) -> str:
-        return (f"{self.distribution}/t{self.tokens}/h{self.heads}/d{self.head_dim}/{self.dtype}"
-                f"/ctx{self.context}/s{self.seed}")
+        return f"{self.label}/ctx{self.context}/s{self.seed}"
 
     def cost(self) -> float:
         """Relative run time, for balancing shards across ranks (attention is ~ tokens x context)."""
@@ -132,8 +138,6 @@ def _is_int(value: Any) -> bool:
 
 def check_suite(suite: Suite) -> None:
     """Reject an unusable grid with one line, before any worker starts (flags and suite files alike)."""
-    from bench.workloads import MIN_SEQ, get_distribution
-    from bench.implementations import check_names
     if not suite.distributions or not suite.tokens:
         raise UserError("empty grid: give at least one --distribution and one --tokens (or a --suite)")
     if not suite.variants and not suite.peers:

@@ -1,7 +1,9 @@
 """Run measurements where a dead CUDA context, an OOM or a hard crash cannot take the caller down.
 
 A persistent worker process (spawn start method: a fresh CUDA context, no forked state) serves
-calls `"module:function", kwargs -> value`. The parent turns whatever happens into an `Outcome`:
+calls `function, kwargs -> value`: the function object itself crosses the pipe (pickled by its
+module and name, so it must be a module-level function), and so do its arguments and its value.
+Every runner follows the `Worker` protocol. The parent turns whatever happens into an `Outcome`:
 
 - `ok`: the function returned (its value must pickle);
 - `oom`: it raised an out-of-memory error (the worker empties its cache and keeps serving);
@@ -13,14 +15,13 @@ The error text is the tail of the traceback, or of the worker's stderr when it d
 """
 from __future__ import annotations
 
-import importlib
 import multiprocessing as mp
 import os
 import tempfile
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional, Protocol
 
 ERROR_TAIL_CHARS = 1500
 
@@ -57,9 +58,16 @@ def classify_exception(exc: BaseException) -> str:
     return "error"
 
 
-def resolve(target: str):
-    module_name, _, func_name = target.partition(":")
-    return getattr(importlib.import_module(module_name), func_name)
+class Worker(Protocol):
+    """Runs `fn(**kwargs)` somewhere a crash cannot reach the caller; never raises for what `fn` does."""
+
+    def call(self, fn: Callable[..., Any], /, **kwargs: Any) -> Outcome: ...
+
+    def close(self) -> None: ...
+
+    def __enter__(self) -> "Worker": ...
+
+    def __exit__(self, *exc: object) -> None: ...
 
 
 def _serve(conn, stderr_path: str, env: dict[str, str]) -> None:
@@ -74,9 +82,9 @@ def _serve(conn, stderr_path: str, env: dict[str, str]) -> None:
             return
         if message is None:
             return
-        target, kwargs = message
+        fn, kwargs = message
         try:
-            value = resolve(target)(**kwargs)
+            value = fn(**kwargs)
             conn.send(("ok", value, None))
         except BaseException as exc:  # everything goes back to the parent as data
             status = classify_exception(exc)
@@ -122,11 +130,11 @@ class IsolatedWorker:
         except OSError:
             return ""
 
-    def call(self, target: str, **kwargs: Any) -> Outcome:
+    def call(self, fn: Callable[..., Any], /, **kwargs: Any) -> Outcome:
         if self._proc is None or not self._proc.is_alive():
             self._start()
         try:
-            self._conn.send((target, kwargs))
+            self._conn.send((fn, kwargs))
             while not self._conn.poll(0.05):
                 if not self._proc.is_alive():
                     raise EOFError
@@ -179,9 +187,9 @@ class InProcess:
     for the fresh worker `IsolatedWorker` would start.
     """
 
-    def call(self, target: str, **kwargs: Any) -> Outcome:
+    def call(self, fn: Callable[..., Any], /, **kwargs: Any) -> Outcome:
         try:
-            return Outcome("ok", resolve(target)(**kwargs))
+            return Outcome("ok", fn(**kwargs))
         except Exception as exc:
             status = classify_exception(exc)
             if status == "crashed":

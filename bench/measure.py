@@ -1,6 +1,7 @@
 """What runs inside the isolated worker: probe one implementation, measure a configuration.
 
-Functions here take and return plain data (they cross a process boundary). The workload of the
+Functions here take and return picklable data (they cross a process boundary): the parent packs
+each configuration's batch once and sends it with the configuration. The workload of the
 last configuration is cached, so probing five implementations builds the tensors once.
 """
 from __future__ import annotations
@@ -11,9 +12,12 @@ from typing import Any
 
 import torch
 
+from bench.environment import gpu_clocks
 from bench.grid import Config, TimingOptions
-from bench.implementations import Prepared, registry
-from bench.inputs import Workload, build_workload
+from bench.implementations import Prepared
+from bench.peers.base import PeerUnsupported
+from bench.registry import registry
+from bench.workloads import PackedBatch, Workload, build_workload
 from bench.stats import StoppingRule, median, median_ci
 from bench.timing import Clock, L2Flusher, PhaseTimer, time_kernel_ms, timed_round
 
@@ -23,14 +27,14 @@ PROBE_REPS = 100                           # fill/add pairs: ~8-30 us each, so c
 TEST_DIE_ENV = "PREFIXBENCH_TEST_DIE_ON"   # tests: "config_id|impl" makes the worker exit hard
 
 
-def _workload(config: Config, device: str) -> Workload:
+def _workload(config: Config, batch: PackedBatch, device: str) -> Workload:
     key = f"{config.config_id}@{device}"
     if key not in _cache:
         _cache.clear()
         _prepared.clear()
         if device.startswith("cuda"):
             torch.cuda.empty_cache()
-        _cache[key] = build_workload(config, device)
+        _cache[key] = build_workload(config, device, batch)
     return _cache[key]
 
 
@@ -47,12 +51,16 @@ def _prepare(w: Workload, name: str, backend: str) -> Prepared:
     return _prepared[(name, backend)]
 
 
-def probe(config: dict, name: str, backend: str, device: str) -> dict[str, Any]:
-    """One forward + backward of one implementation: does it survive, and its peak memory."""
-    cfg = Config(**config)
-    _maybe_die(cfg, name)
-    w = _workload(cfg, device)
-    prepared = _prepare(w, name, backend)
+def probe(config: Config, batch: PackedBatch, name: str, backend: str, device: str) -> dict[str, Any]:
+    """One forward + backward of one implementation: does it survive, and its peak memory.
+
+    An implementation that refuses the workload (`PeerUnsupported`) gives `{"skipped": reason}`."""
+    _maybe_die(config, name)
+    w = _workload(config, batch, device)
+    try:
+        prepared = _prepare(w, name, backend)
+    except PeerUnsupported as exc:          # a refusal with a reason: recorded as skipped, not as an error
+        return {"skipped": str(exc)}
     cuda = w.device.type == "cuda"
     if cuda:
         torch.cuda.synchronize()
@@ -111,15 +119,15 @@ def spin_up(device: str, seconds: float = 2.0) -> dict[str, Any]:
     return {"spun_up_s": time.perf_counter() - start, **gpu_clocks()}
 
 
-def measure_config(config: dict, names: list[str], backend: str, device: str,
-                   timing: dict) -> dict[str, Any]:
+def measure_config(config: Config, batch: PackedBatch, names: list[str], backend: str, device: str,
+                   timing: TimingOptions) -> dict[str, Any]:
     """Interleaved rounds of every implementation until the stopping rule says stop.
 
     Returns raw per-round samples (so differences can be paired by round), phase samples from
     separate phase-observed rounds, the stop reason, and the measured fill/add bandwidth.
     """
-    cfg, opts = Config(**config), TimingOptions(**timing)
-    w = _workload(cfg, device)
+    opts = timing
+    w = _workload(config, batch, device)
     clock = Clock(w.device)
     flush = L2Flusher(w.device, opts.l2_flush)
     calls = {n: _prepare(w, n, backend).forward for n in names}
@@ -172,40 +180,3 @@ def _graph_replays(calls: dict, w: Workload, clock: Clock, opts: TimingOptions) 
             out[name] = {"error": f"{type(exc).__name__}: {str(exc)[:300]}"}
         w.clear_grads()
     return out
-
-
-def environment(backend: str, device: str) -> dict[str, Any]:
-    """What the numbers depend on, read inside the worker that measures."""
-    import platform
-    env: dict[str, Any] = {"python": platform.python_version(), "torch": torch.__version__,
-                           "cuda": torch.version.cuda, "backend": backend, "device": device,
-                           "hostname": platform.node()}
-    if device.startswith("cuda") and torch.cuda.is_available():
-        props = torch.cuda.get_device_properties(torch.cuda.current_device())
-        visible = os.environ.get("CUDA_VISIBLE_DEVICES")
-        env.update(gpu=props.name, gpu_index=int(visible.split(",")[0]) if visible and visible.split(",")[0].isdigit()
-                   else torch.cuda.current_device(), cuda_visible_devices=visible,
-                   sm_count=props.multi_processor_count,
-                   gpu_memory_bytes=props.total_memory, capability=f"{props.major}.{props.minor}")
-        env.update(gpu_clocks())
-    if backend == "fa3":
-        from prefixlm_attn.backends import BACKENDS
-        env["fa3"] = BACKENDS["fa3"].build_info()
-    return env
-
-
-def gpu_clocks() -> dict[str, Any]:
-    """SM/memory clocks, driver, temperature, power and throttle reasons from nvidia-smi (if present)."""
-    import subprocess
-    fields = ["driver_version", "clocks.sm", "clocks.max.sm", "clocks.mem", "temperature.gpu", "power.draw",
-              "clocks_throttle_reasons.active"]
-    index = os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",")[0] or str(torch.cuda.current_device())
-    values: dict[str, Any] = {}
-    for name in fields:   # one field per query: a field an older driver lacks spoils only itself
-        try:
-            proc = subprocess.run(["nvidia-smi", f"--id={index}", f"--query-gpu={name}",
-                                   "--format=csv,noheader,nounits"], capture_output=True, text=True, timeout=10)
-            values[f"nvsmi.{name}"] = proc.stdout.strip() if proc.returncode == 0 else None
-        except Exception as exc:  # noqa: BLE001
-            return {**values, "nvidia_smi_error": str(exc)[:200]}
-    return values

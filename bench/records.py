@@ -1,86 +1,243 @@
-"""Records: one JSON object per configuration x implementation, appended and flushed as each finishes.
+"""Records: one typed `Record` per configuration x implementation, appended and flushed as each finishes.
 
-Statistics are computed here from the worker's raw samples, once; reports never recompute timing.
-The prediction compares each variant's measured extra backward time over the best variant (the
-median of per-round paired differences, so shared drift cancels) with what its byte counts predict
-at the fill/add bandwidth measured in the same run.
+The sweep writes records through `build_records` only; the report and compare read them back through
+`Record.from_json` (docs/records.md specifies the format). Statistics are computed here from the
+worker's raw samples, once; reports never recompute timing. The prediction compares each variant's
+measured extra backward time over the best variant (the median of per-round paired differences, so
+shared drift cancels) with what its byte counts predict at the fill/add bandwidth measured in the
+same run.
 """
 from __future__ import annotations
 
-import json
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Iterable, Optional
 
-
-from bench.distributed import read_jsonl
 from bench.errors import UserError
 from bench.grid import Config
-from bench.implementations import registry
-from bench.inputs import batch_summary, packed_batch, torch_dtype
+from bench.implementations import Implementation
+from bench.io import SCHEMA, read_jsonl, results_path
+from bench.isolation import Outcome
 from bench.stats import Stat, median, median_ci
+from bench.workloads import PackedBatch, batch_summary, torch_dtype
 from prefixlm_attn.variants import LengthsSummary
 
-SCHEMA = 1
 FLOPS_PER_PAIR_FWD = 4          # QK^T and PV: 2 multiply-adds per head-dim element
 FLOPS_PER_PAIR_BWD = 10         # dV, dP, dS->dQ, dK, plus the recomputed QK^T (FA convention: 2.5x fwd)
+STATUSES = ("ok", "oom", "crashed", "error", "skipped")
+REQUIRED_KEYS = ("config_id", "variant", "status", "distribution", "tokens")
 
 
-def base_records(config: Config, names: list[str], backend: str, device: str) -> dict[str, dict[str, Any]]:
-    """One record skeleton per implementation of a configuration (the batch is packed once)."""
-    batch = packed_batch(config)
-    summary = batch_summary(batch)
-    lengths = LengthsSummary.of(batch.prefix_lens, batch.causal_lens, config.tokens, config.heads,
-                                config.head_dim, torch_dtype(config.dtype))
-    records = {}
-    for name in names:
-        impl = registry()[name]
-        records[name] = {"schema": SCHEMA, "config_id": config.config_id, "variant": name, "kind": impl.kind,
-                         **config.as_dict(), "backend": backend, "device": device, "status": None, "error": None,
-                         "batch": dict(summary), "timings_ms": None, "stop_reason": None, "repetitions": 0,
-                         "bytes": impl.byte_model(lengths).as_dict() if impl.byte_model is not None else None,
-                         "prediction": None, "tflops": None}
+@dataclass
+class Timings:
+    """`timings_ms`: medians with 95% intervals, in milliseconds."""
+    forward: Optional[Stat] = None                 # None only in hand-made files that lack it
+    backward: Optional[Stat] = None
+    phases: dict[str, Stat] = field(default_factory=dict)
+    extra_vs_best: Optional[Stat] = None           # variants only: paired backward difference to the best
+    graph_fwd_bwd: Optional[Stat] = None           # --cuda-graph: one forward + backward replayed
+    graph_error: Optional[str] = None              # --cuda-graph: why the capture failed
+
+    def stat(self, metric: str) -> Optional[Stat]:
+        """forward/backward/extra_vs_best/graph_fwd_bwd, or a phase `bwd.*` / `fwd.*`."""
+        if "." in metric:
+            return self.phases.get(metric)
+        return getattr(self, metric, None) if metric in _STAT_FIELDS else None
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {k: getattr(self, k).as_dict() for k in ("forward", "backward")
+                               if getattr(self, k) is not None}
+        out["phases"] = {k: v.as_dict() for k, v in self.phases.items()}
+        if self.extra_vs_best is not None:
+            out["extra_vs_best"] = self.extra_vs_best.as_dict()
+        if self.graph_fwd_bwd is not None:
+            out["graph_fwd_bwd"] = self.graph_fwd_bwd.as_dict()
+        elif self.graph_error is not None:
+            out["graph_fwd_bwd"] = {"error": self.graph_error}
+        return out
+
+    @classmethod
+    def from_json(cls, obj: dict[str, Any]) -> "Timings":
+        graph = obj.get("graph_fwd_bwd")
+        return cls(Stat.from_json(obj["forward"]) if obj.get("forward") else None,
+                   Stat.from_json(obj["backward"]) if obj.get("backward") else None,
+                   {k: Stat.from_json(v) for k, v in (obj.get("phases") or {}).items()},
+                   Stat.from_json(obj["extra_vs_best"]) if obj.get("extra_vs_best") else None,
+                   Stat.from_json(graph) if graph and "error" not in graph else None,
+                   graph.get("error") if graph and "error" in graph else None)
+
+
+_STAT_FIELDS = ("forward", "backward", "extra_vs_best", "graph_fwd_bwd")
+
+
+@dataclass
+class Record:
+    """One configuration x implementation (docs/records.md). Field order is the order on disk."""
+    config_id: str
+    variant: str                                   # the implementation's name (a variant or a peer)
+    distribution: str
+    tokens: int
+    status: str                                    # ok | oom | crashed | error | skipped
+    kind: str = "variant"                          # variant | peer
+    heads: Optional[int] = None
+    head_dim: Optional[int] = None
+    dtype: Optional[str] = None
+    seed: Optional[int] = None
+    context: Optional[int] = None
+    backend: Optional[str] = None
+    device: Optional[str] = None
+    error: Optional[str] = None                    # traceback tail; for skipped, the refusal's reason
+    batch: Optional[dict[str, int]] = None
+    timings_ms: Optional[Timings] = None
+    stop_reason: Optional[str] = None
+    repetitions: int = 0
+    bytes: Optional[dict[str, Any]] = None
+    prediction: Optional[dict[str, Any]] = None
+    tflops: Optional[dict[str, float]] = None
+    rank: Optional[int] = None
+    gpu_index: Optional[int] = None
+    samples_ms: Optional[dict[str, list[float]]] = None     # ok only: raw per-round samples
+    setup_ms: Optional[float] = None               # when the implementation has a one-off setup
+    notes: Optional[dict[str, Any]] = None         # peers: correctness check, computed pairs, ...
+    bandwidth: Optional[dict[str, Any]] = None     # ok only: the fill/add probe of the configuration
+    gpu_clocks: Optional[dict[str, Any]] = None    # ok only (null on the CPU): nvidia-smi after timing
+    gpu_clocks_recorded: bool = field(default=False, repr=False)   # older files lack the key: keep it so
+    schema: int = SCHEMA
+    extra: dict[str, Any] = field(default_factory=dict)    # keys this version does not know, kept
+
+    @property
+    def ok(self) -> bool:
+        """A record with usable timings."""
+        return self.status == "ok" and self.timings_ms is not None
+
+    @property
+    def config(self) -> Config:
+        return Config(self.distribution, self.tokens, self.heads, self.head_dim, self.dtype, self.seed, self.context)
+
+    def stat(self, metric: str) -> Optional[Stat]:
+        return self.timings_ms.stat(metric) if self.timings_ms is not None else None
+
+    def median(self, metric: str) -> Optional[float]:
+        s = self.stat(metric)
+        return None if s is None else s.median
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON object on disk: always-present keys first, then the ones present when measured."""
+        out: dict[str, Any] = {"schema": self.schema}
+        for name in _ALWAYS:
+            value = getattr(self, name)
+            out[name] = value.to_json() if isinstance(value, Timings) else value
+        for name in _WHEN_PRESENT:
+            value = getattr(self, name)
+            if value is not None or (name == "gpu_clocks" and self.gpu_clocks_recorded):
+                out[name] = value
+        return {**out, **self.extra}
+
+    @classmethod
+    def from_json(cls, obj: dict[str, Any], where: str = "record") -> "Record":
+        """A record read back; missing optional keys become None, unknown keys land in `extra`."""
+        missing = [k for k in REQUIRED_KEYS if k not in obj]
+        if missing:
+            raise UserError(f"{where} lacks {', '.join(missing)}")
+        if obj.get("schema", SCHEMA) != SCHEMA:
+            raise UserError(f"{where} has schema {obj.get('schema')}, this version reads schema {SCHEMA}")
+        timings = obj.get("timings_ms")
+        if obj["status"] == "ok" and not isinstance(timings, dict):
+            raise UserError(f"{where} ({obj['config_id']}/{obj['variant']}) is ok but has no timings_ms")
+        known = {f.name for f in fields(cls)} - {"extra", "timings_ms", "gpu_clocks_recorded"}
+        try:
+            return cls(**{k: v for k, v in obj.items() if k in known},
+                       timings_ms=Timings.from_json(timings) if isinstance(timings, dict) else None,
+                       gpu_clocks_recorded="gpu_clocks" in obj,
+                       extra={k: v for k, v in obj.items() if k not in known and k != "timings_ms"})
+        except (KeyError, TypeError, ValueError) as exc:
+            raise UserError(f"{where}: malformed timings_ms ({exc})") from None
+
+
+_ALWAYS = ("config_id", "variant", "kind", "distribution", "tokens", "heads", "head_dim", "dtype", "seed",
+           "context", "backend", "device", "status", "error", "batch", "timings_ms", "stop_reason",
+           "repetitions", "bytes", "prediction", "tflops", "rank", "gpu_index")
+_WHEN_PRESENT = ("samples_ms", "setup_ms", "notes", "bandwidth", "gpu_clocks")
+
+
+def load_records(path: str | Path) -> list[Record]:
+    """Records of one results.jsonl (or directory), checked: the report reads files it did not write."""
+    p = results_path(path)
+    records = [Record.from_json(obj, f"{p}: record {i}")
+               for i, obj in enumerate(read_jsonl(p, strict=True), start=1)]
+    if not records:
+        raise UserError(f"{p}: no records")
     return records
 
 
-def failed_record(record: dict, status: str, error: Optional[str]) -> dict:
-    return {**record, "status": status, "error": error}
+def build_records(config: Config, batch: PackedBatch, impls: list[Implementation], backend: str, device: str,
+                  rank: int, gpu_index: Optional[int], probes: dict[str, Outcome],
+                  measured: Optional[Outcome]) -> list[Record]:
+    """Every record of one configuration, from the worker's outcomes: the one place records are made.
+
+    `probes` holds each implementation's probe outcome; `measured` the interleaved measurement of
+    those whose probe succeeded (None when none did). A probe that refused the workload
+    (`{"skipped": reason}`) gives status `skipped`.
+    """
+    summary = batch_summary(batch)
+    lengths = LengthsSummary.of(batch.prefix_lens, batch.causal_lens, config.tokens, config.heads,
+                                config.head_dim, torch_dtype(config.dtype))
+    records: dict[str, Record] = {}
+    for impl in impls:
+        rec = Record(config_id=config.config_id, variant=impl.name, kind=impl.kind, distribution=config.distribution,
+                     tokens=config.tokens, heads=config.heads, head_dim=config.head_dim, dtype=config.dtype,
+                     seed=config.seed, context=config.context, backend=backend, device=device, status="",
+                     batch=dict(summary), rank=rank, gpu_index=gpu_index,
+                     bytes=impl.byte_model(lengths).as_dict() if impl.byte_model is not None else None)
+        probe = probes[impl.name]
+        if not probe.ok:
+            rec.status, rec.error = probe.status, probe.error
+        elif "skipped" in probe.value:
+            rec.status, rec.error = "skipped", probe.value["skipped"]
+        elif measured is not None and not measured.ok:
+            rec.status, rec.error = measured.status, measured.error
+        records[impl.name] = rec
+    if measured is not None and measured.ok:
+        timed = {n: records[n] for n in measured.value["samples_ms"]}
+        _fill_measurements(timed, measured.value, {n: probes[n].value for n in timed})
+    return [records[impl.name] for impl in impls]
 
 
-def _stat(values: list[float]) -> dict:
-    return median_ci(values).as_dict()
-
-
-def fill_measurements(records: dict[str, dict], result: dict[str, Any], probes: dict[str, dict]) -> None:
-    """Timings, paired differences, bandwidth prediction and TFLOP/s into each ok record (in place)."""
+def _fill_measurements(records: dict[str, Record], result: dict[str, Any], probes: dict[str, dict]) -> None:
+    """Timings, paired differences, bandwidth prediction and TFLOP/s into each measured record."""
     samples, phases = result["samples_ms"], result["phase_samples_ms"]
     bw = result["bandwidth"]
-    variants = [n for n in samples if records[n]["kind"] == "variant"]
+    variants = [n for n in samples if records[n].kind == "variant"]
     best = min(variants, key=lambda n: median(samples[n]["backward"])) if variants else None
     for name, s in samples.items():
         rec = records[name]
         phase_names = sorted({p for rep in phases[name] for p in rep})
-        rec["timings_ms"] = {
-            "forward": _stat(s["forward"]), "backward": _stat(s["backward"]),
-            "phases": {p: _stat([rep.get(p, 0.0) for rep in phases[name]]) for p in phase_names}
-            if phases[name] else {},
-        }
-        if best is not None and rec["kind"] == "variant":
-            rec["timings_ms"]["extra_vs_best"] = paired_difference(s["backward"], samples[best]["backward"]).as_dict()
-            rec["prediction"] = _prediction(rec, records[best], bw, best, rec["timings_ms"]["extra_vs_best"])
+        rec.timings_ms = Timings(median_ci(s["forward"]), median_ci(s["backward"]),
+                                 {p: median_ci([rep.get(p, 0.0) for rep in phases[name]]) for p in phase_names}
+                                 if phases[name] else {})
+        if best is not None and rec.kind == "variant":
+            rec.timings_ms.extra_vs_best = paired_difference(s["backward"], samples[best]["backward"])
+            rec.prediction = _prediction(rec, records[best], bw, best, rec.timings_ms.extra_vs_best)
         if result.get("graph_ms") and name in result["graph_ms"]:
             g = result["graph_ms"][name]
-            rec["timings_ms"]["graph_fwd_bwd"] = _stat(g["replay_ms"]) if "replay_ms" in g else {"error": g["error"]}
-        rec.update(status="ok", samples_ms=s, stop_reason=result["stop_reason"], repetitions=result["rounds"])
-        pairs = rec["batch"]["attended_pairs"] * rec["heads"] * rec["head_dim"]
-        rec["tflops"] = {"forward": FLOPS_PER_PAIR_FWD * pairs / (rec["timings_ms"]["forward"]["median"] * 1e9),
-                         "backward": FLOPS_PER_PAIR_BWD * pairs / (rec["timings_ms"]["backward"]["median"] * 1e9)}
+            if "replay_ms" in g:
+                rec.timings_ms.graph_fwd_bwd = median_ci(g["replay_ms"])
+            else:
+                rec.timings_ms.graph_error = g["error"]
+        rec.status, rec.samples_ms = "ok", s
+        rec.stop_reason, rec.repetitions = result["stop_reason"], result["rounds"]
+        pairs = rec.batch["attended_pairs"] * rec.heads * rec.head_dim
+        rec.tflops = {"forward": FLOPS_PER_PAIR_FWD * pairs / (rec.timings_ms.forward.median * 1e9),
+                      "backward": FLOPS_PER_PAIR_BWD * pairs / (rec.timings_ms.backward.median * 1e9)}
         probe = probes.get(name, {})
-        if rec["bytes"] is not None or probe.get("peak_memory") is not None:
-            rec["bytes"] = {**(rec["bytes"] or {}), "peak_memory": probe.get("peak_memory")}
+        if rec.bytes is not None or probe.get("peak_memory") is not None:
+            rec.bytes = {**(rec.bytes or {}), "peak_memory": probe.get("peak_memory")}
         if probe.get("setup_ms") is not None:
-            rec["setup_ms"] = probe["setup_ms"]
+            rec.setup_ms = probe["setup_ms"]
         if probe.get("notes"):
-            rec["notes"] = probe["notes"]
+            rec.notes = probe["notes"]
+        rec.bandwidth = bw
+        rec.gpu_clocks, rec.gpu_clocks_recorded = result.get("gpu_clocks"), True
 
 
 def paired_difference(a: list[float], b: list[float]) -> Stat:
@@ -88,10 +245,10 @@ def paired_difference(a: list[float], b: list[float]) -> Stat:
     return median_ci([x - y for x, y in zip(a, b)])
 
 
-def predicted_extra_ms(rec: dict, base: dict, bw: dict) -> tuple[float, list[float]]:
+def predicted_extra_ms(rec: "Record | dict", base: "Record | dict", bw: dict) -> tuple[float, list[float]]:
     """Extra ms of `rec` over `base` from their byte differences, in units of one K/V-sized fill (or
     add) at the bandwidth probe's time; the interval comes from the probe's 95% intervals."""
-    b, b0 = rec["bytes"], base["bytes"]
+    b, b0 = _bytes_of(rec), _bytes_of(base)
     d_fill, d_add = b["zero_filled"] - b0["zero_filled"], b["added"] - b0["added"]
     f, a = bw["fill_ms"], bw["add_ms"]
 
@@ -101,44 +258,17 @@ def predicted_extra_ms(rec: dict, base: dict, bw: dict) -> tuple[float, list[flo
     return at("median"), sorted((at("lo"), at("hi")))
 
 
-def _prediction(rec: dict, best_rec: dict, bw: dict, best: str, measured: dict) -> dict:
+def _bytes_of(rec: "Record | dict") -> dict:
+    return rec.bytes if isinstance(rec, Record) else rec["bytes"]
+
+
+def _prediction(rec: "Record", best_rec: "Record", bw: dict, best: str, measured: Stat) -> dict:
     predicted, interval = predicted_extra_ms(rec, best_rec, bw)
     return {"best_variant": best, "extra_ms_vs_best_predicted": predicted,
             "extra_ms_vs_best_predicted_interval": interval,
-            "extra_ms_vs_best_measured": measured["median"],
-            "extra_ms_vs_best_interval": [measured["lo"], measured["hi"]],
+            "extra_ms_vs_best_measured": measured.median,
+            "extra_ms_vs_best_interval": [measured.lo, measured.hi],
             "fill_gbps": bw["fill_gbps"], "add_gbps": bw["add_gbps"]}
-
-
-def open_results(out_dir: str | Path, filename: str, resume: bool) -> Path:
-    """`out_dir/filename`, its directory created; a non-empty file is continued only with --resume."""
-    out_dir = Path(out_dir)
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except (FileExistsError, NotADirectoryError):
-        raise UserError(f"--out {out_dir}: not a directory (a file of that name is in the way)") from None
-    path = out_dir / filename
-    if not resume and path.exists() and path.stat().st_size:
-        raise UserError(f"{path} already holds records: pass --resume to continue it, or another --out")
-    return path
-
-
-class RecordFile:
-    """`results.jsonl` (or a rank's file): appended and flushed per record, read back for --resume."""
-
-    def __init__(self, path: Path):
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-
-    def append(self, record: dict) -> None:
-        with self.path.open("a") as fh:
-            fh.write(json.dumps(record) + "\n")
-            fh.flush()
-
-
-def read_records(paths: Iterable[Path]) -> list[dict]:
-    """Records of several files; a line cut by a kill is dropped, so that configuration reruns."""
-    return [record for path in paths for record in read_jsonl(Path(path))]
 
 
 def done_keys(records: Iterable[dict]) -> set[tuple[str, str]]:

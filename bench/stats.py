@@ -30,6 +30,11 @@ class Stat:
         d["rel_ci"] = self.rel_ci
         return d
 
+    @classmethod
+    def from_json(cls, obj: dict) -> "Stat":
+        """A stat as records store it (`rel_ci` is derived, so it is not read back)."""
+        return cls(float(obj["median"]), float(obj["lo"]), float(obj["hi"]), int(obj.get("n", 0)))
+
 
 
 def median(values: Sequence[float]) -> float:

@@ -7,9 +7,7 @@ soon as it finishes, so Ctrl-C or a crash loses at most the configuration in fli
 """
 from __future__ import annotations
 
-import json
 import os
-import subprocess
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -18,14 +16,19 @@ from typing import Callable, Optional
 import torch
 
 from bench.distributed import ProcessGroup, RankInfo, merge_rank_files, rank_file, shard
+from bench import measure
+from bench.environment import environment, git_revision, write_env_file
 from bench.errors import UserError
+from bench.io import write_json
 from bench.grid import Config, Suite, check_suite
-from bench.isolation import InProcess, IsolatedWorker
-from bench.records import (RecordFile, base_records, done_keys, failed_record, fill_measurements, open_results,
-                           read_records)
+from bench.isolation import InProcess, IsolatedWorker, Outcome, Worker
+from bench.io import RecordFile, open_results, read_records
+from bench.records import Record, build_records, done_keys
+from bench.registry import registry
+from bench.workloads import packed_batch
 from prefixlm_attn.backends import resolve_backend_name
 
-ProgressHook = Callable[[Config, list[dict]], None]
+ProgressHook = Callable[[Config, list[Record]], None]
 
 
 @dataclass
@@ -58,71 +61,39 @@ def resolve_target(backend: str, device: str) -> Target:
     return Target(name, device)
 
 
-def git_revision() -> Optional[str]:
-    try:
-        root = Path(__file__).resolve().parent.parent
-        rev = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True,
-                             timeout=5).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, timeout=5).stdout.strip()
-        if len(rev) != 40:           # not a git checkout (e.g. a copied tree): say so rather than guess
-            return os.environ.get("PREFIXBENCH_GIT_REVISION")
-        return rev + ("-dirty" if dirty else "")
-    except Exception:  # noqa: BLE001
-        return None
-
-
 @dataclass
 class SweepResult:
-    records: list[dict] = field(default_factory=list)
+    records: list[Record] = field(default_factory=list)
     skipped_configs: int = 0
     results_path: Optional[Path] = None
 
 
-def measure_one_config(worker, config: Config, names: list[str], target: Target, suite: Suite,
-                       rank: RankInfo) -> list[dict]:
+def measure_one_config(worker: Worker, config: Config, names: list[str], target: Target, suite: Suite,
+                       rank: RankInfo) -> list[Record]:
     """Probe each implementation alone (so one crash cannot hide another's numbers), then measure
     the survivors interleaved."""
-    records = base_records(config, names, target.backend, target.device)
-    for rec in records.values():
-        rec.update(rank=rank.rank, gpu_index=rank.local_rank if target.device == "cuda" else None)
-    probes, alive = {}, []
+    batch = packed_batch(config)                 # packed once, here; the worker gets it as data
+    probes: dict[str, Outcome] = {}
     for name in names:
-        outcome = worker.call("bench.measure:probe", config=config.as_dict(), name=name,
-                              backend=target.backend, device=target.device)
-        if outcome.ok:
-            probes[name] = outcome.value
-            alive.append(name)
-        else:
-            records[name] = failed_record(records[name], outcome.status, outcome.error)
+        probes[name] = worker.call(measure.probe, config=config, batch=batch, name=name,
+                                   backend=target.backend, device=target.device)
+    alive = [n for n in names if probes[n].ok and "skipped" not in probes[n].value]
+    measured = None
     if alive:
-        outcome = worker.call("bench.measure:measure_config", config=config.as_dict(), names=alive,
-                              backend=target.backend, device=target.device, timing=asdict(suite.timing))
-        if outcome.ok:
-            subset = {n: records[n] for n in alive}
-            fill_measurements(subset, outcome.value, probes)
-            records.update(subset)
-            for rec in subset.values():
-                rec["bandwidth"] = outcome.value["bandwidth"]
-                rec["gpu_clocks"] = outcome.value.get("gpu_clocks")
-        else:
-            for n in alive:
-                records[n] = failed_record(records[n], outcome.status, outcome.error)
-    return [records[n] for n in names]
+        measured = worker.call(measure.measure_config, config=config, batch=batch, names=alive,
+                               backend=target.backend, device=target.device, timing=suite.timing)
+    return build_records(config, batch, [registry()[n] for n in names], target.backend,
+                         target.device, rank.rank, rank.local_rank if target.device == "cuda" else None,
+                         probes, measured)
 
 
-def write_env(worker, out_dir: Path, target: Target, suite: Suite, rank: RankInfo) -> dict:
-    outcome = worker.call("bench.measure:environment", backend=target.backend, device=target.device)
+def write_env(worker: Worker, out_dir: Path, target: Target, suite: Suite, rank: RankInfo) -> dict:
+    """The worker's environment (where the numbers are measured) plus the run's settings, to env.json."""
+    outcome = worker.call(environment, backend=target.backend, device=target.device)
     env = outcome.value if outcome.ok else {"environment_error": outcome.error}
     env.update(git_revision=git_revision(), seed=suite.seed, suite=suite.name, argv=sys.argv,
                timing=asdict(suite.timing), world_size=rank.world_size, cpu_reference=target.device == "cpu")
-    name = "env.json" if rank.rank == 0 else f"env-rank-{rank.rank}.json"
-    path = out_dir / name
-    n = 1
-    while path.exists():             # --resume: keep the first run's environment, add this one's
-        path = out_dir / f"{Path(name).stem}-resume-{n}.json"
-        n += 1
-    path.write_text(json.dumps(env, indent=2))
+    write_env_file(out_dir, env, rank.rank)
     return env
 
 
@@ -145,26 +116,26 @@ def run_sweep(suite: Suite, out_dir: Path, target: Target, *, resume: bool = Fal
     env = {}
     if target.device == "cuda" and rank.distributed and "CUDA_VISIBLE_DEVICES" not in os.environ:
         env["CUDA_VISIBLE_DEVICES"] = str(rank.local_rank)
-    worker = IsolatedWorker(env=env) if isolation == "process" else InProcess()
+    worker: Worker = IsolatedWorker(env=env) if isolation == "process" else InProcess()
     try:
         write_env(worker, out_dir, target, suite, rank)
-        spun = worker.call("bench.measure:spin_up", device=target.device)
+        spun = worker.call(measure.spin_up, device=target.device)
         if spun.ok and rank.rank == 0 and target.device == "cuda":
-            (out_dir / "clocks_after_spin_up.json").write_text(json.dumps(spun.value, indent=2))
+            write_json(out_dir / "clocks_after_spin_up.json", spun.value)
         if on_start:
             on_start(len(todo))
         for config in todo:
             missing = [n for n in names if (config.config_id, n) not in done]
             records = measure_one_config(worker, config, missing, target, suite, rank)
             for rec in records:
-                sink.append(rec)
+                sink.append(rec.to_json())
             result.records.extend(records)
             if on_config:
                 on_config(config, records)
     finally:
         worker.close()
     if rank.distributed:
-        gathered = group.gather(result.records)
+        gathered = group.gather([r.to_json() for r in result.records])
         if rank.rank == 0:
             merge_rank_files(out_dir, rank.world_size, [c.config_id for c in configs], names,
                              extra_records=[r for recs in gathered for r in recs])

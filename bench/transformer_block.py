@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from bench.implementations import Implementation, Prepared
-from bench.inputs import Workload
+from bench.workloads import Workload
 from prefixlm_attn.metadata import BatchMetadata
 from prefixlm_attn.op import prefixlm_attention
 from prefixlm_attn.variants import VARIANTS

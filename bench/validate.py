@@ -7,82 +7,24 @@ holds poison afterwards is reported as `unwritten`. Outcomes: ok | wrong | unwri
 """
 from __future__ import annotations
 
-import contextlib
-import json
 import math
 import queue
 import threading
 from pathlib import Path
-from typing import Any, Iterator, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 import torch
 
-from bench.distributed import read_jsonl
+from bench.accuracy import SENTINEL, TENSORS, as_ranges, poisoned_empty_like, poisoned_rows, rel_err, tolerance
 from bench.errors import UserError
-from bench.isolation import InProcess, IsolatedWorker, Outcome
-from bench.inputs import random_inputs, torch_dtype
+from bench.isolation import InProcess, IsolatedWorker, Outcome, Worker
+from bench.workloads import random_inputs, torch_dtype
 from bench.patterns import Pattern
-from bench.records import RecordFile, open_results
+from bench.io import SCHEMA, RecordFile, open_results, read_jsonl, write_json
 from prefixlm_attn.dense_reference import dense_reference_grads
 from prefixlm_attn.metadata import build_batch_metadata
 from prefixlm_attn.op import prefixlm_attention
 from prefixlm_attn.variants import VARIANTS
-
-SENTINEL = 12288.0          # exact in bf16/fp16/fp32; real gradients of randn inputs are far smaller
-TOLERANCE = {torch.float32: 1e-4, torch.float64: 1e-8, torch.bfloat16: 2e-2, torch.float16: 5e-3}
-TENSORS = ("out", "dq", "dk", "dv")
-SCHEMA = 1
-
-
-def as_ranges(rows: Sequence[int]) -> list[list[int]]:
-    """Sorted row indices -> [[start, stop), ...] (JSON-friendly)."""
-    out: list[list[int]] = []
-    for r in sorted(set(int(x) for x in rows)):
-        if out and out[-1][1] == r:
-            out[-1][1] = r + 1
-        else:
-            out.append([r, r + 1])
-    return out
-
-
-def format_ranges(ranges: Sequence[Sequence[int]]) -> str:
-    return ",".join(f"{a}" if b == a + 1 else f"{a}-{b - 1}" for a, b in ranges) or "-"
-
-
-def tolerance(dtype: torch.dtype) -> float:
-    """Relative-error tolerance of a dtype (bf16's when the dtype is not listed)."""
-    return TOLERANCE.get(dtype, TOLERANCE[torch.bfloat16])
-
-
-@contextlib.contextmanager
-def poisoned_empty_like(value: float) -> Iterator[None]:
-    """Within the block, `torch.empty_like` returns floating buffers filled with `value`."""
-    original = torch.empty_like
-
-    def poisoned(*args: Any, **kwargs: Any) -> torch.Tensor:
-        t = original(*args, **kwargs)
-        if t.is_floating_point():
-            t.fill_(value)
-        return t
-
-    torch.empty_like = poisoned
-    try:
-        yield
-    finally:
-        torch.empty_like = original
-
-
-def poisoned_rows(t: torch.Tensor, value: float) -> list[int]:
-    """Rows with any element still holding poison (NaN, or |x| >= half the sentinel)."""
-    flat = t.detach().float().flatten(1)
-    bad = torch.isnan(flat) if math.isnan(value) else flat.abs() >= value / 2
-    return bad.any(1).nonzero().squeeze(1).tolist()
-
-
-def rel_err(a: torch.Tensor, b: torch.Tensor) -> float:
-    """||a - b|| / max(||b||, 1): an all-zero reference (dq of a lone token) is compared absolutely."""
-    return ((a.double() - b.double()).norm() / b.double().norm().clamp_min(1.0)).item()
-
 
 def _run_op(variant: str, backend: str, q, k, v, dout, meta, poison: float) -> dict[str, torch.Tensor]:
     q, k, v = (x.detach().clone().requires_grad_(True) for x in (q, k, v))
@@ -174,7 +116,7 @@ class WarmWorkers:
 
     def _warm(self) -> None:
         worker = IsolatedWorker()
-        worker.call("bench.validate:warm_up", **self._warm_kwargs)
+        worker.call(warm_up, **self._warm_kwargs)
         self._ready.put(worker)
 
     def _replenish(self) -> None:
@@ -182,8 +124,8 @@ class WarmWorkers:
         thread.start()
         self._threads.append(thread)
 
-    def call(self, target: str, **kwargs: Any) -> Outcome:
-        result = self.current.call(target, **kwargs)
+    def call(self, fn: Callable[..., Any], /, **kwargs: Any) -> Outcome:
+        result = self.current.call(fn, **kwargs)
         if result.status == "crashed" and self._threads:
             self.current.close()
             self.current = self._ready.get()
@@ -222,14 +164,14 @@ def run_validation(variants: Sequence[str], patterns: Sequence[Pattern], backend
                             "(unknown variant or missing keys); use another --out")
     done = {(r["variant"], r["pattern"]) for r in records}
     sink = RecordFile(path)
-    worker = (WarmWorkers(spare_workers, device=device, backend=backend) if isolation == "process"
+    worker: Worker = (WarmWorkers(spare_workers, device=device, backend=backend) if isolation == "process"
               else InProcess())
     with worker:
         for pattern in patterns:
             for variant in variants:
                 if (variant, pattern.name) in done:
                     continue
-                result = worker.call("bench.validate:validate_case", variant=variant,
+                result = worker.call(validate_case, variant=variant,
                                      prefix_lens=list(pattern.prefix_lens), causal_lens=list(pattern.causal_lens),
                                      token_budget=pattern.token_budget, backend=backend, device=device,
                                      dtype=dtype, heads=heads, head_dim=head_dim, seed=seed)
@@ -238,7 +180,7 @@ def run_validation(variants: Sequence[str], patterns: Sequence[Pattern], backend
                 records.append(record)
                 if on_record is not None:
                     on_record(record)
-    (out_dir / "validation_summary.json").write_text(json.dumps(summarize(records), indent=1) + "\n")
+    write_json(out_dir / "validation_summary.json", summarize(records), indent=1, newline=True)
     return records
 
 

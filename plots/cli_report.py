@@ -8,7 +8,8 @@ from rich.console import Console
 from rich.table import Table
 
 from plots.compare import FASTER, METRICS, SLOWER, compare_records
-from plots.records import load_records, results_path
+from bench.io import results_path
+from plots.records import load_records
 from plots.render import fmt_num
 
 VERDICT_STYLE = {FASTER: "green", SLOWER: "bold red", "now failing": "bold red", "fixed": "green"}

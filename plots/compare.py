@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bench.errors import UserError
-from plots.records import Record, ok, stat
+from bench.records import Record
 
 METRICS = ("backward", "forward")
 # verdicts; SLOWER and NOW_FAILING are regressions
@@ -40,16 +40,16 @@ def verdict_for(ratio: float, lo: float, hi: float, threshold_pct: float) -> str
 
 
 def compare_pair(base: Record, new: Record, metric: str, threshold_pct: float) -> Comparison:
-    key = (base["config_id"], base["variant"])
-    if not ok(base) or not ok(new):
-        verdict = {(True, False): NOW_FAILING, (False, True): FIXED}.get((ok(base), ok(new)), FAILING_BOTH)
+    key = (base.config_id, base.variant)
+    if not base.ok or not new.ok:
+        verdict = {(True, False): NOW_FAILING, (False, True): FIXED}.get((base.ok, new.ok), FAILING_BOTH)
         return Comparison(*key, None, None, None, None, None, verdict,
-                          f"base {base['status']}, new {new['status']}")
-    b, n = stat(base, metric), stat(new, metric)
-    if not b or not n or not b.get("median") or b.get("lo", 0) <= 0:
+                          f"base {base.status}, new {new.status}")
+    b, n = base.stat(metric), new.stat(metric)
+    if not b or not n or not b.median or b.lo <= 0:
         return Comparison(*key, None, None, None, None, None, NO_METRIC, f"{metric} timing missing")
-    ratio, lo, hi = n["median"] / b["median"], n["lo"] / b["hi"], n["hi"] / b["lo"]
-    return Comparison(*key, b["median"], n["median"], ratio, lo, hi, verdict_for(ratio, lo, hi, threshold_pct))
+    ratio, lo, hi = n.median / b.median, n.lo / b.hi, n.hi / b.lo
+    return Comparison(*key, b.median, n.median, ratio, lo, hi, verdict_for(ratio, lo, hi, threshold_pct))
 
 
 def compare_records(base: list[Record], new: list[Record], metric: str = "backward",
@@ -59,8 +59,8 @@ def compare_records(base: list[Record], new: list[Record], metric: str = "backwa
         raise UserError(f"--metric must be one of {', '.join(METRICS)}, not {metric!r}")
     if threshold_pct < 0:
         raise UserError(f"--threshold must be a non-negative percentage, not {threshold_pct}")
-    base_by_key = {(r["config_id"], r["variant"]): r for r in base}
-    new_by_key = {(r["config_id"], r["variant"]): r for r in new}
+    base_by_key = {(r.config_id, r.variant): r for r in base}
+    new_by_key = {(r.config_id, r.variant): r for r in new}
     common = [k for k in base_by_key if k in new_by_key]
     if not common:
         raise UserError("BASE and NEW share no (configuration, implementation): nothing to compare")

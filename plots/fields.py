@@ -1,102 +1,108 @@
-"""Every record field the verdict, tables and palette read, in one place.
+"""Every record field the verdict and tables read, in one place, through the typed `Record`.
 
-Records are dicts today (docs/DESIGN.md, "Records"); when they become a typed dataclass only these
-accessors change. Each returns None where the record has no such value instead of raising.
+Accessors take a `bench.records.Record` (a raw results.jsonl dict is converted once by `as_record`)
+and return None where the record has no such value instead of raising.
 """
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any, Optional, Union
 
-Record = Any          # a results.jsonl object (dict) today
+from bench.records import Record
+
+RecordLike = Union[Record, dict]
 
 
-def name(rec: Record) -> str:
+def as_record(rec: RecordLike) -> Record:
+    return rec if isinstance(rec, Record) else Record.from_json(rec)
+
+
+def name(rec: RecordLikeLike) -> str:
     """The implementation: a variant of the op or a peer."""
-    return rec["variant"]
+    return as_record(rec).variant
 
 
-def kind(rec: Record) -> str:
-    return rec.get("kind") or "variant"
+def kind(rec: RecordLikeLike) -> str:
+    return as_record(rec).kind or "variant"
 
 
-def config_id(rec: Record) -> str:
-    return rec["config_id"]
+def config_id(rec: RecordLikeLike) -> str:
+    return as_record(rec).config_id
 
 
-def distribution(rec: Record) -> str:
-    return rec["distribution"]
+def distribution(rec: RecordLikeLike) -> str:
+    return as_record(rec).distribution
 
 
-def tokens(rec: Record) -> int:
-    return int(rec["tokens"])
+def tokens(rec: RecordLikeLike) -> int:
+    return int(as_record(rec).tokens)
 
 
-def shape(rec: Record) -> tuple[Any, Any, Any]:
+def shape(rec: RecordLike) -> tuple[Any, Any, Any]:
     """(heads, head_dim, dtype)."""
-    return rec.get("heads"), rec.get("head_dim"), rec.get("dtype")
+    r = as_record(rec)
+    return r.heads, r.head_dim, r.dtype
 
 
-def status(rec: Record) -> str:
-    return rec.get("status") or "unknown"
+def status(rec: RecordLikeLike) -> str:
+    return as_record(rec).status or "unknown"
 
 
-def is_ok(rec: Record) -> bool:
-    return rec.get("status") == "ok" and isinstance(rec.get("timings_ms"), dict)
+def is_ok(rec: RecordLikeLike) -> bool:
+    return as_record(rec).ok
 
 
-def error(rec: Record) -> Optional[str]:
-    return rec.get("error")
+def error(rec: RecordLikeLike) -> Optional[str]:
+    return as_record(rec).error
 
 
-def backend(rec: Record) -> Optional[str]:
-    return rec.get("backend")
+def backend(rec: RecordLikeLike) -> Optional[str]:
+    return as_record(rec).backend
 
 
-def device(rec: Record) -> Optional[str]:
-    return rec.get("device")
+def device(rec: RecordLikeLike) -> Optional[str]:
+    return as_record(rec).device
 
 
-def on_reference(rec: Record) -> bool:
+def on_reference(rec: RecordLike) -> bool:
     """Timed by the pure-PyTorch reference backend or on the CPU: not a GPU measurement."""
-    return rec.get("backend") == "reference" or rec.get("device") == "cpu"
+    r = as_record(rec)
+    return r.backend == "reference" or r.device == "cpu"
 
 
-def stat(rec: Record, metric: str) -> Optional[dict]:
+def stat(rec: RecordLike, metric: str) -> Optional[dict]:
     """{median, lo, hi, n, rel_ci} of forward / backward / extra_vs_best, or of a phase `bwd.*`/`fwd.*`."""
-    t = rec.get("timings_ms") or {}
-    if "." in metric:
-        return (t.get("phases") or {}).get(metric)
-    s = t.get(metric)
-    return s if isinstance(s, dict) and "median" in s else None
+    s = as_record(rec).stat(metric)
+    return None if s is None else s.as_dict()
 
 
-def median(rec: Record, metric: str) -> Optional[float]:
+def median(rec: RecordLike, metric: str) -> Optional[float]:
     s = stat(rec, metric)
     return None if s is None else s["median"]
 
 
-def samples(rec: Record, metric: str) -> Optional[list[float]]:
+def samples(rec: RecordLike, metric: str) -> Optional[list[float]]:
     """Raw per-round samples (round-aligned across the implementations of one configuration)."""
-    return (rec.get("samples_ms") or {}).get(metric) or None
+    return (as_record(rec).samples_ms or {}).get(metric) or None
 
 
-def causal_tokens(rec: Record) -> Optional[int]:
-    return (rec.get("batch") or {}).get("causal_tokens")
+def causal_tokens(rec: RecordLike) -> Optional[int]:
+    return (as_record(rec).batch or {}).get("causal_tokens")
 
 
-def has_byte_model(rec: Record) -> bool:
+def has_byte_model(rec: RecordLike) -> bool:
     """Byte counts and the same run's bandwidth probe: what the byte-model prediction needs."""
-    b, bw = rec.get("bytes") or {}, rec.get("bandwidth") or {}
+    r = as_record(rec)
+    b, bw = r.bytes or {}, r.bandwidth or {}
     return "zero_filled" in b and "added" in b and {"fill_ms", "add_ms", "kv_bytes"} <= set(bw)
 
 
-def bandwidth(rec: Record) -> Optional[dict]:
-    return rec.get("bandwidth")
+def bandwidth(rec: RecordLikeLike) -> Optional[dict]:
+    return as_record(rec).bandwidth
 
 
-def stop_reason(rec: Record) -> Optional[str]:
-    return rec.get("stop_reason")
+def stop_reason(rec: RecordLikeLike) -> Optional[str]:
+    return as_record(rec).stop_reason
 
 
-def tflops(rec: Record, direction: str) -> Optional[float]:
-    return (rec.get("tflops") or {}).get(direction)
+def tflops(rec: RecordLike, direction: str) -> Optional[float]:
+    return (as_record(rec).tflops or {}).get(direction)

@@ -4,7 +4,8 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from plots.records import Record, by_config, config_sort_key, median, ok, stat
+from bench.records import Record
+from plots.records import by_config, config_sort_key
 
 PHASE_SEGMENTS: dict[str, tuple[str, ...]] = {
     "alloc + zero-fill": ("bwd.alloc", "bwd.zero_fill"),
@@ -17,7 +18,7 @@ OUTCOME_ORDER = ("ok", "unwritten", "wrong", "crashed")  # later = worse; a cell
 
 
 def _variants_ok(records: list[Record]) -> list[Record]:
-    return [r for r in records if r.get("kind", "variant") == "variant" and ok(r) and median(r, "backward") is not None]
+    return [r for r in records if r.kind == "variant" and r.ok and r.median("backward") is not None]
 
 
 def best_variant(group: list[Record]) -> Record | None:
@@ -25,11 +26,11 @@ def best_variant(group: list[Record]) -> Record | None:
     candidates = _variants_ok(group)
     if not candidates:
         return None
-    named = {(r.get("prediction") or {}).get("best_variant") for r in candidates} - {None}
+    named = {(r.prediction or {}).get("best_variant") for r in candidates} - {None}
     for rec in candidates:
-        if rec["variant"] in named:
+        if rec.variant in named:
             return rec
-    return min(candidates, key=lambda r: median(r, "backward"))
+    return min(candidates, key=lambda r: r.median("backward"))
 
 
 def _sorted_groups(records: list[Record]) -> list[list[Record]]:
@@ -47,20 +48,20 @@ def hot_path_cost(records: list[Record]) -> dict[str, dict[str, list[dict[str, f
         best = best_variant(group)
         if best is None:
             continue
-        b = stat(best, "backward")
+        b = best.stat("backward")
         for rec in _variants_ok(group):
-            v = stat(rec, "backward")
-            ratio = v["median"] / b["median"]
-            extra = stat(rec, "extra_vs_best")
+            v = rec.stat("backward")
+            ratio = v.median / b.median
+            extra = rec.stat("extra_vs_best")
             if rec is best:
                 lo = hi = 1.0
             elif extra is not None:     # paired per-round differences: the estimate and its interval
-                ratio = 1 + extra["median"] / b["median"]
-                lo, hi = 1 + extra["lo"] / b["median"], 1 + extra["hi"] / b["median"]
+                ratio = 1 + extra.median / b.median
+                lo, hi = 1 + extra.lo / b.median, 1 + extra.hi / b.median
             else:
-                lo, hi = v["lo"] / b["hi"], v["hi"] / b["lo"]
-            out[rec["distribution"]][rec["variant"]].append(
-                {"tokens": rec["tokens"], "ratio": ratio, "lo": lo, "hi": hi, "best": best["variant"]})
+                lo, hi = v.lo / b.hi, v.hi / b.lo
+            out[rec.distribution][rec.variant].append(
+                {"tokens": rec.tokens, "ratio": ratio, "lo": lo, "hi": hi, "best": best.variant})
     return {d: dict(v) for d, v in out.items()}
 
 
@@ -73,20 +74,20 @@ def phase_breakdown(records: list[Record]) -> list[dict[str, Any]]:
     rows = []
     for group in _sorted_groups(records):
         for rec in _variants_ok(group):
-            phases = (rec["timings_ms"].get("phases") or {})
+            phases = rec.timings_ms.phases
             if not any(k.startswith("bwd.") for k in phases):
                 continue
-            segments = {name: sum(median(rec, k) or 0.0 for k in keys) for name, keys in PHASE_SEGMENTS.items()}
-            segments["other"] = median(rec, "backward") - sum(segments.values())
-            rows.append({"config_id": rec["config_id"], "distribution": rec["distribution"],
-                         "tokens": rec["tokens"], "variant": rec["variant"], "segments_ms": segments})
+            segments = {name: sum(rec.median(k) or 0.0 for k in keys) for name, keys in PHASE_SEGMENTS.items()}
+            segments["other"] = rec.median("backward") - sum(segments.values())
+            rows.append({"config_id": rec.config_id, "distribution": rec.distribution,
+                         "tokens": rec.tokens, "variant": rec.variant, "segments_ms": segments})
     return rows
 
 
 def zero_fill_floor_ms(rec: Record) -> float | None:
     """Time the recorded zero-filled bytes take at the measured fill bandwidth, ms."""
-    zero_filled = (rec.get("bytes") or {}).get("zero_filled")
-    fill_gbps = (rec.get("prediction") or {}).get("fill_gbps")
+    zero_filled = (rec.bytes or {}).get("zero_filled")
+    fill_gbps = (rec.prediction or {}).get("fill_gbps")
     if zero_filled is None or not fill_gbps:
         return None
     return zero_filled / (fill_gbps * 1e9) * 1e3
@@ -97,13 +98,13 @@ def scaling(records: list[Record]) -> dict[str, dict[str, dict[str, list[dict[st
     out: dict[str, dict[str, dict[str, list]]] = {}
     for group in _sorted_groups(records):
         for rec in _variants_ok(group):
-            d = out.setdefault(rec["distribution"], {"backward": defaultdict(list), "floor": defaultdict(list)})
-            s = stat(rec, "backward")
-            d["backward"][rec["variant"]].append({"tokens": rec["tokens"], "median": s["median"],
-                                                  "lo": s["lo"], "hi": s["hi"]})
+            d = out.setdefault(rec.distribution, {"backward": defaultdict(list), "floor": defaultdict(list)})
+            s = rec.stat("backward")
+            d["backward"][rec.variant].append({"tokens": rec.tokens, "median": s.median,
+                                                "lo": s.lo, "hi": s.hi})
             floor = zero_fill_floor_ms(rec)
             if floor:  # a variant that fills nothing has no floor line
-                d["floor"][rec["variant"]].append({"tokens": rec["tokens"], "floor_ms": floor})
+                d["floor"][rec.variant].append({"tokens": rec.tokens, "floor_ms": floor})
     return {k: {"backward": dict(v["backward"]), "floor": dict(v["floor"])} for k, v in out.items()}
 
 
@@ -111,13 +112,13 @@ def predicted_vs_measured(records: list[Record]) -> list[dict[str, Any]]:
     """One point per variant record with a prediction: predicted and measured extra ms vs the best variant."""
     points = []
     for rec in records:
-        pred = rec.get("prediction") or {}
+        pred = rec.prediction or {}
         p, m = pred.get("extra_ms_vs_best_predicted"), pred.get("extra_ms_vs_best_measured")
-        if ok(rec) and rec.get("kind", "variant") == "variant" and p is not None and m is not None:
+        if rec.ok and rec.kind == "variant" and p is not None and m is not None:
             m_lo, m_hi = pred.get("extra_ms_vs_best_interval") or (m, m)
             p_lo, p_hi = pred.get("extra_ms_vs_best_predicted_interval") or (p, p)
-            points.append({"config_id": rec["config_id"], "variant": rec["variant"], "distribution":
-                           rec.get("distribution"), "tokens": rec.get("tokens"), "predicted_ms": p, "measured_ms": m,
+            points.append({"config_id": rec.config_id, "variant": rec.variant, "distribution":
+                           rec.distribution, "tokens": rec.tokens, "predicted_ms": p, "measured_ms": m,
                            "predicted_lo": p_lo, "predicted_hi": p_hi, "measured_lo": m_lo, "measured_hi": m_hi})
     return points
 
@@ -143,9 +144,9 @@ def boundary_matrix(validation: list[dict[str, Any]]) -> dict[str, Any]:
 def own_work_tflops(rec: Record) -> tuple[float | None, float | None]:
     """TFLOP/s on the pairs an implementation itself computes (the bounds do less or more than
     PrefixLM); `tflops` in the record is on the PrefixLM pair count of the workload."""
-    tf = rec.get("tflops") or {}
-    own = (rec.get("notes") or {}).get("attended_pairs")
-    prefixlm = (rec.get("batch") or {}).get("attended_pairs")
+    tf = rec.tflops or {}
+    own = (rec.notes or {}).get("attended_pairs")
+    prefixlm = (rec.batch or {}).get("attended_pairs")
     if not own or not prefixlm:
         return tf.get("forward"), tf.get("backward")
     scale = own / prefixlm
@@ -156,19 +157,19 @@ def peers(records: list[Record]) -> list[dict[str, Any]]:
     """Per configuration that has peers: each implementation's forward/backward ms and TFLOP/s."""
     rows = []
     for group in _sorted_groups(records):
-        if not any(r.get("kind") == "peer" for r in group):
+        if not any(r.kind == "peer" for r in group):
             continue
         impls = []
         for rec in group:
-            if not ok(rec):
+            if not rec.ok:
                 continue
-            tf = rec.get("tflops") or {}
+            tf = rec.tflops or {}
             own = own_work_tflops(rec)
-            impls.append({"name": rec["variant"], "kind": rec.get("kind", "variant"),
-                          "forward_ms": median(rec, "forward"), "backward_ms": median(rec, "backward"),
+            impls.append({"name": rec.variant, "kind": rec.kind,
+                          "forward_ms": rec.median("forward"), "backward_ms": rec.median("backward"),
                           "forward_tflops": tf.get("forward"), "backward_tflops": tf.get("backward"),
                           "forward_tflops_own": own[0], "backward_tflops_own": own[1],
-                          "setup_ms": rec.get("setup_ms")})
-        rows.append({"config_id": group[0]["config_id"], "distribution": group[0].get("distribution"),
-                     "tokens": group[0].get("tokens"), "implementations": impls})
+                          "setup_ms": rec.setup_ms})
+        rows.append({"config_id": group[0].config_id, "distribution": group[0].distribution,
+                     "tokens": group[0].tokens, "implementations": impls})
     return rows

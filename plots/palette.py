@@ -16,6 +16,9 @@ COLORS: dict[str, str] = {
     "guarded_zero_fill": "#ff7f0e",    # PR #13, first commit
     "guarded_passthrough": "#9467bd",  # PR #13 as merged
     "prefix_rows_add": "#1f77b4",      # prefixbench's
+    "key_split": "#3182bd",            # prefixbench's: passes cut by keys
+    "auto": "#08306b",                 # prefixbench's: per-batch pick
+    "single_pass": "#e377c2",          # prefixbench's: one launch, patched FA3
     # peers
     "flex_attention": "#2ca02c",
     "sdpa_dense": "#8c564b",
@@ -23,8 +26,8 @@ COLORS: dict[str, str] = {
     "fa3_bidir_bound": "#bcbd22",
 }
 
-FALLBACK: tuple[str, ...] = ("#e377c2", "#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173", "#3182bd",
-                             "#e6550d", "#31a354", "#756bb1")
+FALLBACK: tuple[str, ...] = ("#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173", "#e6550d", "#31a354",
+                             "#756bb1")
 
 BLOCK_PREFIX = "block:"
 

@@ -1,81 +1,29 @@
 """Load a results directory (results.jsonl + optional env/validation/breakdown) and group it by configuration.
 
-Only the records schema in docs/DESIGN.md is relied on; nothing here recomputes timing.
+Records are read through `bench.records.Record` (docs/records.md); nothing here recomputes timing.
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.distributed import read_jsonl
+from bench.io import read_checked_jsonl, read_json_object, results_path
+from bench.records import Record, load_records
 from bench.errors import UserError
 
-Record = dict[str, Any]
-REQUIRED_KEYS = ("config_id", "variant", "status", "distribution", "tokens")
 VALIDATION_KEYS = ("variant", "pattern", "outcome")  # what boundary_matrix reads from each validation row
 
 
 @dataclass
 class RunData:
-    """Everything one or more result directories hold, as plain dicts."""
+    """Everything one or more result directories hold: typed records, side files as plain dicts."""
     records: list[Record]
     env: list[dict[str, Any]] = field(default_factory=list)
     validation: list[dict[str, Any]] = field(default_factory=list)
     breakdown: list[dict[str, Any]] = field(default_factory=list)
     sources: list[Path] = field(default_factory=list)
     skipped_duplicates: list[tuple[str, str, Path]] = field(default_factory=list)
-
-
-def results_path(path: str | Path) -> Path:
-    """Accept a directory or a results.jsonl path; raise UserError when there is nothing to read."""
-    p = Path(path)
-    if p.is_dir():
-        p = p / "results.jsonl"
-    if not p.is_file():
-        raise UserError(f"no results file: {p} (expected a directory holding results.jsonl, or its path)")
-    return p
-
-
-def load_records(path: str | Path) -> list[Record]:
-    """Records of one results.jsonl (or directory), checked for the keys everything downstream needs."""
-    p = results_path(path)
-    records = read_jsonl(p, strict=True)  # the report reads files it did not write: a bad line is an error
-    for i, rec in enumerate(records, start=1):
-        missing = [k for k in REQUIRED_KEYS if k not in rec]
-        if missing:
-            raise UserError(f"{p}: record {i} lacks {', '.join(missing)}")
-        if rec.get("schema", 1) != 1:
-            raise UserError(f"{p}: record {i} has schema {rec.get('schema')}, this report reads schema 1")
-        if rec["status"] == "ok" and not isinstance(rec.get("timings_ms"), dict):
-            raise UserError(f"{p}: record {i} ({rec['config_id']}/{rec['variant']}) is ok but has no timings_ms")
-    if not records:
-        raise UserError(f"{p}: no records")
-    return records
-
-
-def _optional_json(path: Path) -> dict[str, Any] | None:
-    """env.json / breakdown.json if present; anything but a JSON object is a UserError, not a crash later."""
-    if not path.is_file():
-        return None
-    try:
-        obj = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise UserError(f"{path}: not JSON ({exc.msg})") from None
-    if not isinstance(obj, dict):
-        raise UserError(f"{path}: expected a JSON object, got {type(obj).__name__}")
-    return obj
-
-
-def load_validation(path: Path) -> list[dict[str, Any]]:
-    """Rows of a validation.jsonl, checked for the keys the boundary matrix reads."""
-    rows = read_jsonl(path, strict=True)
-    for i, row in enumerate(rows, start=1):
-        missing = [k for k in VALIDATION_KEYS if k not in row]
-        if missing:
-            raise UserError(f"{path}: row {i} lacks {', '.join(missing)}")
-    return rows
 
 
 def load_dirs(paths: list[str | Path]) -> RunData:
@@ -97,19 +45,19 @@ def load_dirs(paths: list[str | Path]) -> RunData:
             p = results_path(path)
             d = p.parent
             for rec in load_records(p):
-                key = (rec["config_id"], rec["variant"])
+                key = (rec.config_id, rec.variant)
                 if key in seen:
                     data.skipped_duplicates.append((*key, d))
                     continue
                 seen.add(key)
                 data.records.append(rec)
         data.sources.append(d)
-        env = _optional_json(d / "env.json")
+        env = read_json_object(d / "env.json")
         if env is not None:
             data.env.append(env)
         if (d / "validation.jsonl").is_file():
-            data.validation.extend(load_validation(d / "validation.jsonl"))
-        bd = _optional_json(d / "breakdown.json")
+            data.validation.extend(read_checked_jsonl(d / "validation.jsonl", VALIDATION_KEYS))
+        bd = read_json_object(d / "breakdown.json")
         if bd is not None:
             data.breakdown.append(bd)
     if not data.records:
@@ -117,31 +65,13 @@ def load_dirs(paths: list[str | Path]) -> RunData:
     return data
 
 
-def ok(rec: Record) -> bool:
-    """A record with usable timings."""
-    return rec.get("status") == "ok" and isinstance(rec.get("timings_ms"), dict)
-
-
-def stat(rec: Record, metric: str) -> dict[str, float] | None:
-    """`timings_ms[metric]` (forward/backward/extra_vs_best) or a phase `bwd.*`/`fwd.*`, else None."""
-    t = rec.get("timings_ms") or {}
-    if "." in metric:
-        return (t.get("phases") or {}).get(metric)
-    return t.get(metric)
-
-
-def median(rec: Record, metric: str) -> float | None:
-    s = stat(rec, metric)
-    return None if s is None else s.get("median")
-
-
 def by_config(records: list[Record]) -> dict[str, list[Record]]:
     """config_id -> its records, in the order first seen (one per implementation)."""
     groups: dict[str, list[Record]] = {}
     for rec in records:
-        groups.setdefault(rec["config_id"], []).append(rec)
+        groups.setdefault(rec.config_id, []).append(rec)
     return groups
 
 
 def config_sort_key(rec: Record) -> tuple:
-    return (str(rec.get("distribution", "")), int(rec.get("tokens") or 0), str(rec["config_id"]))
+    return (str(rec.distribution or ""), int(rec.tokens or 0), str(rec.config_id))

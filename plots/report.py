@@ -6,16 +6,18 @@ from typing import Any
 
 from plots import figure_data as fd
 from plots.figures import render_all
-from plots.records import Record, RunData, by_config, config_sort_key, load_dirs
+from bench.records import Record
+from bench.stats import Stat
+from plots.records import RunData, by_config, config_sort_key, load_dirs
 from plots.render import Block, fmt_num, to_html, to_markdown
 
 MIB = 1024 * 1024
 
 
-def _interval(s: dict[str, float] | None) -> str:
+def _interval(s: Stat | None) -> str:
     if not s:
         return "-"
-    return f"{s['median']:.4g} [{s['lo']:.4g}, {s['hi']:.4g}]"
+    return f"{s.median:.4g} [{s.lo:.4g}, {s.hi:.4g}]"
 
 
 def _mib(value: Any) -> str:
@@ -36,32 +38,32 @@ THROTTLE_BITS = {0x4: "software power cap", 0x8: "hardware slowdown", 0x20: "sof
                  0x40: "hardware thermal slowdown", 0x80: "power brake"}
 
 
-def throttle_notes(records: list[dict]) -> list[str]:
+def throttle_notes(records: list[Record]) -> list[str]:
     """Configurations whose GPU reported a clock-throttle reason right after being timed (nvidia-smi)."""
     out = []
     for r in records:
-        raw = (r.get("gpu_clocks") or {}).get("nvsmi.clocks_throttle_reasons.active")
+        raw = (r.gpu_clocks or {}).get("nvsmi.clocks_throttle_reasons.active")
         try:
             bits = int(raw, 16)
         except (TypeError, ValueError):
             continue
         reasons = [name for bit, name in THROTTLE_BITS.items() if bits & bit]
-        if reasons and r.get("variant") == (r.get("prediction") or {}).get("best_variant", r.get("variant")):
-            out.append(f"{r['config_id']}: GPU clocks throttled after timing ({', '.join(reasons)}; "
-                       f"SM {r['gpu_clocks'].get('nvsmi.clocks.sm')} MHz)")
+        if reasons and r.variant == (r.prediction or {}).get("best_variant", r.variant):
+            out.append(f"{r.config_id}: GPU clocks throttled after timing ({', '.join(reasons)}; "
+                       f"SM {r.gpu_clocks.get('nvsmi.clocks.sm')} MHz)")
     return out
 
 
 def notes_for(data: RunData) -> list[str]:
     """Facts a reader needs before trusting the figures."""
     notes = []
-    backends = {r.get("backend") for r in data.records}
+    backends = {r.backend for r in data.records}
     if "reference" in backends:
         notes.append("CPU reference backend in these records: timings are not GPU figures (use fa3 on a GPU).")
-    failed = [r for r in data.records if r.get("status") != "ok"]
+    failed = [r for r in data.records if r.status != "ok"]
     for r in failed:
-        notes.append(f"{r['config_id']} / {r['variant']}: {r['status']}"
-                     + (f" ({_last_line(r.get('error'))})" if r.get("error") else ""))
+        notes.append(f"{r.config_id} / {r.variant}: {r.status}"
+                     + (f" ({_last_line(r.error)})" if r.error else ""))
     notes += throttle_notes(data.records)
     if data.skipped_duplicates:
         dirs = sorted({str(d) for *_, d in data.skipped_duplicates})
@@ -88,11 +90,10 @@ SUMMARY_HEADERS = ["implementation", "status", "forward ms [lo, hi]", "backward 
 
 
 def summary_row(rec: Record) -> list[str]:
-    t = rec.get("timings_ms") or {}
-    b, p = rec.get("bytes") or {}, rec.get("prediction") or {}
-    name = rec["variant"] + (" (peer)" if rec.get("kind") == "peer" else "")
-    return [name, rec["status"], _interval(t.get("forward")), _interval(t.get("backward")),
-            f"{rec.get('repetitions', '-')} ({rec.get('stop_reason', '-')})", _mib(b.get("allocated")),
+    b, p = rec.bytes or {}, rec.prediction or {}
+    name = rec.variant + (" (peer)" if rec.kind == "peer" else "")
+    return [name, rec.status, _interval(rec.stat("forward")), _interval(rec.stat("backward")),
+            f"{rec.repetitions} ({rec.stop_reason})", _mib(b.get("allocated")),
             _mib(b.get("zero_filled")), _mib(b.get("peak_memory")),
             fmt_num(p.get("extra_ms_vs_best_predicted")), fmt_num(p.get("extra_ms_vs_best_measured"))]
 
@@ -103,10 +104,10 @@ def summary_blocks(data: RunData) -> list[Block]:
     for group in groups:
         r0 = group[0]
         best = fd.best_variant(group)
-        blocks.append(("h", 3, r0["config_id"]))
-        blocks.append(("p", f"distribution {r0.get('distribution')}, {r0.get('tokens')} tokens, {r0.get('heads')} "
-                            f"heads x {r0.get('head_dim')}, {r0.get('dtype')}, backend {r0.get('backend')}, "
-                            f"device {r0.get('device')}; best variant: {best['variant'] if best else '-'}"))
+        blocks.append(("h", 3, r0.config_id))
+        blocks.append(("p", f"distribution {r0.distribution}, {r0.tokens} tokens, {r0.heads} "
+                            f"heads x {r0.head_dim}, {r0.dtype}, backend {r0.backend}, "
+                            f"device {r0.device}; best variant: {best.variant if best else '-'}"))
         blocks.append(("table", SUMMARY_HEADERS, [summary_row(r) for r in group]))
     return blocks
 
@@ -137,8 +138,8 @@ def peers_blocks(data: RunData) -> list[Block]:
         return []
     headers = ["config", "implementation", "kind", "forward ms", "backward ms", "fwd TFLOP/s (PrefixLM pairs)",
                "bwd TFLOP/s (PrefixLM pairs)", "fwd TFLOP/s (own pairs)", "bwd TFLOP/s (own pairs)", "setup ms"]
-    failed = [[r["config_id"], r["variant"], r["status"], _last_line(r.get("error"), tail=True)]
-              for r in data.records if r.get("kind") == "peer" and r.get("status") != "ok"]
+    failed = [[r.config_id, r.variant, r.status, _last_line(r.error, tail=True)]
+              for r in data.records if r.kind == "peer" and r.status != "ok"]
     blocks: list[Block] = [("h", 2, "Peers"),
                            ("p", "TFLOP/s count 4 (forward) or 10 (backward) FLOPs per attended (query, key) pair "
                                  "per head-dim element. 'PrefixLM pairs' uses the workload's PrefixLM count for "

@@ -118,7 +118,9 @@ SKIPPED_KEYS = ("samples_ms",)     # raw per-round samples: hundreds of values, 
 
 def flatten_record(record: Any) -> dict[str, Any]:
     """One flat row: nested objects become dotted keys, short lists index keys (`.0`, `.1`), None stays None."""
-    if dataclasses.is_dataclass(record) and not isinstance(record, type):
+    if hasattr(record, "to_json"):          # a typed Record: its on-disk form
+        record = record.to_json()
+    elif dataclasses.is_dataclass(record) and not isinstance(record, type):
         record = dataclasses.asdict(record)
     out: dict[str, Any] = {}
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Callable, Optional
 import torch
 from torch import Tensor
 
-from prefixlm_attn import auto
+import prefixlm_attn.auto as auto
 from prefixlm_attn.key_split import key_split_backward, key_split_forward
 from prefixlm_attn.passes import PassPlan, empty_lse, query_split_forward
 from prefixlm_attn.phases import phase

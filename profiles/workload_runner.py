@@ -19,8 +19,8 @@ from typing import Callable, Optional, Sequence
 import torch
 
 from bench.grid import Config
-from bench.implementations import registry
-from bench.inputs import Workload, build_workload
+from bench.registry import registry
+from bench.workloads import Workload, build_workload
 from prefixlm_attn.phases import PhaseObserver, observing
 from profiles.nvtx_ranges import (NvtxEmitter, NvtxPhaseObserver, config_range_name, measure_nvtx_overhead,
                                   nvtx_range, rep_range_name)

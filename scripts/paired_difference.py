@@ -16,25 +16,24 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.errors import UserError  # noqa: E402
-from bench.records import paired_difference, predicted_extra_ms  # noqa: E402
-from plots.records import load_records  # noqa: E402
+from bench.records import Record, load_records, paired_difference, predicted_extra_ms  # noqa: E402
 
 
 def rows(run: Path, name_a: str, name_b: str) -> list[dict]:
-    by_config: dict[str, dict[str, dict]] = {}
+    by_config: dict[str, dict[str, Record]] = {}
     for rec in load_records(run):
-        if rec.get("status") == "ok":
-            by_config.setdefault(rec["config_id"], {})[rec["variant"]] = rec
+        if rec.status == "ok":
+            by_config.setdefault(rec.config_id, {})[rec.variant] = rec
     out = []
     for config_id, recs in by_config.items():
         if name_a not in recs or name_b not in recs:
             continue
         a, b = recs[name_a], recs[name_b]
-        diff = paired_difference(a["samples_ms"]["backward"], b["samples_ms"]["backward"])
-        p, (p_lo, p_hi) = predicted_extra_ms(a, b, a["bandwidth"])
-        out.append({"run": run.name, "distribution": a["distribution"], "tokens": a["tokens"],
+        diff = paired_difference(a.samples_ms["backward"], b.samples_ms["backward"])
+        p, (p_lo, p_hi) = predicted_extra_ms(a, b, a.bandwidth)
+        out.append({"run": run.name, "distribution": a.distribution, "tokens": a.tokens,
                     "measured": diff, "predicted": (p, p_lo, p_hi),
-                    "causal_tokens": a["batch"]["causal_tokens"]})
+                    "causal_tokens": a.batch["causal_tokens"]})
     return out
 
 

@@ -5,7 +5,7 @@ import re
 import subprocess
 import sys
 
-from bench.implementations import registry
+from bench.registry import registry
 from plots.palette import COLORS, color, colors
 
 

@@ -166,7 +166,7 @@ def test_multiple_dirs_merge_first_directory_wins(sample_dir, tmp_path):
 def test_multiple_dirs_merge_adds_new_implementations(sample_dir, tmp_path):
     extra = tmp_path / "extra"
     extra.mkdir()
-    rec = dict(load_dirs([sample_dir]).records[0], variant="some_peer", kind="peer")
+    rec = dict(load_dirs([sample_dir]).records[0].to_json(), variant="some_peer", kind="peer")
     (extra / "results.jsonl").write_text(json.dumps(rec) + "\n")
     data = load_dirs([sample_dir, extra])
     assert len(data.records) == 22 and not data.skipped_duplicates
@@ -190,7 +190,10 @@ def test_throttled_configurations_are_noted():
     rec = {"config_id": "c1", "variant": "a", "prediction": {"best_variant": "a"},
            "gpu_clocks": {"nvsmi.clocks_throttle_reasons.active": "0x0000000000000044", "nvsmi.clocks.sm": "1500"}}
     idle = {**rec, "config_id": "c2", "gpu_clocks": {"nvsmi.clocks_throttle_reasons.active": "0x0000000000000001"}}
-    notes = throttle_notes([rec, idle, {"config_id": "c3", "variant": "a"}])
+    from bench.records import Record
+    typed = [Record.from_json({"distribution": "d", "tokens": 1, "status": "error", **r})
+             for r in (rec, idle, {"config_id": "c3", "variant": "a"})]
+    notes = throttle_notes(typed)
     assert len(notes) == 1 and "c1" in notes[0]
     assert "software power cap" in notes[0] and "hardware thermal slowdown" in notes[0] and "1500" in notes[0]
 
@@ -198,11 +201,12 @@ def test_throttled_configurations_are_noted():
 @pytest.mark.parametrize("error", [None, "", "Traceback (most recent call last):\n  ...\nRuntimeError: " + "x" * 300])
 def test_failed_peer_without_error_text_renders(data, error):
     from plots.report import peers_blocks
-    peer = next(r for r in data.records if r.get("kind") == "peer")
-    data.records.append(dict(peer, variant="broken_peer", status="error", error=error, timings_ms=None))
+    from dataclasses import replace
+    peer = next(r for r in data.records if r.kind == "peer")
+    data.records.append(replace(peer, variant="broken_peer", status="error", error=error, timings_ms=None))
     failed = next(b for b in peers_blocks(data) if b[0] == "table" and b[1][-1] == "why")
     why = failed[2][0][3]
-    assert failed[2][0][:3] == [peer["config_id"], "broken_peer", "error"]
+    assert failed[2][0][:3] == [peer.config_id, "broken_peer", "error"]
     assert why == ("" if not error else "x" * 200)  # the tail of the exception line: where it says what failed
 
 
@@ -213,7 +217,7 @@ def test_breakdown_kernels_are_counted(sample_dir, tmp_path):
 
 
 def test_read_jsonl_strict_names_the_line(tmp_path):
-    from bench.distributed import read_jsonl
+    from bench.io import read_jsonl
     from bench.errors import UserError
     path = tmp_path / "r.jsonl"
     path.write_text('{"a": 1}\n\n[1]\n')

@@ -19,7 +19,7 @@ RUN_C = ROOT / "results" / "h100" / "default_runC"
 
 @pytest.fixture(scope="module")
 def sample():
-    return load_dirs([SAMPLE]).records
+    return [r.to_json() for r in load_dirs([SAMPLE]).records]
 
 
 def test_pivot_is_configurations_by_implementations(sample) -> None:
@@ -54,7 +54,7 @@ def test_pivot_labels_show_shape_only_when_it_varies(sample) -> None:
 
 
 def test_flatten_record_has_dotted_keys_and_no_nested_values() -> None:
-    rec = load_dirs([RUN_C]).records[0]
+    rec = load_dirs([RUN_C]).records[0].to_json()
     flat = flatten_record(rec)
     assert flat["timings_ms.backward.median"] == rec["timings_ms"]["backward"]["median"]
     assert flat["timings_ms.phases.bwd.zero_fill.lo"] == rec["timings_ms"]["phases"]["bwd.zero_fill"]["lo"]

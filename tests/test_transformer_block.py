@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from bench.grid import Config
-from bench.inputs import build_workload
+from bench.workloads import build_workload
 from bench.timing import Clock, L2Flusher, timed_round
 from bench.transformer_block import (BlockShape, block_forward, block_implementation, build_block,
                                      prepare_block)

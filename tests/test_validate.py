@@ -15,7 +15,8 @@ import prefixlm_attn.variants as variants_mod
 from bench.contract_probes import run_probes
 from bench.errors import UserError
 from bench.patterns import catalogue, load_patterns, random_patterns
-from bench.validate import as_ranges, passed, run_validation, validate_case
+from bench.accuracy import as_ranges
+from bench.validate import passed, run_validation, validate_case
 from prefixlm_attn.metadata import build_batch_metadata
 
 REPO = Path(__file__).resolve().parents[1]

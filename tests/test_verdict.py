@@ -3,6 +3,7 @@ and says "cannot answer" where the records cannot."""
 from __future__ import annotations
 
 import copy
+import types
 import importlib.util
 import json
 import shutil
@@ -25,7 +26,8 @@ _spec.loader.exec_module(pd)
 
 @pytest.fixture(scope="module")
 def h100():
-    return load_dirs([RUN_C, VALIDATE])
+    loaded = load_dirs([RUN_C, VALIDATE])     # records as on disk (dicts), so tests can edit them
+    return types.SimpleNamespace(records=[r.to_json() for r in loaded.records], validation=loaded.validation)
 
 
 def _sentence(verdict, start: str, contains: str = "") -> str:

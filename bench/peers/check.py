@@ -13,9 +13,9 @@ from typing import Any, Callable
 import torch
 
 from bench.implementations import Prepared
-from bench.inputs import Workload
-from bench.peers_base import BIDIR, CAUSAL, PeerCheckFailed
-from bench.validate import rel_err, tolerance as default_tolerance
+from bench.workloads import Workload
+from bench.peers.base import BIDIR, CAUSAL, PeerCheckFailed
+from bench.accuracy import rel_err, tolerance as default_tolerance
 from bench.workloads import PackedBatch
 from prefixlm_attn.dense_reference import dense_reference_grads
 from prefixlm_attn.metadata import build_batch_metadata

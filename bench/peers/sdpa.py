@@ -16,8 +16,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from bench.implementations import Prepared
-from bench.inputs import Workload
-from bench.peers_base import PeerUnsupported, prefixlm_mask_mod, row_tables, timed_ms
+from bench.workloads import Workload
+from bench.peers.base import PeerUnsupported, prefixlm_mask_mod, row_tables, timed_ms
 from prefixlm_attn.dense_reference import attended_pairs
 
 SDPA_MAX_TOKENS = 32768

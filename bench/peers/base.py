@@ -7,13 +7,13 @@ from typing import Callable
 import torch
 from torch import Tensor
 
-from bench.inputs import Workload
+from bench.workloads import Workload
 
 
 class PeerUnsupported(RuntimeError):
     """A peer cannot run this workload here (e.g. a dense [T, T] mask too large); the message says why.
 
-    The sweep records it as status "error" with this message.
+    The sweep records it as status "skipped" with this message as the reason.
     """
 
 

@@ -11,7 +11,7 @@ import torch
 from torch import Tensor
 
 from bench.implementations import Prepared
-from bench.inputs import Workload
+from bench.workloads import Workload
 from prefixlm_attn.backends import get_backend
 from prefixlm_attn.backends.base import KernelBackend, default_softmax_scale
 

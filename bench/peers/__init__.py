@@ -10,12 +10,12 @@ from __future__ import annotations
 from typing import Callable
 
 from bench.implementations import Implementation, Prepared
-from bench.inputs import Workload
-from bench.peers_base import BIDIR, CAUSAL, PREFIXLM, PeerUnsupported
-from bench.peers_bounds import prepare_bidir_bound, prepare_causal_bound
-from bench.peers_check import check_peer, checked
-from bench.peers_flex import prepare_flex
-from bench.peers_sdpa import prepare_sdpa
+from bench.workloads import Workload
+from bench.peers.base import BIDIR, CAUSAL, PREFIXLM, PeerUnsupported
+from bench.peers.bounds import prepare_bidir_bound, prepare_causal_bound
+from bench.peers.check import check_peer, checked
+from bench.peers.flex import prepare_flex
+from bench.peers.sdpa import prepare_sdpa
 
 
 def _peer(name: str, description: str, prepare: Callable[[Workload, str], Prepared],

@@ -1,0 +1,77 @@
+"""Environment capture: what the numbers depend on (versions, GPU, clocks, the code's revision).
+
+`environment` runs inside the worker that measures (it reads the device that worker sees);
+`gpu_clocks` asks nvidia-smi, before and after timing, whether the GPU ran at full clocks;
+`write_env_file` keeps the first run's env.json on --resume and adds each later run's beside it.
+"""
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+from pathlib import Path
+from typing import Any, Optional
+
+import torch
+
+from bench.io import write_json
+
+
+def environment(backend: str, device: str) -> dict[str, Any]:
+    """What the numbers depend on, read inside the worker that measures."""
+    env: dict[str, Any] = {"python": platform.python_version(), "torch": torch.__version__,
+                           "cuda": torch.version.cuda, "backend": backend, "device": device,
+                           "hostname": platform.node()}
+    if device.startswith("cuda") and torch.cuda.is_available():
+        props = torch.cuda.get_device_properties(torch.cuda.current_device())
+        visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+        env.update(gpu=props.name, gpu_index=int(visible.split(",")[0]) if visible and visible.split(",")[0].isdigit()
+                   else torch.cuda.current_device(), cuda_visible_devices=visible,
+                   sm_count=props.multi_processor_count,
+                   gpu_memory_bytes=props.total_memory, capability=f"{props.major}.{props.minor}")
+        env.update(gpu_clocks())
+    if backend == "fa3":
+        from prefixlm_attn.backends import BACKENDS
+        env["fa3"] = BACKENDS["fa3"].build_info()
+    return env
+
+
+def gpu_clocks() -> dict[str, Any]:
+    """SM/memory clocks, driver, temperature, power and throttle reasons from nvidia-smi (if present)."""
+    fields = ["driver_version", "clocks.sm", "clocks.max.sm", "clocks.mem", "temperature.gpu", "power.draw",
+              "clocks_throttle_reasons.active"]
+    index = os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",")[0] or str(torch.cuda.current_device())
+    values: dict[str, Any] = {}
+    for name in fields:   # one field per query: a field an older driver lacks spoils only itself
+        try:
+            proc = subprocess.run(["nvidia-smi", f"--id={index}", f"--query-gpu={name}",
+                                   "--format=csv,noheader,nounits"], capture_output=True, text=True, timeout=10)
+            values[f"nvsmi.{name}"] = proc.stdout.strip() if proc.returncode == 0 else None
+        except Exception as exc:  # noqa: BLE001
+            return {**values, "nvidia_smi_error": str(exc)[:200]}
+    return values
+
+
+def git_revision() -> Optional[str]:
+    try:
+        root = Path(__file__).resolve().parent.parent
+        rev = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True,
+                             timeout=5).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=5).stdout.strip()
+        if len(rev) != 40:           # not a git checkout (e.g. a copied tree): say so rather than guess
+            return os.environ.get("PREFIXBENCH_GIT_REVISION")
+        return rev + ("-dirty" if dirty else "")
+    except Exception:  # noqa: BLE001
+        return None
+
+
+def write_env_file(out_dir: Path, env: dict[str, Any], rank: int = 0) -> Path:
+    """env.json (rank 0) or env-rank-R.json; --resume keeps the first run's file and adds this one's."""
+    name = "env.json" if rank == 0 else f"env-rank-{rank}.json"
+    path = Path(out_dir) / name
+    n = 1
+    while path.exists():
+        path = Path(out_dir) / f"{Path(name).stem}-resume-{n}.json"
+        n += 1
+    return write_json(path, env)

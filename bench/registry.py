@@ -1,0 +1,43 @@
+"""Every implementation a sweep can measure, by name: the op's variants, then the peers.
+
+It sits above both (`prefixlm_attn.variants` and `bench.peers`), so neither imports the other.
+"""
+from __future__ import annotations
+
+import functools
+
+from bench.errors import UserError
+from bench.implementations import Implementation, Prepared
+from bench.peers import PEERS
+from bench.workloads import Workload
+from prefixlm_attn.op import prefixlm_attention
+from prefixlm_attn.variants import VARIANTS, auto_choice_for
+
+
+def _variant_impl(name: str) -> Implementation:
+    def prepare(w: Workload, backend: str) -> Prepared:
+        notes = {"auto_choice": auto_choice_for(w.q, w.meta, backend).as_dict()} if name == "auto" else {}
+        return Prepared(lambda: prefixlm_attention(w.q, w.k, w.v, w.meta, variant=name, backend=backend),
+                        notes=notes)
+    v = VARIANTS[name]
+    return Implementation(name, "variant", v.description, prepare, v.byte_model)
+
+
+@functools.cache
+def registry() -> dict[str, Implementation]:
+    """Every implementation by name, built once per process (read-only: callers look names up)."""
+    return {**{name: _variant_impl(name) for name in VARIANTS}, **PEERS}
+
+
+def peer_names() -> list[str]:
+    return [n for n, i in registry().items() if i.kind == "peer"]
+
+
+def check_names(variants: tuple[str, ...], peers: tuple[str, ...]) -> None:
+    for v in variants:
+        if v not in VARIANTS:
+            raise UserError(f"unknown variant {v!r}; choose from {', '.join(VARIANTS)}")
+    known = peer_names()
+    for p in peers:
+        if p not in known:
+            raise UserError(f"unknown peer {p!r}; choose from {', '.join(known) or '(none registered)'}")
