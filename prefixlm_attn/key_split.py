@@ -54,7 +54,7 @@ def key_split_forward(plan: PassPlan, q: Tensor, k: Tensor, v: Tensor) -> tuple[
             lse_b = plan.backend.forward(q, k, v, out_b, **response_keys_kwargs(plan))
         if run_a:
             with phase("fwd.merge"):
-                merge_response_rows_(out, lse, out_b, lse_b, plan.row_is_prefix, plan.total)
+                lse = merge_response_rows_(out, lse, out_b, lse_b, plan.row_is_prefix, plan.total)
         else:
             lse = lse_b
     with phase("fwd.pad_zero"):

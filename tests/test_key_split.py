@@ -51,10 +51,14 @@ def test_merge_touches_response_rows_only_and_is_exact():
     out_a, out_b = torch.randn(rows, heads, dim, generator=g), torch.randn(rows, heads, dim, generator=g)
     lse_a, lse_b = torch.randn(heads, rows, generator=g), torch.randn(heads, rows, generator=g)
     lse_a[:, 3] = float("-inf")                      # a response row with no prefix keys
-    out, lse = out_a.clone(), lse_a.clone()
-    merge_response_rows_(out, lse, out_b, lse_b, is_prefix, total)
+    out, lse_in = out_a.clone(), lse_a.clone()
+    lse = merge_response_rows_(out, lse_in, out_b, lse_b, is_prefix, total)
+    assert torch.equal(lse_in, lse_a) and lse.data_ptr() != lse_in.data_ptr()   # the inputs are only read
     for r in range(rows):
-        if r >= total or is_prefix[r]:
+        if r >= total:
+            assert torch.equal(out[r], out_a[r])
+            continue
+        if is_prefix[r]:
             assert torch.equal(out[r], out_a[r]) and torch.equal(lse[:, r], lse_a[:, r])
             continue
         want_lse = torch.logaddexp(lse_a[:, r], lse_b[:, r])
