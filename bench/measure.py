@@ -11,6 +11,7 @@ from typing import Any
 
 import torch
 
+from bench.gpu_clocks import gpu_clocks   # NVML in-process, nvidia-smi as fallback
 from bench.grid import Config, TimingOptions
 from bench.implementations import Prepared, registry
 from bench.inputs import Workload, build_workload
@@ -193,19 +194,3 @@ def environment(backend: str, device: str) -> dict[str, Any]:
         env["fa3"] = BACKENDS["fa3"].build_info()
     return env
 
-
-def gpu_clocks() -> dict[str, Any]:
-    """SM/memory clocks, driver, temperature, power and throttle reasons from nvidia-smi (if present)."""
-    import subprocess
-    fields = ["driver_version", "clocks.sm", "clocks.max.sm", "clocks.mem", "temperature.gpu", "power.draw",
-              "clocks_throttle_reasons.active"]
-    index = os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",")[0] or str(torch.cuda.current_device())
-    values: dict[str, Any] = {}
-    for name in fields:   # one field per query: a field an older driver lacks spoils only itself
-        try:
-            proc = subprocess.run(["nvidia-smi", f"--id={index}", f"--query-gpu={name}",
-                                   "--format=csv,noheader,nounits"], capture_output=True, text=True, timeout=10)
-            values[f"nvsmi.{name}"] = proc.stdout.strip() if proc.returncode == 0 else None
-        except Exception as exc:  # noqa: BLE001
-            return {**values, "nvidia_smi_error": str(exc)[:200]}
-    return values
