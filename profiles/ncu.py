@@ -42,12 +42,12 @@ def nvtx_filter(range_name: str, domain: Optional[str]) -> str:
     return f"{domain}@{range_name}/" if domain else f"{range_name}/"
 
 
-def ncu_command(ncu: str, range_name: str, domain: Optional[str], program: list[str], report_base: Path,
+def ncu_command(ncu: str, range_name: str, domain: Optional[str], program: list[str], report: Path,
                 clock_control: str = DEFAULT_CLOCK_CONTROL, cache_control: str = DEFAULT_CACHE_CONTROL) -> list[str]:
-    """Profile one range into `report_base`.ncu-rep."""
+    """Profile one range into `report` (named with its .ncu-rep suffix, so ncu adds none)."""
     return [ncu, "--nvtx", "--nvtx-include", nvtx_filter(range_name, domain), "--profile-from-start", "off",
             "--clock-control", clock_control, "--cache-control", cache_control,
-            "--metrics", ",".join(METRICS), "--force-overwrite", "--export", str(report_base), *program]
+            "--metrics", ",".join(METRICS), "--force-overwrite", "--export", str(report), *program]
 
 
 def import_command(ncu: str, report: Path) -> list[str]:
@@ -122,7 +122,7 @@ def profile_ranges(ncu: str, out_dir: Path, config: Config, variants: Sequence[s
             what = f"ncu ({variant}, {range_name})"
             base = out_dir / f"ncu_{variant}_{range_name}"
             report = base.with_name(base.name + ".ncu-rep")
-            run_tool(ncu_command(ncu, range_name, domain, program, base, clock_control, cache_control), what,
+            run_tool(ncu_command(ncu, range_name, domain, program, report, clock_control, cache_control), what,
                      env=runner_env(), timeout_s=timeout_s)
             if not report.exists():
                 raise UserError(f"{what} wrote no {report.name} (did the range run any kernel?)")

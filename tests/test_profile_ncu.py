@@ -51,12 +51,12 @@ def test_no_csv_means_no_launches() -> None:
 def test_filter_and_command() -> None:
     assert nvtx_filter("bwd.zero_fill", "prefixbench") == "prefixbench@bwd.zero_fill/"
     assert nvtx_filter("bwd.zero_fill", None) == "bwd.zero_fill/"
-    argv = ncu_command("ncu", "bwd.accumulate", "prefixbench", ["python", "-m", "x"], Path("/o/ncu_v_r"))
+    argv = ncu_command("ncu", "bwd.accumulate", "prefixbench", ["python", "-m", "x"], Path("/o/ncu_v_r.ncu-rep"))
     assert argv[argv.index("--metrics") + 1] == ",".join(METRICS)
-    assert argv[argv.index("--export") + 1] == "/o/ncu_v_r"
+    assert argv[argv.index("--export") + 1] == "/o/ncu_v_r.ncu-rep"
     assert argv[argv.index("--clock-control") + 1] == "base" and argv[argv.index("--cache-control") + 1] == "all"
     assert argv[-3:] == ["python", "-m", "x"]
-    none = ncu_command("ncu", "r", None, ["p"], Path("b"), clock_control="none", cache_control="none")
+    none = ncu_command("ncu", "r", None, ["p"], Path("b.ncu-rep"), clock_control="none", cache_control="none")
     assert none[none.index("--clock-control") + 1] == "none" and none[none.index("--cache-control") + 1] == "none"
     assert import_command("ncu", Path("/o/x.ncu-rep"))[:4] == ["ncu", "--import", "/o/x.ncu-rep", "--csv"]
 
@@ -71,8 +71,7 @@ if "--import" in args:
     name = os.path.basename(args[args.index("--import") + 1])[len("ncu_"):-len(".ncu-rep")]
     sys.stdout.write(open(os.path.join(fixtures, "ncu_" + name + ".csv")).read())
 else:
-    base = args[args.index("--export") + 1]
-    open(base + ".ncu-rep", "w").write("fake report")
+    open(args[args.index("--export") + 1], "w").write("fake report")
     with open(os.environ["FAKE_NCU_LOG"], "a") as log:
         log.write(json.dumps(args) + "\\n")
 """
