@@ -92,3 +92,9 @@ def test_fa3_build_outside_the_default_configuration_fails(monkeypatch):
                         lambda: {"head_dims": [64], "dtypes": ["bf16"], "backward": True})
     result = doctor.check_fa3_build()
     assert not result.ok and "--head-dims 64,128" in result.detail
+
+
+def test_tiny_forward_backward_check_on_the_reference_backend():
+    result = doctor.check_fa3_runs(device="cpu", backend="reference")   # the same check FA3 gets on a GPU
+    assert result.ok, result.detail
+    assert "relative error" in result.detail
