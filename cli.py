@@ -32,6 +32,19 @@ for _name in COMMAND_MODULES:
     importlib.import_module(_name).register(app)
 
 
+@app.command()
+def doctor(out: str = typer.Option("runs", "--out", help="Folder a sweep would write to (checked for write access).")) -> None:
+    """Can a GPU sweep run here? One line per check: ok, or the fix. Exit 0 only if it can."""
+    from pathlib import Path
+
+    from profiles.doctor import diagnose, format_check, verdict_line
+    checks, can_sweep = diagnose(Path(out))
+    for check in checks:
+        print(format_check(check))
+    print(verdict_line(can_sweep))
+    raise typer.Exit(0 if can_sweep else 1)
+
+
 def main() -> None:
     """Entry point: user errors become one line on stderr and exit code 2, never a traceback."""
     try:

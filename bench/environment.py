@@ -1,7 +1,7 @@
 """Environment capture: what the numbers depend on (versions, GPU, clocks, the code's revision).
 
 `environment` runs inside the worker that measures (it reads the device that worker sees);
-`gpu_clocks` asks nvidia-smi, before and after timing, whether the GPU ran at full clocks;
+`gpu_clocks` (bench.gpu_clocks: NVML in-process, nvidia-smi as fallback) says, before and after timing, whether the GPU ran at full clocks;
 `write_env_file` keeps the first run's env.json on --resume and adds each later run's beside it.
 """
 from __future__ import annotations
@@ -14,6 +14,7 @@ from typing import Any, Optional
 
 import torch
 
+from bench.gpu_clocks import gpu_clocks
 from bench.io import write_json
 
 
@@ -34,22 +35,6 @@ def environment(backend: str, device: str) -> dict[str, Any]:
         from prefixlm_attn.backends import BACKENDS
         env["fa3"] = BACKENDS["fa3"].build_info()
     return env
-
-
-def gpu_clocks() -> dict[str, Any]:
-    """SM/memory clocks, driver, temperature, power and throttle reasons from nvidia-smi (if present)."""
-    fields = ["driver_version", "clocks.sm", "clocks.max.sm", "clocks.mem", "temperature.gpu", "power.draw",
-              "clocks_throttle_reasons.active"]
-    index = os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",")[0] or str(torch.cuda.current_device())
-    values: dict[str, Any] = {}
-    for name in fields:   # one field per query: a field an older driver lacks spoils only itself
-        try:
-            proc = subprocess.run(["nvidia-smi", f"--id={index}", f"--query-gpu={name}",
-                                   "--format=csv,noheader,nounits"], capture_output=True, text=True, timeout=10)
-            values[f"nvsmi.{name}"] = proc.stdout.strip() if proc.returncode == 0 else None
-        except Exception as exc:  # noqa: BLE001
-            return {**values, "nvidia_smi_error": str(exc)[:200]}
-    return values
 
 
 def git_revision() -> Optional[str]:

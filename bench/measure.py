@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-from bench.environment import gpu_clocks
+from bench.gpu_clocks import gpu_clocks   # NVML in-process, nvidia-smi as fallback
 from bench.grid import Config, TimingOptions
 from bench.implementations import Prepared
 from bench.peers.base import PeerUnsupported

@@ -4,13 +4,14 @@
      "variants": {variant: {"ranges": {range: {"gpu_ms", "kernels": {name: {"count", "ms", ...}},
                                                "bytes"}}}},
      "difference": {range: ms (second variant - first)} | null, "nvtx_overhead": {...} | null,
-     "files": {what: path}}
+     "files": {what: path relative to breakdown.json}, "ncu": {"clock_control", "cache_control"} (ncu)}
 
 On the torch tool without CUDA, "gpu_ms" holds CPU-op time (the reference backend on CPU).
 """
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -44,6 +45,12 @@ def build_breakdown(tool: str, config: Config, variant_order: Sequence[str], var
             "reps": reps, "variants": ordered,
             "difference": None if diff is None else {r: diff[r] for r in ordered_ranges(list(diff))},
             "nvtx_overhead": nvtx_overhead, "files": files or {}, **(extra or {})}
+
+
+def relative_files(files: dict[str, str], out_dir: Path) -> dict[str, str]:
+    """Paths as seen from breakdown.json's folder, so a copied or committed profile still finds its files."""
+    return {what: Path(os.path.relpath(Path(path).resolve(), out_dir.resolve())).as_posix()
+            for what, path in files.items()}
 
 
 def write_breakdown(out_dir: Path, breakdown: dict) -> Path:

@@ -63,6 +63,14 @@ def check_ranges(ranges: list[str]) -> None:
         raise UserError(f"--range {unknown[0]!r}: not a phase; choose from {', '.join(ALL_PHASES)}")
 
 
+def check_ncu_controls(clock_control: str, cache_control: str) -> None:
+    from profiles.ncu import CACHE_CONTROLS, CLOCK_CONTROLS
+    if clock_control not in CLOCK_CONTROLS:
+        raise UserError(f"--clock-control {clock_control!r}: choose {', '.join(CLOCK_CONTROLS)}")
+    if cache_control not in CACHE_CONTROLS:
+        raise UserError(f"--cache-control {cache_control!r}: choose {', '.join(CACHE_CONTROLS)}")
+
+
 def in_process_overhead(config: Config, variant: str, target: Target, reps: int) -> Optional[dict]:
     """NVTX overhead for ncu, measured here: under ncu (kernel replay) the runner cannot time itself."""
     from profiles.workload_runner import overhead_for, prepare_run, warm_up
@@ -74,10 +82,11 @@ def in_process_overhead(config: Config, variant: str, target: Target, reps: int)
 
 
 def profile_config(tool: str, exe: Optional[str], config: Config, variants: list[str], target: Target,
-                   out_dir: Path, reps: int, warmup: int, overhead_reps: int, ranges: list[str]) -> dict:
+                   out_dir: Path, reps: int, warmup: int, overhead_reps: int, ranges: list[str],
+                   clock_control: str = "base", cache_control: str = "all") -> dict:
     """Run one configuration under the tool; returns the breakdown written to out_dir/breakdown.json."""
     from profiles.attribution import aggregate
-    from profiles.breakdown import build_breakdown, write_breakdown
+    from profiles.breakdown import build_breakdown, relative_files, write_breakdown
     args = (config, variants, target.backend, target.device, reps)
     if tool == "nsys":
         import json
@@ -89,19 +98,22 @@ def profile_config(tool: str, exe: Optional[str], config: Config, variants: list
         # the "prefixbench" domain (nvtx package); torch.cuda.nvtx's default domain: no filter
         data = aggregate(attributed_activities(cap.sqlite_path, domains=[domain] if domain else None), reps)
         overhead = meta.get("nvtx_overhead")
-        files = {"nsys_rep": str(cap.report_path), "sqlite": str(cap.sqlite_path)}
+        files = {"nsys_rep": str(cap.report_path), "sqlite": str(cap.sqlite_path),
+                 **{f"nsys_stats:{name}": str(path) for name, path in cap.stats_paths.items()}}
+        extra = {"nsys_stats_error": cap.stats_error} if cap.stats_error else {}
     elif tool == "ncu":
-        from profiles.ncu import DEFAULT_RANGES, profile_ranges
-        data = profile_ranges(exe, out_dir, *args, ranges=ranges or DEFAULT_RANGES, warmup=warmup)
+        from profiles.ncu import DEFAULT_RANGES, control_record, profile_ranges
+        data, files = profile_ranges(exe, out_dir, *args, ranges=ranges or DEFAULT_RANGES, warmup=warmup,
+                                     clock_control=clock_control, cache_control=cache_control)
         overhead = in_process_overhead(config, variants[0], target, overhead_reps)
-        files = {"ncu_csv": str(out_dir)}
+        extra = {"ncu": control_record(clock_control, cache_control)}
     else:
         from profiles.torch_profiler import capture_trace, trace_activities
         trace, overhead = capture_trace(out_dir, *args, warmup=warmup, overhead_reps=overhead_reps)
         data = aggregate(trace_activities(trace), reps)
-        files = {"chrome_trace": str(trace)}
-    breakdown = build_breakdown(tool, config, variants, data, reps, overhead, files,
-                                extra={"backend": target.backend, "device": target.device})
+        files, extra = {"chrome_trace": str(trace)}, {}
+    breakdown = build_breakdown(tool, config, variants, data, reps, overhead, relative_files(files, out_dir),
+                                extra={"backend": target.backend, "device": target.device, **extra})
     write_breakdown(out_dir, breakdown)
     return breakdown
 
@@ -130,11 +142,16 @@ def register(app: typer.Typer) -> None:
                                                                "(0: skip; default 20 on CUDA, 2 on CPU)."),
         range_: List[str] = typer.Option([], "--range", help="ncu: phase range(s) to profile "
                                                              "(default bwd.zero_fill, bwd.accumulate)."),
+        clock_control: str = typer.Option("base", "--clock-control", help="ncu: base (ncu's default: SM clock "
+                                          "locked to base, repeatable, slower than nsys) | none (boost, as a sweep runs)."),
+        cache_control: str = typer.Option("all", "--cache-control", help="ncu: all (ncu's default: caches flushed "
+                                          "before each kernel) | none (warm caches, as a sweep runs)."),
     ) -> None:
         """Attribute device time to the op's phases (NVTX / record_function ranges), per variant."""
         if reps < 1 or warmup < 0:
             raise UserError("--reps must be >= 1 and --warmup >= 0")
         check_ranges(range_)
+        check_ncu_controls(clock_control, cache_control)
         axes = {"distributions": distribution, "tokens": tokens, "heads": heads, "head_dims": head_dim,
                 "dtypes": dtype, "seed": seed, "context": context, "backend": backend, "device": device}
         the_suite = profile_suite(suite, variant, axes)
@@ -146,7 +163,7 @@ def register(app: typer.Typer) -> None:
             sub = out if len(configs) == 1 else out / f"{i}_{config.config_id.replace('/', '_')}"
             try:
                 breakdown = profile_config(chosen, exe, config, list(the_suite.variants), target, sub, reps,
-                                           warmup, n_overhead, range_)
+                                           warmup, n_overhead, range_, clock_control, cache_control)
             except UserError:
                 raise
             except Exception as exc:  # noqa: BLE001 - a crashed variant is one line, not a traceback

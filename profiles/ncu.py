@@ -3,7 +3,13 @@
 One ncu run per (variant, range), filtered with `--nvtx --nvtx-include "<domain>@<range>/"` (a
 push/pop range of the "prefixbench" domain; the default domain has no "<domain>@" part) and
 `--profile-from-start off`, so only the runner's measured reps count (warm-up runs without phase
-ranges). `--print-units base` keeps values in nanoseconds and bytes.
+ranges). Each run keeps its `.ncu-rep` (open it in Nsight Compute) and is read back with
+`ncu --import X.ncu-rep --csv --print-units base` (nanoseconds and bytes).
+
+Clock and cache control are set explicitly and recorded. ncu's defaults, kept here, lock the SM
+clock to base and flush caches before each kernel: kernel times are then repeatable but longer
+than under nsys or a sweep (which run at boost clocks with warm caches); `--clock-control none
+--cache-control none` measures kernels as they run in a sweep.
 """
 from __future__ import annotations
 
@@ -12,6 +18,7 @@ import io
 from pathlib import Path
 from typing import Optional, Sequence
 
+from bench.errors import UserError
 from bench.grid import Config
 from profiles.nsys import find_tool, run_tool
 from profiles.nvtx_ranges import NvtxEmitter
@@ -20,6 +27,9 @@ from profiles.workload_runner import runner_command, runner_env
 NCU_GLOBS = ("/opt/nvidia/nsight-compute/*/ncu", "/usr/local/cuda/bin/ncu", "/usr/local/cuda-*/bin/ncu")
 METRICS = ("gpu__time_duration.sum", "dram__bytes_read.sum", "dram__bytes_write.sum")
 DEFAULT_RANGES = ("bwd.zero_fill", "bwd.accumulate")
+CLOCK_CONTROLS = ("base", "none")      # ncu --clock-control; base is ncu's default
+CACHE_CONTROLS = ("all", "none")       # ncu --cache-control; all (flush before each kernel) is ncu's default
+DEFAULT_CLOCK_CONTROL, DEFAULT_CACHE_CONTROL = "base", "all"
 UNIT_SCALE = {"ns": 1.0, "nsecond": 1.0, "usecond": 1e3, "us": 1e3, "msecond": 1e6, "ms": 1e6, "second": 1e9,
               "s": 1e9, "byte": 1.0, "kbyte": 1e3, "mbyte": 1e6, "gbyte": 1e9, "tbyte": 1e12}
 
@@ -32,9 +42,17 @@ def nvtx_filter(range_name: str, domain: Optional[str]) -> str:
     return f"{domain}@{range_name}/" if domain else f"{range_name}/"
 
 
-def ncu_command(ncu: str, range_name: str, domain: Optional[str], program: list[str]) -> list[str]:
+def ncu_command(ncu: str, range_name: str, domain: Optional[str], program: list[str], report: Path,
+                clock_control: str = DEFAULT_CLOCK_CONTROL, cache_control: str = DEFAULT_CACHE_CONTROL) -> list[str]:
+    """Profile one range into `report` (named with its .ncu-rep suffix, so ncu adds none)."""
     return [ncu, "--nvtx", "--nvtx-include", nvtx_filter(range_name, domain), "--profile-from-start", "off",
-            "--metrics", ",".join(METRICS), "--csv", "--print-units", "base", *program]
+            "--clock-control", clock_control, "--cache-control", cache_control,
+            "--metrics", ",".join(METRICS), "--force-overwrite", "--export", str(report), *program]
+
+
+def import_command(ncu: str, report: Path) -> list[str]:
+    """Read a kept report back as the details-page CSV that `parse_ncu_csv` reads."""
+    return [ncu, "--import", str(report), "--csv", "--page", "details", "--print-units", "base"]
 
 
 def _number(text: str) -> Optional[float]:
@@ -88,20 +106,37 @@ def summarize(launches: Sequence[dict], reps: int) -> dict:
 
 
 def profile_ranges(ncu: str, out_dir: Path, config: Config, variants: Sequence[str], backend: str, device: str,
-                   reps: int, ranges: Sequence[str] = DEFAULT_RANGES, warmup: int = 2,
-                   timeout_s: float = 900) -> dict[str, dict]:
-    """{variant: {"ranges": {range: summary}}}; the raw CSV of each run is kept in `out_dir`."""
+                   reps: int, ranges: Sequence[str] = DEFAULT_RANGES, warmup: int = 2, timeout_s: float = 900,
+                   clock_control: str = DEFAULT_CLOCK_CONTROL,
+                   cache_control: str = DEFAULT_CACHE_CONTROL) -> tuple[dict[str, dict], dict[str, str]]:
+    """({variant: {"ranges": {range: summary}}}, {file key: path}); each run's .ncu-rep and its CSV
+    are kept in `out_dir` as ncu_<variant>_<range>.ncu-rep / .csv."""
     out_dir.mkdir(parents=True, exist_ok=True)
     domain = NvtxEmitter().range_domain
     result: dict[str, dict] = {}
+    files: dict[str, str] = {}
     for variant in variants:
         program = runner_command(config, [variant], backend, device, reps, warmup, overhead_reps=0)
         result[variant] = {"ranges": {}}
         for range_name in ranges:
-            proc = run_tool(ncu_command(ncu, range_name, domain, program), f"ncu ({variant}, {range_name})",
-                            env=runner_env(), timeout_s=timeout_s)
-            (out_dir / f"ncu_{variant}_{range_name}.csv").write_text(proc.stdout)
-            launches = parse_ncu_csv(proc.stdout)
+            what = f"ncu ({variant}, {range_name})"
+            base = out_dir / f"ncu_{variant}_{range_name}"
+            report = base.with_name(base.name + ".ncu-rep")
+            run_tool(ncu_command(ncu, range_name, domain, program, report, clock_control, cache_control), what,
+                     env=runner_env(), timeout_s=timeout_s)
+            if not report.exists():
+                raise UserError(f"{what} wrote no {report.name} (did the range run any kernel?)")
+            text = run_tool(import_command(ncu, report), f"ncu --import {report.name}", timeout_s=timeout_s).stdout
+            csv_path = base.with_name(base.name + ".csv")
+            csv_path.write_text(text)
+            files[f"ncu_rep:{variant}:{range_name}"] = str(report)
+            files[f"ncu_csv:{variant}:{range_name}"] = str(csv_path)
+            launches = parse_ncu_csv(text)
             if launches:
                 result[variant]["ranges"][range_name] = summarize(launches, reps)
-    return result
+    return result, files
+
+
+def control_record(clock_control: str, cache_control: str) -> dict[str, str]:
+    """What breakdown.json records about how ncu ran the kernels."""
+    return {"clock_control": clock_control, "cache_control": cache_control}

@@ -9,18 +9,10 @@ OUT=${OUT:?set OUT to the output directory}
 mkdir -p "$OUT/fixtures"
 exec > >(tee "$OUT/capture.log") 2>&1
 
-# --- environment (each step skipped when already done) ---
-if [ -f .device/fa3_hopper_build.tar.xz ] && [ ! -d /tmp/fa3 ]; then
-  mkdir -p /tmp/fa3 && tar -xJf .device/fa3_hopper_build.tar.xz -C /tmp/fa3
-fi
-export PYTHONPATH=/tmp/fa3:$PWD${PYTHONPATH:+:$PYTHONPATH}
-python -c "import nvtx" 2>/dev/null || python -m pip install -q --no-index --no-deps .device/nvtx-*.whl
-if ls .device/libdw1_*.deb >/dev/null 2>&1 && [ ! -d /tmp/dw ]; then
-  for f in .device/libdw1_*.deb .device/libelf1_*.deb; do dpkg -x "$f" /tmp/dw; done
-fi
-[ -d /tmp/dw ] && export LD_LIBRARY_PATH=/tmp/dw/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
-NSYS=${NSYS:-$(command -v nsys || ls /opt/nvidia/nsight-compute/*/host/target-linux-x64/nsys 2>/dev/null | head -1)}
-NCU=${NCU:-$(command -v ncu || ls /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -1)}
+# --- environment: FA3, nvtx, libdw and the NSYS/NCU paths (see scripts/gpu/setup.sh) ---
+OUT_FIXTURES=$OUT
+source scripts/gpu/setup.sh
+OUT=$OUT_FIXTURES
 echo "nsys=$NSYS ncu=$NCU"; python -c "import torch, nvtx; print('torch', torch.__version__, torch.cuda.get_device_name())"
 
 CONFIG=(--backend fa3 --device cuda --distribution sft_long_prompt --tokens 4096 --heads 4 --head-dim 128

@@ -1,6 +1,6 @@
 """Backward-time difference of two variants, measured (paired rounds) next to the byte-count prediction.
 
-Why a script: issue 3's acceptance check (zeros_always - guarded_passthrough within 20% of the
+Why a script: the byte model's check (zeros_always - guarded_passthrough within 20% of the
 prediction) compares two variants directly, not each against the best, and reads the per-round
 samples the sweep stores. Usage:
 

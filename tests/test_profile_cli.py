@@ -54,7 +54,8 @@ def test_difference_and_overhead_and_trace(torch_profile) -> None:
                                                               - first["bwd.zero_fill"]["gpu_ms"])
     overhead = bd["nvtx_overhead"]
     assert {"overhead_per_rep_us", "overhead_percent", "plain_rep_us", "observed_rep_us"} <= set(overhead)
-    trace = json.loads((out / "trace.json").read_text())
+    assert bd["files"]["chrome_trace"] == "trace.json"                  # relative to breakdown.json
+    trace = json.loads((out / bd["files"]["chrome_trace"]).read_text())
     names = {e.get("name") for e in trace["traceEvents"]}
     assert {"bwd.zero_fill", "rep:zeros_always:0", "rep:guarded_passthrough:1"} <= names
 
@@ -77,6 +78,8 @@ def test_auto_tool_falls_back_to_torch_without_cuda(tmp_path: Path) -> None:
     (["--variant", "nope"], "unknown variant"),
     (["--range", "bwd.zerofill"], "--range 'bwd.zerofill'"),
     (["--tool", "ncu", "--ncu", "FAKE", "--range", "bwd.accumulate", "--range", "nope"], "--range 'nope'"),
+    (["--tool", "ncu", "--ncu", "FAKE", "--clock-control", "boost"], "--clock-control 'boost'"),
+    (["--tool", "ncu", "--ncu", "FAKE", "--cache-control", "some"], "--cache-control 'some'"),
 ])
 def test_bad_flags_are_one_line_errors(args, message, tmp_path, monkeypatch, capsys) -> None:
     fake = tmp_path / "fake_tool"

@@ -30,8 +30,9 @@ class FA3Backend:
         return True
 
     def build_info(self) -> dict:
-        """What FA3 build is loaded (for the environment record)."""
-        info: dict = {}
+        """What FA3 build is loaded (for the environment record): head dims, dtypes, commit, flags."""
+        from prefixlm_attn.backends.fa3_build import fa3_build_info
+        info: dict = {"build": fa3_build_info()}
         try:
             cfg = importlib.import_module("flash_attn_config").CONFIG
             info["build_flags"] = {k: v for k, v in cfg.get("build_flags", {}).items() if v is False}
