@@ -101,6 +101,7 @@ class Record:
     notes: Optional[dict[str, Any]] = None         # peers: correctness check, computed pairs, ...
     bandwidth: Optional[dict[str, Any]] = None     # ok only: the fill/add probe of the configuration
     gpu_clocks: Optional[dict[str, Any]] = None    # ok only (null on the CPU): nvidia-smi after timing
+    ideal: Optional[dict[str, float]] = None       # variants: fwd/bwd/fwd_bwd time over the ideal (see below)
     gpu_clocks_recorded: bool = field(default=False, repr=False)   # older files lack the key: keep it so
     schema: int = SCHEMA
     extra: dict[str, Any] = field(default_factory=dict)    # keys this version does not know, kept
@@ -157,7 +158,7 @@ class Record:
 _ALWAYS = ("config_id", "variant", "kind", "distribution", "tokens", "heads", "head_dim", "dtype", "seed",
            "context", "backend", "device", "status", "error", "batch", "timings_ms", "stop_reason",
            "repetitions", "bytes", "prediction", "tflops", "rank", "gpu_index")
-_WHEN_PRESENT = ("samples_ms", "setup_ms", "notes", "bandwidth", "gpu_clocks")
+_WHEN_PRESENT = ("samples_ms", "setup_ms", "notes", "bandwidth", "gpu_clocks", "ideal")
 
 
 def load_records(path: str | Path) -> list[Record]:

@@ -30,7 +30,7 @@ VARIANT_ORIGIN: dict[str, str] = {
     UNGUARDED: "upstream before PR #9: no guard, both passes always run",
     BASELINE: "PR #9, reverted: dK2/dV2 zero-filled on every backward",
     FIRST_COMMIT: "PR #13, first commit: dK2/dV2 zero-filled only when the causal pass is skipped",
-    MERGED: "PR #13 as merged: no dK2/dV2 at all when the causal pass is skipped",
+    MERGED: "PR #13 as merged (follow-up commit 428dfc5): no dK2/dV2 at all when the causal pass is skipped",
     OURS: "prefixbench's, not in the PR: no zero-fill, dK1 added on prefix rows only",
 }
 TABLE_CAPTION = (f"Backward ms (medians) per variant. PR saving = {BASELINE} - {MERGED}, paired per round, and as % "
@@ -395,10 +395,45 @@ def table(verdict: Verdict) -> tuple[list[str], list[list[str]]]:
     return headers, rows
 
 
-def blocks(verdict: Verdict) -> list[tuple]:
+SHORT_HEADER = {BASELINE: "#9", FIRST_COMMIT: "#13 1st", MERGED: "#13", OURS: "ours", UNGUARDED: "unguarded"}
+COMPACT_VARIANTS = (BASELINE, FIRST_COMMIT, MERGED, OURS)
+
+
+def _converged_mark(row: VerdictRow) -> str:
+    c = row.converged
+    return "-" if c is None else ("yes" if c else f"NO +-{row.saving.rel_ci:.0%}")
+
+
+def compact_table(verdict: Verdict) -> tuple[list[str], list[list[str]]]:
+    """The first screen's table: distribution, tokens, the PR's variants' and ours' backward ms, the PR's
+    saving [95% CI] and %, and whether that delta converged (the full table comes further down)."""
+    names = [n for n in COMPACT_VARIANTS if n in verdict.variants]
+    headers = (["distribution", "tokens"] + [f"{SHORT_HEADER[n]} bwd ms" for n in names]
+               + ["PR saving ms [95% CI]", "% of bwd", "converged"])
+    rows = []
+    for r in verdict.rows:
+        rows.append([r.distribution + (" (reference)" if r.reference else ""), _tokens_label(r.tokens)]
+                    + [_bwd_cell(r, n) for n in names]
+                    + [_ci(r.saving), "-" if r.saving_pct is None else f"{r.saving_pct:.1f}%", _converged_mark(r)])
+    return headers, rows
+
+
+def mapping_line(verdict: Verdict) -> str:
+    """Which variant is which commit, in one line under the first-screen table."""
+    return "; ".join(f"{SHORT_HEADER.get(n, n)} = {n}: {o}" for n, o in verdict.origins.items()) + "."
+
+
+def first_screen_blocks(verdict: Verdict) -> list[tuple]:
+    """What a reviewer reads without scrolling: the compact table, the sentences, the commit mapping."""
+    headers, rows = compact_table(verdict)
+    return [("table", headers, rows, "compact"), ("ul", verdict.sentences, "verdict"),
+            ("p", mapping_line(verdict) + " " + GUARD_BRANCH_NOTE, "small")]
+
+
+def blocks(verdict: Verdict, title: str = "Verdict") -> list[tuple]:
     """Blocks for plots.render (Markdown and HTML share them)."""
     headers, rows = table(verdict)
-    return [("h", 2, "Verdict"), ("ul", verdict.sentences), ("p", TABLE_CAPTION), ("table", headers, rows),
+    return [("h", 2, title), ("ul", verdict.sentences), ("p", TABLE_CAPTION), ("table", headers, rows),
             ("p", GUARD_BRANCH_NOTE),
             ("table", ["variant", "what it is"], [[n, o] for n, o in verdict.origins.items()])]
 
@@ -410,7 +445,7 @@ def to_markdown(verdict: Verdict) -> str:
 
 def to_terminal(verdict: Verdict) -> str:
     """A plain-text block for the end of a sweep: medians only, short columns, then the sentences."""
-    short = {BASELINE: "#9", FIRST_COMMIT: "#13 1st", MERGED: "#13", OURS: "ours", UNGUARDED: "unguarded"}
+    short = SHORT_HEADER
     names = [short.get(n, n) for n in verdict.variants]
     headers = ["configuration", "branch"] + [f"{s} ms" for s in names] + ["PR saving ms [95% CI]", "%", "model ms",
                                                                           "conv."]
