@@ -28,8 +28,15 @@ COMMAND_MODULES = (
     "plots.cli_report",
 )
 
+def _hooks() -> dict[str, dict]:
+    """Extra arguments of a module's `register`: the report layer's pieces that lower layers print."""
+    from plots.terminal import sweep_summary
+    return {"bench.cli_sweep": {"summary": sweep_summary}}
+
+
+_HOOKS = _hooks()
 for _name in COMMAND_MODULES:
-    importlib.import_module(_name).register(app)
+    importlib.import_module(_name).register(app, **_HOOKS.get(_name, {}))
 
 
 @app.command()

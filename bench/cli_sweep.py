@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List, Optional
+from typing import Callable, List, Optional
 
 import typer
 
@@ -36,7 +36,11 @@ def dry_run(suite: Suite) -> None:
         print(c.config_id)
 
 
-def register(app: typer.Typer) -> None:
+Summary = Callable[[list[Record]], str]      # records -> the text printed when the sweep ends
+
+
+def register(app: typer.Typer, summary: Optional[Summary] = None) -> None:
+    """`summary` (the pivot and verdict, from the report layer) replaces the per-record table when given."""
     @app.command()
     def sweep(
         out: Path = typer.Option(Path("runs/sweep"), "--out", help="Directory for results.jsonl and env.json."),
@@ -98,6 +102,8 @@ def register(app: typer.Typer) -> None:
             result.records = [Record.from_json(r) for r in read_records([result.results_path])]
         if result.skipped_configs:
             console.print(f"resume: skipped {result.skipped_configs} configurations already recorded")
-        if result.records:
+        if result.records and summary is not None:
+            print(summary([Record.from_json(r) for r in read_records([result.results_path])]), end="")
+        elif result.records:
             console.print(results_table(result.records))
-        console.print(f"records: {result.results_path}")
+        console.print(f"records: {result.results_path} (flat: {result.csv_path})", soft_wrap=True)
