@@ -91,10 +91,20 @@ def test_a_synchronizing_call_is_detected_and_timed_amortized():
                       lambda: None, FakeHold(timeout_s=0.05), amortized_reps=3)
     first = held(0)
     assert set(held.fallbacks) == {"slow"} and "synchronizes" in held.fallbacks["slow"]
-    assert counts["slow"] == 1 + 3                       # the timed-out call, then 3 amortized ones
+    assert counts["slow"] == 1 + 2 + 3         # an unheld first call, two timed-out held ones, 3 amortized
     assert first["slow"]["forward"] == pytest.approx(60, rel=0.5)
     held(1)
-    assert counts["slow"] == 4 + 3                       # from now on amortized only
+    assert counts["slow"] == 6 + 3                       # from now on amortized only
+
+
+def test_one_stall_is_forgiven_two_in_a_row_convict():
+    x, dout, clear = _leaf()
+    hold = FakeHold(timeout_s=5.0)
+    outcomes = iter([True, False])         # the first held call times out (a stall), the retry does not
+    hold.timed_out = lambda: next(outcomes)
+    held = HeldRounds({"a": lambda: x * 2}, dout, clear, Clock(torch.device("cpu")), lambda: None, hold)
+    held(0)
+    assert held.fallbacks == {} and hold.engaged == 2
 
 
 def test_a_device_side_timeout_alone_also_falls_back():

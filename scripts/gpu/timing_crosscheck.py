@@ -10,6 +10,7 @@ import argparse
 import json
 import sys
 import time
+import traceback
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
@@ -56,48 +57,65 @@ def main() -> int:
         return 1
     report["hold"] = {"kind": hold.kind, "note": note, "timeout_s": hold.timeout_s,
                       "held_ms_for_20ms_host_wait": round(held_ms(hold, 0.02), 3)}
-    print(f"hold: {hold.kind} ({note or 'spin on a pinned host flag'}); an event pair around engage() with the host waiting 20 ms: "
-          f"{report['hold']['held_ms_for_20ms_host_wait']} ms")
+    print(f"hold: {hold.kind} ({note or 'spin on a pinned host flag'}); an event pair around engage() "
+          f"with the host waiting 20 ms: {report['hold']['held_ms_for_20ms_host_wait']} ms")
 
     def config(dist: str, tokens: int) -> Config:
         return Config(dist, tokens, args.heads, args.head_dim, "bfloat16")
 
-    report["held_vs_kernels"] = []
-    print("\n| configuration | impl | gpu (held) ms | eager ms | profiler kernel sum ms | gpu/kernels | "
-          "eager/kernels | host overhead ms | host enqueue ms | rounds |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
-    for dist, tokens in CONFIGS:
-        t = time.perf_counter()
-        res = held_vs_kernels(config(dist, tokens), VARIANTS, args.backend, rule, hold)
-        res["wall_s"] = time.perf_counter() - t
-        report["held_vs_kernels"].append(res)
-        for r in res["rows"]:
-            print(f"| {dist} {tokens // 1024}k | {r['impl']} | {_ci(r['gpu_ms'])} | {_ci(r['eager_ms'])} | "
-                  f"{r['kernel_sum_ms']:.3f} | {r['gpu_vs_kernels']:+.2%} | {r['eager_vs_kernels']:+.2%} | "
-                  f"{_ci(r['host_overhead_ms'])} | {r['enqueue_ms']['median']:.3f} | {res['rounds']} ({res['stop_reason']}) |")
-    print("\npaired fwd+bwd deltas, ms (median [95% interval]):")
-    for res in report["held_vs_kernels"]:
-        for k, v in res["paired_deltas_ms"].items():
-            print(f"  {res['rows'][0]['config']}: {k}: {_ci(v)}")
+    def held_section() -> None:
+        report["held_vs_kernels"] = []
+        print("\n| configuration | impl | gpu (held) ms | eager ms | profiler kernel sum ms | gpu/kernels | "
+              "eager/kernels | host overhead ms | host enqueue ms | gpu method | rounds |")
+        print("|---|---|---|---|---|---|---|---|---|---|---|")
+        for dist, tokens in CONFIGS:
+            t = time.perf_counter()
+            try:
+                res = held_vs_kernels(config(dist, tokens), VARIANTS, args.backend, rule, hold)
+            except Exception:  # noqa: BLE001 - the next configuration still runs
+                report.setdefault("errors", []).append(traceback.format_exc())
+                traceback.print_exc()
+                continue
+            res["wall_s"] = time.perf_counter() - t
+            report["held_vs_kernels"].append(res)
+            for r in res["rows"]:
+                print(f"| {dist} {tokens // 1024}k | {r['impl']} | {_ci(r['gpu_ms'])} | {_ci(r['eager_ms'])} | "
+                      f"{r['kernel_sum_ms']:.3f} | {r['gpu_vs_kernels']:+.2%} | {r['eager_vs_kernels']:+.2%} | "
+                      f"{_ci(r['host_overhead_ms'])} | {r['enqueue_ms']['median']:.3f} | {r['gpu_method']} | {res['rounds']} ({res['stop_reason']}) |")
+        print("\npaired fwd+bwd deltas, ms (median [95% interval]):")
+        for res in report["held_vs_kernels"]:
+            for k, v in res["paired_deltas_ms"].items():
+                print(f"  {res['rows'][0]['config']}: {k}: {_ci(v)}")
 
-    g = graph_pair(config("sft_long_prompt", 16384), GRAPH_PAIR, args.backend, rule, hold)
-    report["graph_pair"] = g
-    print(f"\ngraph, gpu and eager clocks interleaved at {g['config']} ({g['rounds']} rounds, {g['stop_reason']}):")
-    for k, v in g["medians_ms"].items():
-        print(f"  {k}: {_ci(v)} ms")
-    if "graph_ratio" in g:
-        print(f"  graph {GRAPH_PAIR[0]} / {GRAPH_PAIR[1]}, paired by round: {_ci(g['graph_ratio'])}")
-    if g["errors"]:
-        print(f"  capture errors: {g['errors']}")
+    def graph_section() -> None:
+        g = graph_pair(config("sft_long_prompt", 16384), GRAPH_PAIR, args.backend, rule, hold)
+        report["graph_pair"] = g
+        print(f"\ngraph, gpu and eager clocks interleaved at {g['config']} ({g['rounds']} rounds, {g['stop_reason']}):")
+        for k, v in g["medians_ms"].items():
+            print(f"  {k}: {_ci(v)} ms")
+        if "graph_ratio" in g:
+            print(f"  graph {GRAPH_PAIR[0]} / {GRAPH_PAIR[1]}, paired by round: {_ci(g['graph_ratio'])}")
+        if g["errors"]:
+            print(f"  capture errors: {g['errors']}")
 
-    d = detection(config("sft_long_prompt", 16384), args.backend)
-    report["detection"] = d
-    print(f"\ndetection (hold timeout {d['timeout_s']} s): fell back: {sorted(d['fallbacks'])}")
-    for n, v in d["fwd_bwd_ms"].items():
-        print(f"  {n}: fwd+bwd per round {v}; host enqueue ms {d['enqueue_ms'].get(n)}; "
-              f"note: {d['fallbacks'].get(n, 'held')}")
+    def detection_section() -> None:
+        d = detection(config("sft_long_prompt", 16384), args.backend)
+        report["detection"] = d
+        print(f"\ndetection (hold timeout {d['timeout_s']} s): fell back: {sorted(d['fallbacks'])}")
+        for n, v in d["fwd_bwd_ms"].items():
+            print(f"  {n}: fwd+bwd per round {v}; host enqueue ms {d['enqueue_ms'].get(n)}; "
+                  f"note: {d['fallbacks'].get(n, 'held')}")
+
+    failed = 0
+    for section in (held_section, graph_section, detection_section):
+        try:
+            section()
+        except Exception:  # noqa: BLE001 - one failing check must not hide the others' numbers
+            failed += 1
+            report.setdefault("errors", []).append(traceback.format_exc())
+            traceback.print_exc()
     (args.out / "crosscheck.json").write_text(json.dumps(report, indent=1))
-    return 0
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
