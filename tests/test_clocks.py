@@ -13,8 +13,8 @@ from bench.clocks.rounds import EagerRounds, HeldRounds, amortized_call, rotated
 from bench.clocks.summary import host_overhead, paired_difference, timing_fields
 from bench.errors import UserError
 from bench.grid import Config
-from bench.implementations import registry
-from bench.inputs import build_workload
+from bench.registry import registry
+from bench.workloads import build_workload
 from bench.stats import StoppingRule
 from bench.timing import Clock
 

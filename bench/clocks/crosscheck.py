@@ -18,8 +18,8 @@ from bench.clocks.plan import plan_timing
 from bench.clocks.rounds import HeldRounds
 from bench.clocks.summary import direction_stats, host_overhead, paired_difference, with_fwd_bwd
 from bench.grid import Config
-from bench.implementations import registry
-from bench.inputs import Workload, build_workload
+from bench.registry import registry
+from bench.workloads import Workload, build_workload
 from bench.stats import StoppingRule, median_ci
 from bench.timing import Clock, L2Flusher
 
