@@ -16,7 +16,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
 
 @app.callback()
 def _root() -> None:
-    """Subcommands: variants, sweep, profile, validate, report, compare."""
+    """Subcommands: variants, sweep, profile, validate, report, compare, review."""
 
 
 # module -> registers its commands; an import error surfaces (a renamed module must not drop a command).

@@ -69,6 +69,31 @@ def compare(base: Path = typer.Argument(..., help="Baseline: a result directory 
     typer.echo("no regression")
 
 
+def review(out: Path = typer.Option(..., "--out", "-o", help="Directory for sweep/, validate/, profile/, report/."),
+           suite: str = typer.Option(None, "--suite", help="Suite to sweep (default: 'default' on CUDA, 'smoke' "
+                                                            "without)."),
+           backend: str = typer.Option("auto", help="auto | fa3 | reference"),
+           device: str = typer.Option("auto", help="auto | cuda | cpu"),
+           nsys: str = typer.Option(None, "--nsys", help="Path to the nsys executable (default: found on PATH)."),
+           isolation: str = typer.Option("process", help="process (crash-safe workers) | none")) -> None:
+    """The whole review in one command: sweep, validate the PR's variants and ours, nsys-profile
+    zeros_always vs guarded_passthrough (when nsys is found), and the report.
+
+    Exit codes: 0 = report written; 2 = bad input.
+    """
+    from bench.errors import UserError
+    from plots.review import run_review
+
+    if isolation not in ("process", "none"):
+        raise UserError(f"--isolation {isolation!r}: choose process or none")
+    result = run_review(out, suite, backend, device, isolation=isolation, nsys_path=nsys,
+                        log=lambda line: typer.echo(line, err=True))
+    typer.echo(result.summary, nl=False)
+    walls = ", ".join(f"{k} {v:.0f} s" for k, v in result.wall_s.items())
+    typer.echo(f"review: {walls}; report {result.report['html']}")
+
+
 def register(app: typer.Typer) -> None:
     app.command("report")(report)
+    app.command("review")(review)
     app.command("compare")(compare)

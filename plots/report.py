@@ -266,7 +266,7 @@ def glossary_blocks() -> list[Block]:
     return [("h", 2, "Glossary"), ("table", ["term", "meaning"], [[k, v] for k, v in GLOSSARY.items()])]
 
 
-def build_report(dirs: list[str | Path], out: str | Path) -> dict[str, Path]:
+def build_report(dirs: list[str | Path], out: str | Path, extra_notes: Optional[list[str]] = None) -> dict[str, Path]:
     """Write OUT/report.md, OUT/report.html and OUT/figures/*; return their paths.
 
     Order: the verdict (first screen), figures, the full verdict and pivot tables, peers, validation and
@@ -287,7 +287,7 @@ def build_report(dirs: list[str | Path], out: str | Path) -> dict[str, Path]:
     blocks += peers_blocks(data) + validation_blocks(data) + breakdown_blocks(data)
     blocks += glossary_blocks()
     blocks += [("h", 2, "Appendix")] + provenance_blocks(data) + env_blocks(data)
-    blocks += [("h", 3, "Notes"), ("ul", notes_for(data) + fig_notes or ["none"])] + summary_blocks(data)
+    blocks += [("h", 3, "Notes"), ("ul", list(extra_notes or []) + notes_for(data) + fig_notes or ["none"])] + summary_blocks(data)
     blocks = [b for b in blocks if not (b[0] == "p" and not b[1])]
     md, html_path = out / "report.md", out / "report.html"
     md.write_text(to_markdown(blocks, out))
