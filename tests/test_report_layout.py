@@ -86,3 +86,44 @@ def test_throughput_above_the_peak_is_flagged_not_shown(tmp_path: Path) -> None:
     peers = md.split("\n## Peers\n")[1].split("\n## ")[0]
     assert "1088 (above the 989 TF/s peak: not throughput)" in peers
     assert "1088.0" not in peers and "| 500.0 |" in peers
+
+
+def test_each_figure_has_its_data_beside_it(tmp_path: Path) -> None:
+    import csv
+
+    from plots.records import load_dirs
+    from plots.verdict import verdict_rows
+    out = build_report([RUN_C, VALIDATE, ROOT / "results" / "h100" / "peers"], tmp_path)["figures"]
+
+    def rows(name: str) -> list[dict]:
+        with (out / f"{name}.csv").open() as fh:
+            return list(csv.DictReader(fh))
+
+    for name in ("hot_path_cost", "phases", "scaling", "prediction", "boundary", "peers"):
+        assert (out / f"{name}.png").is_file() and rows(name), name
+    saving = {(r["distribution"], int(r["tokens"])): r for r in rows("scaling")}
+    for v in verdict_rows(load_dirs([RUN_C]).records):
+        r = saving[(v.distribution, v.tokens)]
+        assert (float(r["saving_ms"]), float(r["lo"]), float(r["hi"])) == (v.saving.median, v.saving.lo, v.saving.hi)
+        assert float(r["predicted_ms"]) == v.predicted[0]
+    phases = rows("phases")
+    zero = next(r for r in phases if r["segment"] == "alloc + zero-fill" and r["variant"] == "zeros_always")
+    assert float(zero["lo_ms"]) <= float(zero["median_ms"]) <= float(zero["hi_ms"])
+    sdpa = next(r for r in rows("peers") if r["name"] == "sdpa_dense")
+    assert float(sdpa["backward_lo"]) <= float(sdpa["backward_ms"]) <= float(sdpa["backward_hi"])
+    assert len(rows("boundary")) == len({(r["variant"], r["pattern"]) for r in
+                                        load_dirs([RUN_C, VALIDATE]).validation})
+
+
+def test_a_far_longer_bar_clips_the_axis() -> None:
+    from plots.figures import _clip_at
+    assert _clip_at([1.0, 2.0, 2.7, 20.0]) == pytest.approx(1.35 * 2.7)
+    assert _clip_at([1.0, 2.0, 2.7, 5.0]) is None
+
+
+def test_colours_are_the_same_in_every_figure() -> None:
+    from plots import figures
+    from plots.palette import color
+    assert figures.colors_for(["prefix_rows_add", "zeros_always"]) == figures.colors_for(["zeros_always",
+                                                                                          "prefix_rows_add"])
+    assert figures.colors_for(["sdpa_dense"])["sdpa_dense"] == color("sdpa_dense")
