@@ -62,3 +62,10 @@ def test_graph_replays_of_identical_gpu_work_agree_within_one_percent(backend, h
     g = graph_pair(SFT_16K, ["guarded_zero_fill", "guarded_passthrough"], backend, StoppingRule(20, 100, 0.005, 5.0), hold)
     assert not g["errors"]
     assert abs(g["graph_ratio"]["median"] - 1) < 0.01, g
+
+
+def test_the_same_held_calls_match_their_kernel_sum_within_three_percent(backend, hold):
+    from bench.clocks.crosscheck import held_under_profiler
+    for row in held_under_profiler(SFT_16K, ["guarded_passthrough", "prefix_rows_add"], backend, hold, reps=10):
+        assert row["gpu_method"] == "held"
+        assert abs(row["held_vs_kernels"]) < 0.03, row
