@@ -61,6 +61,15 @@ def resolve_target(backend: str, device: str) -> Target:
     return Target(name, device)
 
 
+def suite_from_flags(suite: Optional[str], **flags) -> tuple[Suite, bool]:
+    """The suite file (default: `default`, or `smoke` on a machine without CUDA) with flags applied;
+    and whether the smoke fallback was taken."""
+    from bench.grid import load_suite
+    fallback = suite is None and not torch.cuda.is_available()
+    base = load_suite(suite or ("smoke" if fallback else "default"))
+    return base.with_overrides(**flags), fallback
+
+
 @dataclass
 class SweepResult:
     records: list[Record] = field(default_factory=list)
