@@ -17,12 +17,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
 
-from bench.cli_sweep import suite_from_flags
 from bench.grid import Config, Suite, check_suite
 from bench.io import read_records, write_json
 from bench.patterns import catalogue, random_patterns
 from bench.records import Record
-from bench.sweep import Target, resolve_target, run_sweep
+from bench.sweep import Target, resolve_target, run_sweep, suite_from_flags
 from bench.validate import run_validation, summarize
 from plots.report import build_report
 from plots.terminal import sweep_summary
@@ -52,7 +51,7 @@ def profile_config_for(suite: Suite) -> Config:
 
 def _profile(out: Path, suite: Suite, target: Target, nsys_path: Optional[str]) -> Optional[str]:
     """nsys profile of the PR's two variants; returns a one-line note when it cannot run."""
-    from profiles.cli_profile import profile_config
+    from profiles.profile_command import profile_config
     from profiles.nsys import find_nsys
     if target.device != "cuda":
         return "no nsys profile: the review ran on the CPU (nsys profiles CUDA kernels)."
