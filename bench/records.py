@@ -101,7 +101,7 @@ class Record:
     notes: Optional[dict[str, Any]] = None         # peers: correctness check, computed pairs, ...
     bandwidth: Optional[dict[str, Any]] = None     # ok only: the fill/add probe of the configuration
     gpu_clocks: Optional[dict[str, Any]] = None    # ok only (null on the CPU): nvidia-smi after timing
-    ideal: Optional[dict[str, float]] = None       # variants: fwd/bwd/fwd_bwd time over the ideal (see below)
+    ideal: Optional[dict[str, Any]] = None         # variants: fwd/bwd/fwd_bwd time over the ideal (fill_ideal)
     gpu_clocks_recorded: bool = field(default=False, repr=False)   # older files lack the key: keep it so
     schema: int = SCHEMA
     extra: dict[str, Any] = field(default_factory=dict)    # keys this version does not know, kept
@@ -201,7 +201,30 @@ def build_records(config: Config, batch: PackedBatch, impls: list[Implementation
     if measured is not None and measured.ok:
         timed = {n: records[n] for n in measured.value["samples_ms"]}
         _fill_measurements(timed, measured.value, {n: probes[n].value for n in timed})
+        fill_ideal(list(records.values()))
     return [records[impl.name] for impl in impls]
+
+
+IDEAL_PEER = "fa3_bidir_bound"     # FA3's bidirectional single pass: the rate no PrefixLM variant can beat by much
+
+
+def fill_ideal(records: list[Record]) -> None:
+    """`ideal` of each ok variant record: its fwd, bwd and fwd+bwd time over the ideal time, where the ideal
+    is the batch's PrefixLM pairs at the per-pair rate (ms / computed pair) of FA3's bidirectional single
+    pass measured in the same configuration. Needs that peer ok with its computed pairs in `notes`."""
+    bound = next((r for r in records if r.variant == IDEAL_PEER and r.ok), None)
+    own_pairs = (bound.notes or {}).get("attended_pairs") if bound is not None else None
+    if not own_pairs:
+        return
+    rate = {m: bound.median(m) / own_pairs for m in ("forward", "backward")}
+    for rec in records:
+        pairs = (rec.batch or {}).get("attended_pairs")
+        if rec.kind != "variant" or not rec.ok or not pairs:
+            continue
+        ideal_fwd, ideal_bwd = pairs * rate["forward"], pairs * rate["backward"]
+        fwd, bwd = rec.median("forward"), rec.median("backward")
+        rec.ideal = {"fwd": fwd / ideal_fwd, "bwd": bwd / ideal_bwd, "fwd_bwd": (fwd + bwd) / (ideal_fwd + ideal_bwd),
+                     "ideal_fwd_ms": ideal_fwd, "ideal_bwd_ms": ideal_bwd, "peer": IDEAL_PEER}
 
 
 def _fill_measurements(records: dict[str, Record], result: dict[str, Any], probes: dict[str, dict]) -> None:
