@@ -75,7 +75,13 @@ class Suite:
     context: int = 8192
     backend: str = "auto"
     device: str = "auto"
+    block: bool = False            # also time each variant inside a transformer block (`block:<variant>`)
     timing: TimingOptions = field(default_factory=TimingOptions)
+
+    def implementations(self) -> list[str]:
+        """What each configuration measures, interleaved: the variants, the peers, then the blocks."""
+        blocks = [f"block:{v}" for v in self.variants] if self.block else []
+        return list(self.variants) + list(self.peers) + blocks
 
     def configs(self) -> list[Config]:
         return [Config(d, t, h, hd, dt, self.seed, self.context) for d, t, h, hd, dt in
@@ -122,7 +128,7 @@ def load_suite(name_or_path: str) -> Suite:
         raise UserError(f"suite {path}: unknown axis {sorted(unknown)[0]!r} (axes: {', '.join(_AXIS_KEYS)})")
     kwargs: dict[str, Any] = {_AXIS_KEYS[k]: tuple(v if isinstance(v, list) else [v]) for k, v in axes.items()}
     run = data.get("run", {})
-    for key in ("seed", "context", "backend", "device"):
+    for key in ("seed", "context", "backend", "device", "block"):
         if key in run:
             kwargs[key] = run[key]
     try:
@@ -154,6 +160,8 @@ def check_suite(suite: Suite) -> None:
         for v in values:
             if not _is_int(v) or v < 1:
                 raise UserError(f"--{name.replace('_', '-')} {v}: must be a positive integer")
+    if not isinstance(suite.block, bool):
+        raise UserError(f"block = {suite.block!r}: must be true or false")
     if not _is_int(suite.seed):
         raise UserError(f"--seed {suite.seed!r}: must be an integer")
     if not _is_int(suite.context) or suite.context < MIN_SEQ:

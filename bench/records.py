@@ -251,8 +251,9 @@ def _fill_measurements(records: dict[str, Record], result: dict[str, Any], probe
         rec.status, rec.samples_ms = "ok", s
         rec.stop_reason, rec.repetitions = result["stop_reason"], result["rounds"]
         pairs = rec.batch["attended_pairs"] * rec.heads * rec.head_dim
-        rec.tflops = {"forward": FLOPS_PER_PAIR_FWD * pairs / (rec.timings_ms.forward.median * 1e9),
-                      "backward": FLOPS_PER_PAIR_BWD * pairs / (rec.timings_ms.backward.median * 1e9)}
+        if rec.kind != "block":     # a block's time is mostly matmuls: attention FLOP/s of it would mislead
+            rec.tflops = {"forward": FLOPS_PER_PAIR_FWD * pairs / (rec.timings_ms.forward.median * 1e9),
+                          "backward": FLOPS_PER_PAIR_BWD * pairs / (rec.timings_ms.backward.median * 1e9)}
         probe = probes.get(name, {})
         if rec.bytes is not None or probe.get("peak_memory") is not None:
             rec.bytes = {**(rec.bytes or {}), "peak_memory": probe.get("peak_memory")}
