@@ -31,6 +31,15 @@ class TimingOptions:
     phase_reps: int = 10             # extra interleaved repetitions with phase events
     l2_flush: bool = False
     cuda_graph: bool = False
+    # paired deltas (a, b) the rule also waits for: a - b per round, until its 95% CI is within +-watch_rel_ci
+    watch_pairs: tuple = ()
+    watch_rel_ci: float = 0.05
+    time_cap_long_s: float = 0.0     # > 0: the time cap for configurations of >= long_tokens tokens
+    long_tokens: int = 65536
+
+    def cap_for(self, tokens: int) -> float:
+        """The time cap of a configuration: longer for long sequences when `time_cap_long_s` is set."""
+        return self.time_cap_long_s if self.time_cap_long_s > 0 and tokens >= self.long_tokens else self.time_cap_s
 
 
 @dataclass(frozen=True)
@@ -132,10 +141,21 @@ def load_suite(name_or_path: str) -> Suite:
         if key in run:
             kwargs[key] = run[key]
     try:
-        timing = TimingOptions(**data.get("timing", {}))
+        table = dict(data.get("timing", {}))
+        if "watch_pairs" in table:
+            table["watch_pairs"] = _pairs(table["watch_pairs"], path)
+        timing = TimingOptions(**table)
     except TypeError as exc:
         raise UserError(f"suite {path}: bad [timing] table ({exc})") from None
     return Suite(name=path.stem, description=data.get("description", ""), timing=timing, **kwargs)
+
+
+def _pairs(value: Any, path: Path) -> tuple:
+    """watch_pairs = [["a", "b"], ...] -> (("a", "b"), ...)."""
+    if not isinstance(value, list) or not all(isinstance(p, list) and len(p) == 2 and all(isinstance(n, str)
+                                                                                         for n in p) for p in value):
+        raise UserError(f"suite {path}: watch_pairs must be a list of [name, name] pairs")
+    return tuple(tuple(p) for p in value)
 
 
 def _is_int(value: Any) -> bool:
@@ -167,6 +187,8 @@ def check_suite(suite: Suite) -> None:
     if not _is_int(suite.context) or suite.context < MIN_SEQ:
         raise UserError(f"--context {suite.context!r}: must be an integer >= {MIN_SEQ} (the shortest sequence drawn)")
     for f in fields(TimingOptions):
+        if f.name == "watch_pairs":
+            continue                                  # checked where the suite file is read
         value, kind = getattr(suite.timing, f.name), f.type
         ok = (_is_int(value) if kind == "int" else isinstance(value, bool) if kind == "bool"
               else isinstance(value, (int, float)) and not isinstance(value, bool))

@@ -133,7 +133,9 @@ def measure_config(config: Config, batch: PackedBatch, names: list[str], backend
     calls = {n: _prepare(w, n, backend).forward for n in names}
     for i in range(opts.warmup):
         timed_round(calls, w.dout, w.clear_grads, clock, flush, i)
-    rule = StoppingRule(opts.min_reps, opts.max_reps, opts.target_rel_ci, opts.time_cap_s)
+    rule = StoppingRule(opts.min_reps, opts.max_reps, opts.target_rel_ci, opts.cap_for(config.tokens),
+                        opts.watch_rel_ci)
+    watched = [(a, b) for a, b in opts.watch_pairs if a in names and b in names]
     samples = {n: {"forward": [], "backward": []} for n in names}
     start, rounds, stop_reason = time.perf_counter(), 0, None
     while stop_reason is None:
@@ -143,7 +145,7 @@ def measure_config(config: Config, batch: PackedBatch, names: list[str], backend
             samples[n]["backward"].append(r["backward"])
         rounds += 1
         series = [s[k] for s in samples.values() for k in ("forward", "backward")]
-        stop_reason = rule.verdict(series, time.perf_counter() - start)
+        stop_reason = rule.verdict(series, time.perf_counter() - start, _deltas(samples, watched))
     phases = {n: [] for n in names}
     timer = PhaseTimer(clock)
     for i in range(opts.phase_reps):
@@ -151,9 +153,18 @@ def measure_config(config: Config, batch: PackedBatch, names: list[str], backend
             phases[n].append(r["phases"])
     graph = _graph_replays(calls, w, clock, opts) if opts.cuda_graph else None
     clocks = gpu_clocks() if w.device.type == "cuda" else None   # right after the timed rounds: throttling?
-    return {"gpu_clocks": clocks, "samples_ms": samples, "phase_samples_ms": phases, "rounds": rounds, "stop_reason": stop_reason,
+    deltas = {f"{a}-{b}": median_ci(d) for (a, b), d in zip(watched, _deltas(samples, watched))}
+    watch = {k: {"converged": s.rel_ci <= opts.watch_rel_ci, "rel_ci": s.rel_ci, "target_rel_ci": opts.watch_rel_ci,
+                 "time_cap_s": rule.time_cap_s} for k, s in deltas.items()}
+    return {"gpu_clocks": clocks, "samples_ms": samples, "phase_samples_ms": phases, "rounds": rounds,
+            "stop_reason": stop_reason, "watched_deltas": watch,
             "measure_s": time.perf_counter() - start, "bandwidth": bandwidth_gbps(w, clock),
             "graph_ms": graph}
+
+
+def _deltas(samples: dict, pairs: list[tuple[str, str]]) -> list[list[float]]:
+    """Backward a - b per round for each watched pair (same index = same interleaved round)."""
+    return [[x - y for x, y in zip(samples[a]["backward"], samples[b]["backward"])] for a, b in pairs]
 
 
 def _graph_replays(calls: dict, w: Workload, clock: Clock, opts: TimingOptions) -> dict[str, Any]:

@@ -101,6 +101,7 @@ class Record:
     notes: Optional[dict[str, Any]] = None         # peers: correctness check, computed pairs, ...
     bandwidth: Optional[dict[str, Any]] = None     # ok only: the fill/add probe of the configuration
     gpu_clocks: Optional[dict[str, Any]] = None    # ok only (null on the CPU): nvidia-smi after timing
+    watched_deltas: Optional[dict[str, Any]] = None    # "a-b" -> converged, rel_ci: the stopping rule's pairs
     ideal: Optional[dict[str, Any]] = None         # variants: fwd/bwd/fwd_bwd time over the ideal (fill_ideal)
     gpu_clocks_recorded: bool = field(default=False, repr=False)   # older files lack the key: keep it so
     schema: int = SCHEMA
@@ -158,7 +159,7 @@ class Record:
 _ALWAYS = ("config_id", "variant", "kind", "distribution", "tokens", "heads", "head_dim", "dtype", "seed",
            "context", "backend", "device", "status", "error", "batch", "timings_ms", "stop_reason",
            "repetitions", "bytes", "prediction", "tflops", "rank", "gpu_index")
-_WHEN_PRESENT = ("samples_ms", "setup_ms", "notes", "bandwidth", "gpu_clocks", "ideal")
+_WHEN_PRESENT = ("samples_ms", "setup_ms", "notes", "bandwidth", "gpu_clocks", "watched_deltas", "ideal")
 
 
 def load_records(path: str | Path) -> list[Record]:
@@ -262,6 +263,8 @@ def _fill_measurements(records: dict[str, Record], result: dict[str, Any], probe
         if probe.get("notes"):
             rec.notes = probe["notes"]
         rec.bandwidth = bw
+        mine = {k: v for k, v in (result.get("watched_deltas") or {}).items() if name in k.split("-")}
+        rec.watched_deltas = mine or None
         rec.gpu_clocks, rec.gpu_clocks_recorded = result.get("gpu_clocks"), True
 
 
