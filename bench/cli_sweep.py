@@ -62,7 +62,13 @@ def register(app: typer.Typer) -> None:
         phase_reps: Optional[int] = typer.Option(None, help="Extra rounds with phase events."),
         l2_flush: Optional[bool] = typer.Option(None, "--l2-flush/--no-l2-flush"),
         cuda_graph: Optional[bool] = typer.Option(None, "--cuda-graph/--no-cuda-graph",
-                                                  help="Also time forward+backward replayed as a CUDA graph."),
+                                                  help="Also time forward and backward replayed as CUDA graphs, "
+                                                       "in the same interleaved rounds."),
+        timing: Optional[str] = typer.Option(None, "--timing",
+                                             help="gpu (default on CUDA): each call enqueued behind a stream "
+                                                  "hold, GPU time only; eager: from an idle queue, host launch "
+                                                  "time included. gpu mode also times eager in the same rounds; "
+                                                  "the CPU reference is always eager."),
         resume: bool = typer.Option(False, help="Skip configurations already in DIR/results.jsonl."),
         dry_run_: bool = typer.Option(False, "--dry-run", help="Print the grid and exit."),
         isolation: str = typer.Option("process", help="process (crash-safe worker) | none"),
@@ -75,7 +81,8 @@ def register(app: typer.Typer) -> None:
             suite, variants=variant, peers=peer, distributions=distribution, tokens=tokens, heads=heads,
             head_dims=head_dim, dtypes=dtype, seed=seed, context=context, backend=backend, device=device,
             warmup=warmup, min_reps=min_reps, max_reps=max_reps, target_rel_ci=target_rel_ci,
-            time_cap_s=time_cap, phase_reps=phase_reps, l2_flush=l2_flush, cuda_graph=cuda_graph)
+            time_cap_s=time_cap, phase_reps=phase_reps, l2_flush=l2_flush, cuda_graph=cuda_graph,
+            mode=timing)
         check_suite(the_suite)
         if dry_run_:
             dry_run(the_suite)
