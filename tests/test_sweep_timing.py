@@ -157,3 +157,17 @@ def test_bad_timing_mode_in_a_suite_is_a_user_error(tmp_path):
     path.write_text('[axes]\nvariant = ["guarded_passthrough"]\ndistribution = ["uniform"]\ntokens = [128]\n'
                     '[timing]\nmode = "eager"\n')
     assert load_suite(str(path)).timing.mode == "eager"
+
+
+def test_compare_across_timing_modes_uses_the_eager_clock_both_runs_have():
+    from plots.compare import SAME_NOISE, compare_pair
+    stat = {"median": 2.0, "lo": 1.99, "hi": 2.01, "n": 20}
+    base = {"config_id": "c", "variant": "v", "distribution": "uniform", "tokens": 128, "status": "ok",
+            "timings_ms": {"forward": stat, "backward": stat}}                    # an eager run (no timing_mode)
+    gpu_stat = {**stat, "median": 1.8, "lo": 1.79, "hi": 1.81}
+    new = {**base, "timing_mode": "gpu", "timings_ms": {"forward": gpu_stat, "backward": gpu_stat,
+                                                        "eager": {"backward": stat, "forward": stat}}}
+    c = compare_pair(Record.from_json(base), Record.from_json(new), "backward", 1.0)
+    assert c.verdict == SAME_NOISE and c.ratio == 1.0 and "compared on eager" in c.detail
+    same = compare_pair(Record.from_json(new), Record.from_json(new), "backward", 1.0)
+    assert same.base_ms == 1.8 and same.detail == ""
