@@ -11,7 +11,7 @@ from bench.implementations import Implementation, Prepared
 from bench.peers import PEERS
 from bench.workloads import Workload
 from prefixlm_attn.op import prefixlm_attention
-from prefixlm_attn.variants import VARIANTS, auto_choice_for
+from prefixlm_attn.variants import DEFAULT_VARIANT, VARIANTS, auto_choice_for
 
 
 def _variant_impl(name: str) -> Implementation:
@@ -41,3 +41,11 @@ def check_names(variants: tuple[str, ...], peers: tuple[str, ...]) -> None:
     for p in peers:
         if p not in known:
             raise UserError(f"unknown peer {p!r}; choose from {', '.join(known) or '(none registered)'}")
+
+
+def implementation_listing() -> list[dict]:
+    """`prefixbench variants`: each variant's contract, then each peer with what it needs to run."""
+    variants = [{"kind": "variant", **v.summary(), "default": v.name == DEFAULT_VARIANT} for v in VARIANTS.values()]
+    peers = [{"kind": "peer", "name": p.name, "description": p.description, "needs": p.needs}
+             for p in registry().values() if p.kind == "peer"]
+    return variants + peers

@@ -38,8 +38,8 @@ class Target:
 
 
 def resolve_target(backend: str, device: str) -> Target:
-    """Backend and device for sweep, profile and validate: auto -> fa3 on CUDA when FA3 loads, the
-    reference backend otherwise (on the GPU when there is one, with a notice)."""
+    """Backend and device for sweep, profile and validate: auto -> fa3 on CUDA, the reference on CPU.
+    On CUDA without FA3, auto refuses: a reference figure must be asked for, never slipped in."""
     from prefixlm_attn.backends import BACKENDS
     has_cuda = torch.cuda.is_available()
     if device == "auto":
@@ -57,8 +57,18 @@ def resolve_target(backend: str, device: str) -> Target:
     if name == "fa3" and not BACKENDS["fa3"].available():
         raise UserError("--backend fa3: FA3 did not load (no importable build with torch.ops.flash_attn_3)")
     if backend == "auto" and device == "cuda" and name == "reference":
-        print("prefixbench: FA3 did not load; using the reference backend on the GPU", file=sys.stderr)
+        raise UserError("--backend auto: CUDA is here but FA3 did not load; run `prefixbench doctor` for the fix, "
+                        "or pass --backend reference to time the PyTorch reference on the GPU")
     return Target(name, device)
+
+
+def suite_from_flags(suite: Optional[str], **flags) -> tuple[Suite, bool]:
+    """The suite file (default: `default`, or `smoke` on a machine without CUDA) with flags applied;
+    and whether the smoke fallback was taken."""
+    from bench.grid import load_suite
+    fallback = suite is None and not torch.cuda.is_available()
+    base = load_suite(suite or ("smoke" if fallback else "default"))
+    return base.with_overrides(**flags), fallback
 
 
 @dataclass

@@ -1,10 +1,12 @@
 """The regression gate: new/base ratio of a median per (config, implementation), with a propagated interval."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from pathlib import Path
 
 from bench.errors import UserError
-from bench.records import Record
+from bench.io import results_path
+from bench.records import Record, load_records
 
 METRICS = ("backward", "forward")
 # verdicts; SLOWER and NOW_FAILING are regressions
@@ -79,3 +81,33 @@ def compare_records(base: list[Record], new: list[Record], metric: str = "backwa
     if not common:
         raise UserError("BASE and NEW share no (configuration, implementation): nothing to compare")
     return [compare_pair(base_by_key[k], new_by_key[k], metric, threshold_pct) for k in common]
+
+
+@dataclass
+class CompareResult:
+    base_path: Path
+    new_path: Path
+    metric: str
+    threshold_pct: float
+    rows: list[Comparison]
+
+    @property
+    def regressed(self) -> list[Comparison]:
+        return [r for r in self.rows if r.regressed]
+
+    def counts(self) -> dict[str, int]:
+        return {v: sum(r.verdict == v for r in self.rows) for v in dict.fromkeys(r.verdict for r in self.rows)}
+
+    def as_json(self) -> dict:
+        return {"base": str(self.base_path), "new": str(self.new_path), "metric": self.metric,
+                "threshold_pct": self.threshold_pct, "summary": self.counts(),
+                "regressions": len(self.regressed), "rows": [asdict(r) | {"regressed": r.regressed}
+                                                             for r in self.rows]}
+
+
+def compare_paths(base: str | Path, new: str | Path, metric: str = "backward",
+                  threshold_pct: float = 5.0) -> CompareResult:
+    """The `compare` driver: two result directories (or results.jsonl files) -> one comparison per pair."""
+    base_path, new_path = results_path(base), results_path(new)
+    rows = compare_records(load_records(base_path), load_records(new_path), metric, threshold_pct)
+    return CompareResult(base_path, new_path, metric, threshold_pct, rows)

@@ -47,13 +47,14 @@ def test_calls_that_synchronize_fall_back_to_amortized(backend):
     assert all(v > 0 for values in d["fwd_bwd_ms"].values() for v in values)
 
 
-def test_held_time_matches_the_profiler_kernel_sum_and_eager_sits_above(backend, hold):
+def test_eager_sits_above_held_time_in_interleaved_rounds(backend, hold):
+    # Held rounds against a later, separate profiling pass differ by the clock change between the two
+    # passes (-1.3% to +3.6% seen on a power-capped H100); the same-calls test below checks the clock.
     from bench.clocks.crosscheck import held_vs_kernels
     res = held_vs_kernels(SFT_16K, ["guarded_passthrough", "prefix_rows_add"], backend,
                           StoppingRule(20, 100, 0.005, 5.0), hold)
     for row in res["rows"]:
         assert row["gpu_method"] == "held"
-        assert abs(row["gpu_vs_kernels"]) < 0.03, row
         assert row["eager_ms"]["median"] > row["gpu_ms"]["median"], row
 
 
@@ -62,3 +63,10 @@ def test_graph_replays_of_identical_gpu_work_agree_within_one_percent(backend, h
     g = graph_pair(SFT_16K, ["guarded_zero_fill", "guarded_passthrough"], backend, StoppingRule(20, 100, 0.005, 5.0), hold)
     assert not g["errors"]
     assert abs(g["graph_ratio"]["median"] - 1) < 0.01, g
+
+
+def test_the_same_held_calls_match_their_kernel_sum_within_three_percent(backend, hold):
+    from bench.clocks.crosscheck import held_under_profiler
+    for row in held_under_profiler(SFT_16K, ["guarded_passthrough", "prefix_rows_add"], backend, hold, reps=10):
+        assert row["gpu_method"] == "held"
+        assert abs(row["held_vs_kernels"]) < 0.03, row

@@ -124,9 +124,9 @@ def test_compile_fullgraph_on_cpu():
 
         def forward(self, x, meta_args):
             q, k, v = self.proj(x).chunk(3, dim=-1)
-            from prefixlm_attn.op import PrefixLMAttention
-            return PrefixLMAttention.apply(q.contiguous(), k.contiguous(), v.contiguous(), *meta_args,
-                                           False, dim ** -0.5, "prefix_rows_add", "reference")
+            from prefixlm_attn.op import prefixlm_fwd
+            return prefixlm_fwd(q.contiguous(), k.contiguous(), v.contiguous(), *meta_args,
+                                False, dim ** -0.5, "prefix_rows_add", "reference")[0]
 
     layer = Layer()
     compiled = torch.compile(layer, fullgraph=True, backend="aot_eager")

@@ -13,7 +13,7 @@ import torch
 
 from bench.clocks.hold import StreamHold, build_hold
 from bench.clocks.interleave import build_clock_set, measure_interleaved
-from bench.clocks.kernel_sum import profiler_kernel_ms
+from bench.clocks.kernel_sum import device_activity_ms, profiler_kernel_ms
 from bench.clocks.plan import plan_timing
 from bench.clocks.rounds import HeldRounds
 from bench.clocks.summary import direction_stats, host_overhead, paired_difference, with_fwd_bwd
@@ -59,6 +59,35 @@ def held_vs_kernels(config: Config, names: list[str], backend: str, rule: Stoppi
             s = result.samples_ms[clock_name]
             deltas[f"{a} - {b} ({clock_name})"] = paired_difference(s[a], s[b])["fwd_bwd"].as_dict()
     return {"rows": rows, "paired_deltas_ms": deltas, "rounds": result.rounds, "stop_reason": result.stop_reason}
+
+
+def held_under_profiler(config: Config, names: list[str], backend: str, hold: StreamHold,
+                        reps: int = 20) -> list[dict[str, Any]]:
+    """The same held calls seen two ways at once: their event times and the profiler's kernel sum.
+
+    Each implementation's held rounds run inside one profile, so both numbers describe identical
+    calls at identical clocks (no drift between a timing pass and a later profiling pass); the spin
+    kernel that holds the stream is left out of the sum.
+    """
+    from torch.profiler import ProfilerActivity, profile
+    w = build_workload(config, "cuda")
+    calls = _calls(w, names, backend)
+    rows = []
+    for name in names:
+        held = HeldRounds({name: calls[name]}, w.dout, w.clear_grads, Clock(w.device), lambda: None, hold)
+        for i in range(3):
+            held(i)                                  # warm: lazy kernel loads, allocator
+        torch.cuda.synchronize()
+        with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+            samples = [held(i)[name] for i in range(reps)]
+            torch.cuda.synchronize()
+        kernels_ms, count, _ = device_activity_ms(prof, exclude=("spin_until_released",))
+        events_ms = sum(s["forward"] + s["backward"] for s in samples)
+        rows.append({"config": config.config_id, "impl": name, "reps": reps,
+                     "held_events_ms_per_call": events_ms / reps, "kernel_sum_ms_per_call": kernels_ms / reps,
+                     "held_vs_kernels": events_ms / kernels_ms - 1, "activities_per_call": count / reps,
+                     "gpu_method": "amortized" if held.fallbacks else "held"})
+    return rows
 
 
 def graph_pair(config: Config, names: list[str], backend: str, rule: StoppingRule, hold: StreamHold,

@@ -17,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import torch  # noqa: E402
 
-from bench.clocks.crosscheck import detection, graph_pair, held_vs_kernels  # noqa: E402
+from bench.clocks.crosscheck import detection, graph_pair, held_under_profiler, held_vs_kernels  # noqa: E402
 from bench.clocks.hold import build_hold, held_ms  # noqa: E402
 from bench.grid import Config  # noqa: E402
 from bench.measure import spin_up  # noqa: E402
@@ -87,6 +87,17 @@ def main() -> int:
             for k, v in res["paired_deltas_ms"].items():
                 print(f"  {res['rows'][0]['config']}: {k}: {_ci(v)}")
 
+    def same_calls_section() -> None:
+        report["held_under_profiler"] = []
+        print("\nsame calls, same clocks: held rounds inside one profile (spin kernel excluded)")
+        print("| configuration | impl | held events ms/call | kernel sum ms/call | held/kernels | method |")
+        print("|---|---|---|---|---|---|")
+        for dist, tokens in CONFIGS:
+            for r in held_under_profiler(config(dist, tokens), VARIANTS, args.backend, hold):
+                report["held_under_profiler"].append(r)
+                print(f"| {dist} {tokens // 1024}k | {r['impl']} | {r['held_events_ms_per_call']:.3f} | "
+                      f"{r['kernel_sum_ms_per_call']:.3f} | {r['held_vs_kernels']:+.2%} | {r['gpu_method']} |")
+
     def graph_section() -> None:
         g = graph_pair(config("sft_long_prompt", 16384), GRAPH_PAIR, args.backend, rule, hold)
         report["graph_pair"] = g
@@ -107,7 +118,7 @@ def main() -> int:
                   f"note: {d['fallbacks'].get(n, 'held')}")
 
     failed = 0
-    for section in (held_section, graph_section, detection_section):
+    for section in (held_section, same_calls_section, graph_section, detection_section):
         try:
             section()
         except Exception:  # noqa: BLE001 - one failing check must not hide the others' numbers
