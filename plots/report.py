@@ -6,6 +6,7 @@ from typing import Any
 
 from plots import figure_data as fd
 from plots.figures import render_all
+from plots.overhead import host_overhead_blocks
 from bench.records import Record
 from bench.stats import Stat
 from plots.records import RunData, by_config, config_sort_key, load_dirs
@@ -186,7 +187,7 @@ def build_report(dirs: list[str | Path], out: str | Path) -> dict[str, Path]:
     blocks: list[Block] = [("h", 1, "prefixbench report"),
                            ("p", "Sources: " + ", ".join(str(s) for s in data.sources)),
                            ("h", 2, "Notes"), ("ul", notes_for(data) + fig_notes or ["none"])]
-    blocks += env_blocks(data) + summary_blocks(data)
+    blocks += env_blocks(data) + summary_blocks(data) + host_overhead_blocks(data.records)
     if figures:
         blocks.append(("h", 2, "Figures"))
         for f in figures:

@@ -75,8 +75,13 @@ class Interleaved:
     measure_s: float
 
 
-def measure_interleaved(clock_set: ClockSet, rule: StoppingRule, warmup: int) -> Interleaved:
-    """Warm-up iterations, then iterations until `rule` stops on every (clock, implementation, direction)."""
+def measure_interleaved(clock_set: ClockSet, rule: StoppingRule, warmup: int,
+                        watch: tuple[str, ...] | None = None) -> Interleaved:
+    """Warm-up iterations, then iterations until `rule` stops on every (clock, implementation, direction).
+
+    `watch` names the clocks whose series the rule waits for (None: all). The sweep watches the
+    mode's clock and graph: eager rides along in the same iterations (paired, never waited for),
+    since its host-launch jitter would otherwise hold every configuration to the time cap."""
     order = list(clock_set.rounds)
     for i in range(warmup):
         for name in rotated(order, i):
@@ -90,7 +95,8 @@ def measure_interleaved(clock_set: ClockSet, rule: StoppingRule, warmup: int) ->
                 series["forward"].append(r["forward"])
                 series["backward"].append(r["backward"])
         rounds += 1
-        every = [s for per_impl in samples.values() for d in per_impl.values() for s in d.values()]
+        every = [s for clock, per_impl in samples.items() if watch is None or clock in watch
+                 for d in per_impl.values() for s in d.values()]
         stop_reason = rule.verdict(every, time.perf_counter() - start) if every else "no_samples"
     clock_set.notes = live_notes(clock_set)
     return Interleaved(samples, rounds, stop_reason, time.perf_counter() - start)
