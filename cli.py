@@ -25,7 +25,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
 
 @app.callback()
 def _root() -> None:
-    """Subcommands: variants, sweep, profile, validate, report, compare, doctor."""
+    """Subcommands: variants, sweep, profile, validate, report, compare, review, doctor."""
 
 
 def _print_json(obj: object) -> None:
@@ -75,6 +75,8 @@ def sweep(
                                               "GPU time only; eager: from an idle queue, host launch time "
                                               "included. gpu mode also times eager in the same rounds; the CPU "
                                               "reference is always eager."),
+    block: Optional[bool] = typer.Option(None, "--block/--no-block",
+                                         help="Also time each variant inside a transformer block (block:<variant>)."),
     resume: Annotated[bool, typer.Option("--resume", help="Skip configurations already in DIR/results.jsonl.")] = False,
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the grid (configuration ids on stdout) and exit."),
     isolation: Isolation = "process",
@@ -87,7 +89,7 @@ def sweep(
                 head_dims=head_dim, dtypes=dtype, seed=seed, context=context, backend=backend, device=device,
                 warmup=warmup, min_reps=min_reps, max_reps=max_reps, target_rel_ci=target_rel_ci,
                 time_cap_s=time_cap, phase_reps=phase_reps, l2_flush=l2_flush, cuda_graph=cuda_graph,
-                mode=timing)
+                mode=timing, block=block)
     try:
         with console.sweep_progress(progress and not dry_run) as (on_start, on_config):
             summary = sweep_command(out, suite, axes, resume=resume, dry_run=dry_run, isolation=isolation,
@@ -104,9 +106,13 @@ def sweep(
         for c in summary.configs:
             console.say(c.config_id)
     else:
-        if summary.records:
-            console.show(console.results_table(summary.records))
-        console.say(f"records: {summary.results_path}")
+        if summary.records:                          # the pivot and the verdict over the whole results file
+            from bench.io import read_records
+            from bench.records import Record
+            from plots.terminal import sweep_summary
+            records = [Record.from_json(r) for r in read_records([summary.results_path])]
+            console.say(sweep_summary(records).rstrip("\n"))
+        console.say(f"records: {summary.results_path} (flat: {summary.results_path.with_name('results.csv')})")
 
 
 @app.command()
@@ -245,6 +251,26 @@ def compare(base: Path = typer.Argument(..., help="Baseline: a result directory 
             console.say(f"  {r.config_id} / {r.variant}: {r.verdict} {what}")
         raise typer.Exit(1)
     console.say("no regression")
+
+
+@app.command()
+def review(out: Annotated[Path, typer.Option("--out", "-o", help="Directory for sweep/, validate/, profile/, "
+                                                                 "report/ and review.json.")],
+           suite: SuiteName = None,
+           backend: Backend = "auto",
+           device: Device = "auto",
+           nsys: Optional[str] = typer.Option(None, "--nsys", help="Path to the nsys executable (default: on PATH)."),
+           isolation: Isolation = "process") -> None:
+    """The whole review in one command: sweep the suite, validate the PR's variants and ours, nsys-profile
+    zeros_always vs guarded_passthrough (when nsys is found; a note when not), and write the report.
+
+    Exit codes: 0 = report written; 2 = bad input.
+    """
+    from plots.review import run_review
+    result = run_review(out, suite, backend, device, isolation=isolation, nsys_path=nsys, log=console.notice)
+    console.say(result.summary.rstrip("\n"))
+    walls = ", ".join(f"{k} {v:.0f} s" for k, v in result.wall_s.items())
+    console.say(f"review: {walls}; report {result.report['html']}")
 
 
 @app.command()

@@ -33,6 +33,15 @@ class TimingOptions:
     l2_flush: bool = False
     cuda_graph: bool = False
     mode: str = "gpu"                # gpu (stream held: GPU work only) | eager (idle queue); CPU: always eager
+    # paired deltas (a, b) the rule also waits for: a - b per round, until its 95% CI is within +-watch_rel_ci
+    watch_pairs: tuple = ()
+    watch_rel_ci: float = 0.05
+    time_cap_long_s: float = 0.0     # > 0: the time cap for configurations of >= long_tokens tokens
+    long_tokens: int = 65536
+
+    def cap_for(self, tokens: int) -> float:
+        """The time cap of a configuration: longer for long sequences when `time_cap_long_s` is set."""
+        return self.time_cap_long_s if self.time_cap_long_s > 0 and tokens >= self.long_tokens else self.time_cap_s
 
 
 @dataclass(frozen=True)
@@ -77,7 +86,13 @@ class Suite:
     context: int = 8192
     backend: str = "auto"
     device: str = "auto"
+    block: bool = False            # also time each variant inside a transformer block (`block:<variant>`)
     timing: TimingOptions = field(default_factory=TimingOptions)
+
+    def implementations(self) -> list[str]:
+        """What each configuration measures, interleaved: the variants, the peers, then the blocks."""
+        blocks = [f"block:{v}" for v in self.variants] if self.block else []
+        return list(self.variants) + list(self.peers) + blocks
 
     def configs(self) -> list[Config]:
         return [Config(d, t, h, hd, dt, self.seed, self.context) for d, t, h, hd, dt in
@@ -124,14 +139,25 @@ def load_suite(name_or_path: str) -> Suite:
         raise UserError(f"suite {path}: unknown axis {sorted(unknown)[0]!r} (axes: {', '.join(_AXIS_KEYS)})")
     kwargs: dict[str, Any] = {_AXIS_KEYS[k]: tuple(v if isinstance(v, list) else [v]) for k, v in axes.items()}
     run = data.get("run", {})
-    for key in ("seed", "context", "backend", "device"):
+    for key in ("seed", "context", "backend", "device", "block"):
         if key in run:
             kwargs[key] = run[key]
     try:
-        timing = TimingOptions(**data.get("timing", {}))
+        table = dict(data.get("timing", {}))
+        if "watch_pairs" in table:
+            table["watch_pairs"] = _pairs(table["watch_pairs"], path)
+        timing = TimingOptions(**table)
     except TypeError as exc:
         raise UserError(f"suite {path}: bad [timing] table ({exc})") from None
     return Suite(name=path.stem, description=data.get("description", ""), timing=timing, **kwargs)
+
+
+def _pairs(value: Any, path: Path) -> tuple:
+    """watch_pairs = [["a", "b"], ...] -> (("a", "b"), ...)."""
+    if not isinstance(value, list) or not all(isinstance(p, list) and len(p) == 2 and all(isinstance(n, str)
+                                                                                         for n in p) for p in value):
+        raise UserError(f"suite {path}: watch_pairs must be a list of [name, name] pairs")
+    return tuple(tuple(p) for p in value)
 
 
 def _is_int(value: Any) -> bool:
@@ -156,11 +182,15 @@ def check_suite(suite: Suite) -> None:
         for v in values:
             if not _is_int(v) or v < 1:
                 raise UserError(f"--{name.replace('_', '-')} {v}: must be a positive integer")
+    if not isinstance(suite.block, bool):
+        raise UserError(f"block = {suite.block!r}: must be true or false")
     if not _is_int(suite.seed):
         raise UserError(f"--seed {suite.seed!r}: must be an integer")
     if not _is_int(suite.context) or suite.context < MIN_SEQ:
         raise UserError(f"--context {suite.context!r}: must be an integer >= {MIN_SEQ} (the shortest sequence drawn)")
     for f in fields(TimingOptions):
+        if f.name == "watch_pairs":
+            continue                                  # checked where the suite file is read
         value, kind = getattr(suite.timing, f.name), f.type
         ok = (_is_int(value) if kind == "int" else isinstance(value, bool) if kind == "bool"
               else isinstance(value, str) if kind == "str"

@@ -14,7 +14,7 @@ from typing import Any
 import torch
 
 from bench.clocks.hold import build_hold
-from bench.clocks.interleave import build_clock_set, measure_interleaved
+from bench.clocks.interleave import build_clock_set, measure_interleaved, paired_backward_deltas
 from bench.clocks.plan import plan_timing
 from bench.gpu_clocks import gpu_clocks   # NVML in-process, nvidia-smi as fallback
 from bench.grid import Config, TimingOptions
@@ -163,9 +163,12 @@ def measure_config(config: Config, batch: PackedBatch, names: list[str], backend
     if hold is not None and hold_note and "gpu" in clock_set.plan.series:   # the sleep hold stands in
         clock_set.plan = replace(clock_set.plan, note="; ".join(n for n in (clock_set.plan.note, hold_note) if n))
     plan = clock_set.plan
-    rule = StoppingRule(opts.min_reps, opts.max_reps, opts.target_rel_ci, opts.time_cap_s)
+    rule = StoppingRule(opts.min_reps, opts.max_reps, opts.target_rel_ci, opts.cap_for(config.tokens),
+                        opts.watch_rel_ci)
     watch = tuple(c for c in plan.series if c in (plan.mode, "graph"))
-    result = measure_interleaved(clock_set, rule, opts.warmup, watch=watch)
+    watched = [(a, b) for a, b in opts.watch_pairs if a in names and b in names]
+    result = measure_interleaved(clock_set, rule, opts.warmup, watch=watch, delta_clock=plan.mode,
+                                 delta_pairs=watched)
     phases = {n: [] for n in names}
     timer = PhaseTimer(clock)
     for i in range(opts.phase_reps):
@@ -178,4 +181,15 @@ def measure_config(config: Config, batch: PackedBatch, names: list[str], backend
             "timing": {"mode": plan.mode, "series": list(plan.series), "note": plan.note,
                        "notes": clock_set.notes, "watched": list(watch)},
             "rounds": result.rounds, "stop_reason": result.stop_reason, "measure_s": result.measure_s,
+            "watched_deltas": _watched(result.samples_ms, plan.mode, watched, opts, rule),
             "bandwidth": bandwidth_gbps(w, clock, probe_hold)}
+
+
+def _watched(samples: dict, clock: str, pairs: list, opts: TimingOptions, rule: StoppingRule) -> dict[str, Any]:
+    """Per watched pair: did its paired backward delta's 95% CI reach +-watch_rel_ci of itself?"""
+    out = {}
+    for (a, b), d in zip(pairs, paired_backward_deltas(samples, clock, pairs)):
+        s = median_ci(d)
+        out[f"{a}-{b}"] = {"converged": s.rel_ci <= opts.watch_rel_ci, "rel_ci": s.rel_ci,
+                           "target_rel_ci": opts.watch_rel_ci, "time_cap_s": rule.time_cap_s}
+    return out

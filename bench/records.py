@@ -122,6 +122,8 @@ class Record:
     notes: Optional[dict[str, Any]] = None         # peers: correctness check, computed pairs, ...
     bandwidth: Optional[dict[str, Any]] = None     # ok only: the fill/add probe of the configuration
     gpu_clocks: Optional[dict[str, Any]] = None    # ok only (null on the CPU): nvidia-smi after timing
+    watched_deltas: Optional[dict[str, Any]] = None    # "a-b" -> converged, rel_ci: the stopping rule's pairs
+    ideal: Optional[dict[str, Any]] = None         # variants: fwd/bwd/fwd_bwd time over the ideal (fill_ideal)
     gpu_clocks_recorded: bool = field(default=False, repr=False)   # older files lack the key: keep it so
     timing_mode: Optional[str] = None              # ok only: gpu | eager, the clock of forward/backward
     timing_note: Optional[str] = None              # why the clocks differ from the request (refusal, fallback)
@@ -190,7 +192,7 @@ _ALWAYS = ("config_id", "variant", "kind", "distribution", "tokens", "heads", "h
            "context", "backend", "device", "status", "error", "batch", "timings_ms", "stop_reason",
            "repetitions", "bytes", "prediction", "tflops", "rank", "gpu_index")
 _WHEN_PRESENT = ("timing_mode", "timing_note", "gpu_method", "host_overhead_ms", "samples_ms", "setup_ms", "notes",
-                 "bandwidth", "gpu_clocks")
+                 "bandwidth", "gpu_clocks", "watched_deltas", "ideal")
 
 
 def load_records(path: str | Path) -> list[Record]:
@@ -233,7 +235,30 @@ def build_records(config: Config, batch: PackedBatch, impls: list[Implementation
     if measured is not None and measured.ok:
         timed = {n: records[n] for n in measured.value["samples_ms"]}
         _fill_measurements(timed, measured.value, {n: probes[n].value for n in timed})
+        fill_ideal(list(records.values()))
     return [records[impl.name] for impl in impls]
+
+
+IDEAL_PEER = "fa3_bidir_bound"     # FA3's bidirectional single pass: the rate no PrefixLM variant can beat by much
+
+
+def fill_ideal(records: list[Record]) -> None:
+    """`ideal` of each ok variant record: its fwd, bwd and fwd+bwd time over the ideal time, where the ideal
+    is the batch's PrefixLM pairs at the per-pair rate (ms / computed pair) of FA3's bidirectional single
+    pass measured in the same configuration. Needs that peer ok with its computed pairs in `notes`."""
+    bound = next((r for r in records if r.variant == IDEAL_PEER and r.ok), None)
+    own_pairs = (bound.notes or {}).get("attended_pairs") if bound is not None else None
+    if not own_pairs:
+        return
+    rate = {m: bound.median(m) / own_pairs for m in ("forward", "backward")}
+    for rec in records:
+        pairs = (rec.batch or {}).get("attended_pairs")
+        if rec.kind != "variant" or not rec.ok or not pairs:
+            continue
+        ideal_fwd, ideal_bwd = pairs * rate["forward"], pairs * rate["backward"]
+        fwd, bwd = rec.median("forward"), rec.median("backward")
+        rec.ideal = {"fwd": fwd / ideal_fwd, "bwd": bwd / ideal_bwd, "fwd_bwd": (fwd + bwd) / (ideal_fwd + ideal_bwd),
+                     "ideal_fwd_ms": ideal_fwd, "ideal_bwd_ms": ideal_bwd, "peer": IDEAL_PEER}
 
 
 def _fill_measurements(records: dict[str, Record], result: dict[str, Any], probes: dict[str, dict]) -> None:
@@ -261,8 +286,9 @@ def _fill_measurements(records: dict[str, Record], result: dict[str, Any], probe
         rec.status, rec.samples_ms = "ok", _samples_of(name, timing["mode"], by_clock, s)
         rec.stop_reason, rec.repetitions = result["stop_reason"], result["rounds"]
         pairs = rec.batch["attended_pairs"] * rec.heads * rec.head_dim
-        rec.tflops = {"forward": FLOPS_PER_PAIR_FWD * pairs / (rec.timings_ms.forward.median * 1e9),
-                      "backward": FLOPS_PER_PAIR_BWD * pairs / (rec.timings_ms.backward.median * 1e9)}
+        if rec.kind != "block":     # a block's time is mostly matmuls: attention FLOP/s of it would mislead
+            rec.tflops = {"forward": FLOPS_PER_PAIR_FWD * pairs / (rec.timings_ms.forward.median * 1e9),
+                          "backward": FLOPS_PER_PAIR_BWD * pairs / (rec.timings_ms.backward.median * 1e9)}
         probe = probes.get(name, {})
         if rec.bytes is not None or probe.get("peak_memory") is not None:
             rec.bytes = {**(rec.bytes or {}), "peak_memory": probe.get("peak_memory")}
@@ -271,6 +297,8 @@ def _fill_measurements(records: dict[str, Record], result: dict[str, Any], probe
         if probe.get("notes"):
             rec.notes = probe["notes"]
         rec.bandwidth = bw
+        mine = {k: v for k, v in (result.get("watched_deltas") or {}).items() if name in k.split("-")}
+        rec.watched_deltas = mine or None
         rec.gpu_clocks, rec.gpu_clocks_recorded = result.get("gpu_clocks"), True
 
 

@@ -9,6 +9,7 @@ import functools
 from bench.errors import UserError
 from bench.implementations import Implementation, Prepared
 from bench.peers import PEERS
+from bench.transformer_block import BLOCK_PREFIX, block_implementation
 from bench.workloads import Workload
 from prefixlm_attn.op import prefixlm_attention
 from prefixlm_attn.variants import DEFAULT_VARIANT, VARIANTS, auto_choice_for
@@ -26,7 +27,8 @@ def _variant_impl(name: str) -> Implementation:
 @functools.cache
 def registry() -> dict[str, Implementation]:
     """Every implementation by name, built once per process (read-only: callers look names up)."""
-    return {**{name: _variant_impl(name) for name in VARIANTS}, **PEERS}
+    return {**{name: _variant_impl(name) for name in VARIANTS}, **PEERS,
+            **{f"{BLOCK_PREFIX}{name}": block_implementation(name) for name in VARIANTS}}
 
 
 def peer_names() -> list[str]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
+from datetime import datetime, timezone
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
@@ -22,7 +23,7 @@ from bench.errors import UserError
 from bench.io import write_json
 from bench.grid import Config, Suite, check_suite
 from bench.isolation import InProcess, IsolatedWorker, Outcome, Worker
-from bench.io import RecordFile, open_results, read_records
+from bench.io import RecordFile, open_results, read_records, write_results_csv
 from bench.records import Record, build_records, done_keys
 from bench.registry import registry
 from bench.workloads import packed_batch
@@ -76,6 +77,7 @@ class SweepResult:
     records: list[Record] = field(default_factory=list)
     skipped_configs: int = 0
     results_path: Optional[Path] = None
+    csv_path: Optional[Path] = None          # results.csv: every record of results.jsonl, one flat row each
 
 
 def measure_one_config(worker: Worker, config: Config, names: list[str], target: Target, suite: Suite,
@@ -101,7 +103,8 @@ def write_env(worker: Worker, out_dir: Path, target: Target, suite: Suite, rank:
     """The worker's environment (where the numbers are measured) plus the run's settings, to env.json."""
     outcome = worker.call(environment, backend=target.backend, device=target.device)
     env = outcome.value if outcome.ok else {"environment_error": outcome.error}
-    env.update(git_revision=git_revision(), seed=suite.seed, suite=suite.name, argv=sys.argv,
+    env.update(date_utc=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S"), git_revision=git_revision(),
+               seed=suite.seed, suite=suite.name, argv=sys.argv,
                timing=asdict(suite.timing), world_size=rank.world_size, cpu_reference=target.device == "cpu")
     write_env_file(out_dir, env, rank.rank)
     return env
@@ -118,11 +121,12 @@ def run_sweep(suite: Suite, out_dir: Path, target: Target, *, resume: bool = Fal
     sink = RecordFile(rank_file(out_dir, rank.rank) if rank.distributed else results)
     done = done_keys(read_records([results, sink.path])) if resume else set()
     done |= group.broadcast(done)           # rank 0's merged file may live on another node
-    names = list(suite.variants) + list(suite.peers)
+    names = suite.implementations()
     configs = suite.configs()
     mine = shard(configs, Config.cost, rank.rank, rank.world_size)
     todo = [c for c in mine if not all((c.config_id, n) in done for n in names)]
-    result = SweepResult(skipped_configs=len(mine) - len(todo), results_path=results)
+    result = SweepResult(skipped_configs=len(mine) - len(todo), results_path=results,
+                         csv_path=results.with_name("results.csv"))
     env = {}
     if target.device == "cuda" and rank.distributed and "CUDA_VISIBLE_DEVICES" not in os.environ:
         env["CUDA_VISIBLE_DEVICES"] = str(rank.local_rank)
@@ -153,4 +157,6 @@ def run_sweep(suite: Suite, out_dir: Path, target: Target, *, resume: bool = Fal
         if rank.rank != 0:
             sink.path.unlink(missing_ok=True)   # rank 0 holds them now (on its node)
         group.close()
+    if rank.rank == 0:                          # the whole file (resumed runs included), after any merge
+        write_results_csv(read_records([results]), result.csv_path)
     return result

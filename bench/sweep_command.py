@@ -54,7 +54,7 @@ def sweep_command(out: Path, suite: Optional[str], axes: dict, *, resume: bool =
     """Time every variant (and peer) over the grid; crashes are recorded, never fatal."""
     the_suite, fallback = suite_from_flags(suite, **axes)
     check_suite(the_suite)
-    names = list(the_suite.variants) + list(the_suite.peers)
+    names = the_suite.implementations()
     summary = SweepSummary(the_suite, the_suite.configs(), names)
     if dry_run:
         notify(plan_line(the_suite, summary.configs, names))

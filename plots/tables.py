@@ -6,13 +6,13 @@ record (dotted keys) for spreadsheets; the raw per-round samples stay in results
 """
 from __future__ import annotations
 
-import csv
-import dataclasses
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Optional
 
+from bench.io import SKIPPED_CSV_KEYS as SKIPPED_KEYS  # noqa: F401 - results.csv is written by every sweep,
+from bench.io import flatten_record, write_results_csv  # noqa: F401 - so it lives in bench.io
 from plots import fields as f
 from prefixlm_attn.variants import VARIANTS
 
@@ -109,49 +109,6 @@ def pivot_terminal(p: Pivot) -> str:
         return "  ".join(c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
 
     return "\n".join([line(headers), line(["-" * w for w in widths])] + [line(r) for r in body]) + "\n"
-
-
-# ---- results.csv -----------------------------------------------------------------------------------
-
-SKIPPED_KEYS = ("samples_ms",)     # raw per-round samples: hundreds of values, kept in results.jsonl only
-
-
-def flatten_record(record: Any) -> dict[str, Any]:
-    """One flat row: nested objects become dotted keys, short lists index keys (`.0`, `.1`), None stays None."""
-    if hasattr(record, "to_json"):          # a typed Record: its on-disk form
-        record = record.to_json()
-    elif dataclasses.is_dataclass(record) and not isinstance(record, type):
-        record = dataclasses.asdict(record)
-    out: dict[str, Any] = {}
-
-    def walk(prefix: str, value: Any) -> None:
-        if isinstance(value, dict):
-            for k, v in value.items():
-                walk(f"{prefix}.{k}" if prefix else str(k), v)
-        elif isinstance(value, (list, tuple)):
-            for i, v in enumerate(value):
-                walk(f"{prefix}.{i}", v)
-        else:
-            out[prefix] = value
-
-    for key, value in record.items():
-        if key not in SKIPPED_KEYS:
-            walk(key, value)
-    return out
-
-
-def write_results_csv(records: Iterable[Any], path: str | Path) -> Path:
-    """results.csv: the union of every record's flat keys as columns (first-seen order), blank where absent."""
-    rows = [flatten_record(r) for r in records]
-    columns = list(dict.fromkeys(k for row in rows for k in row))
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=columns, restval="")
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({k: "" if v is None else v for k, v in row.items()})
-    return path
 
 
 # ---- glossary --------------------------------------------------------------------------------------
