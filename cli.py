@@ -68,7 +68,13 @@ def sweep(
     phase_reps: Optional[int] = typer.Option(None, help="Extra rounds with phase events."),
     l2_flush: Optional[bool] = typer.Option(None, "--l2-flush/--no-l2-flush"),
     cuda_graph: Optional[bool] = typer.Option(None, "--cuda-graph/--no-cuda-graph",
-                                              help="Also time forward+backward replayed as a CUDA graph."),
+                                              help="Also time forward and backward replayed as CUDA graphs, "
+                                                   "in the same interleaved rounds."),
+    timing: Optional[str] = typer.Option(None, "--timing",
+                                         help="gpu (default on CUDA): each call enqueued behind a stream hold, "
+                                              "GPU time only; eager: from an idle queue, host launch time "
+                                              "included. gpu mode also times eager in the same rounds; the CPU "
+                                              "reference is always eager."),
     block: Optional[bool] = typer.Option(None, "--block/--no-block",
                                          help="Also time each variant inside a transformer block (block:<variant>)."),
     resume: Annotated[bool, typer.Option("--resume", help="Skip configurations already in DIR/results.jsonl.")] = False,
@@ -83,7 +89,7 @@ def sweep(
                 head_dims=head_dim, dtypes=dtype, seed=seed, context=context, backend=backend, device=device,
                 warmup=warmup, min_reps=min_reps, max_reps=max_reps, target_rel_ci=target_rel_ci,
                 time_cap_s=time_cap, phase_reps=phase_reps, l2_flush=l2_flush, cuda_graph=cuda_graph,
-                block=block)
+                mode=timing, block=block)
     try:
         with console.sweep_progress(progress and not dry_run) as (on_start, on_config):
             summary = sweep_command(out, suite, axes, resume=resume, dry_run=dry_run, isolation=isolation,

@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from bench.clocks.plan import TIMING_MODES
 from bench.errors import UserError
 from bench.registry import check_names
 from bench.workloads import MIN_SEQ, get_distribution
@@ -31,6 +32,7 @@ class TimingOptions:
     phase_reps: int = 10             # extra interleaved repetitions with phase events
     l2_flush: bool = False
     cuda_graph: bool = False
+    mode: str = "gpu"                # gpu (stream held: GPU work only) | eager (idle queue); CPU: always eager
     # paired deltas (a, b) the rule also waits for: a - b per round, until its 95% CI is within +-watch_rel_ci
     watch_pairs: tuple = ()
     watch_rel_ci: float = 0.05
@@ -191,6 +193,7 @@ def check_suite(suite: Suite) -> None:
             continue                                  # checked where the suite file is read
         value, kind = getattr(suite.timing, f.name), f.type
         ok = (_is_int(value) if kind == "int" else isinstance(value, bool) if kind == "bool"
+              else isinstance(value, str) if kind == "str"
               else isinstance(value, (int, float)) and not isinstance(value, bool))
         if not ok:
             raise UserError(f"timing option {f.name} = {value!r}: must be of type {kind}")
@@ -198,6 +201,8 @@ def check_suite(suite: Suite) -> None:
         if dt not in DTYPES:
             raise UserError(f"--dtype {dt!r}: choose from {', '.join(DTYPES)}")
     t = suite.timing
+    if t.mode not in TIMING_MODES:
+        raise UserError(f"--timing {t.mode!r}: choose from {', '.join(TIMING_MODES)}")
     if t.min_reps < 1 or t.max_reps < t.min_reps:
         raise UserError(f"need 1 <= min_reps ({t.min_reps}) <= max_reps ({t.max_reps})")
     if not 0 < t.target_rel_ci < 1:

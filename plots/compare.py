@@ -47,11 +47,25 @@ def compare_pair(base: Record, new: Record, metric: str, threshold_pct: float) -
         verdict = {(True, False): NOW_FAILING, (False, True): FIXED}.get((base.ok, new.ok), FAILING_BOTH)
         return Comparison(*key, None, None, None, None, None, verdict,
                           f"base {base.status}, new {new.status}")
-    b, n = base.stat(metric), new.stat(metric)
+    b, n, detail = *_same_clock(base, new, metric), ""
+    if _mode(base) != _mode(new):
+        detail = f"timing modes differ ({_mode(base)} vs {_mode(new)}): compared on eager"
     if not b or not n or not b.median or b.lo <= 0:
-        return Comparison(*key, None, None, None, None, None, NO_METRIC, f"{metric} timing missing")
+        return Comparison(*key, None, None, None, None, None, NO_METRIC, detail or f"{metric} timing missing")
     ratio, lo, hi = n.median / b.median, n.lo / b.hi, n.hi / b.lo
-    return Comparison(*key, b.median, n.median, ratio, lo, hi, verdict_for(ratio, lo, hi, threshold_pct))
+    return Comparison(*key, b.median, n.median, ratio, lo, hi, verdict_for(ratio, lo, hi, threshold_pct), detail)
+
+
+def _mode(rec: Record) -> str:
+    return rec.timing_mode or "eager"          # records without the key were timed eager
+
+
+def _same_clock(base: Record, new: Record, metric: str) -> tuple:
+    """The metric's Stats on one clock: the mode's when both runs share it, else eager (a gpu-mode run
+    times eager in the same rounds; an eager run's forward/backward are eager)."""
+    if _mode(base) == _mode(new):
+        return base.stat(metric), new.stat(metric)
+    return tuple(r.stat(f"eager.{metric}") if _mode(r) != "eager" else r.stat(metric) for r in (base, new))
 
 
 def compare_records(base: list[Record], new: list[Record], metric: str = "backward",

@@ -7,6 +7,7 @@ from typing import Any, Optional
 
 from plots import figure_data as fd
 from plots.figures import render_all
+from plots.overhead import host_overhead_blocks
 from bench.records import Record, fill_ideal
 from bench.stats import Stat
 from plots.records import RunData, by_config, config_sort_key, load_dirs
@@ -290,6 +291,7 @@ def build_report(dirs: list[str | Path], out: str | Path, extra_notes: Optional[
             blocks += [("h", 3, fig["title"]), ("img", fig["title"], fig["png"], fig["svg"]),
                        ("p", f"Data: figures/{Path(fig['csv']).name}" if fig.get("csv") else "", "small")]
     blocks += verdict_blocks(verdict, "Verdict in full") + pivot_blocks(data) + ideal_blocks(data)
+    blocks += host_overhead_blocks(data.records)
     blocks += peers_blocks(data) + validation_blocks(data) + breakdown_blocks(data)
     blocks += glossary_blocks()
     blocks += [("h", 2, "Appendix")] + provenance_blocks(data) + env_blocks(data)

@@ -146,11 +146,19 @@ GLOSSARY: dict[str, str] = {
                  "PR delta; the record's stop_reason says whether the stopping rule got there.",
     "stop reason": "Why timing stopped: converged, max_reps (round cap) or time_cap (time cap per "
                    "configuration).",
-    "GPU time": "Time between CUDA events on the stream, not host wall time.",
-    "eager": "Each call launched from Python, kernel by kernel, as in an uncompiled training step.",
-    "graph": "The forward+backward captured once in a CUDA graph and replayed: launch overhead removed.",
-    "host overhead": "Time the CPU spends launching work (Python, dispatcher, allocator) that the GPU does not "
-                     "hide; the gap between eager and graph times.",
+    "GPU time": "Time between CUDA events on the stream with each call enqueued behind a stream hold (a kernel "
+                "spinning on a host flag), so the events see GPU work only, not the host's launch pace; the "
+                "default timing mode on CUDA and the number for what a kernel or a memset costs.",
+    "timing mode": "The clock a record's forward/backward, extra vs best, prediction and PR saving use "
+                   "(`timing_mode`: gpu or eager); the other clocks of the same rounds are kept beside it.",
+    "eager": "Each call launched from Python from an idle queue, kernel by kernel, as in an uncompiled training "
+             "step: GPU time plus the host launch time the GPU waits for.",
+    "graph": "The forward and backward captured once as CUDA graphs and replayed, in the same interleaved rounds "
+             "as the other clocks: launch overhead mostly removed.",
+    "host overhead": "Eager minus GPU time of one implementation, paired by round, with its 95% interval: what "
+                     "launching the call costs (Python, dispatcher, allocator, launches the GPU waits for).",
+    "amortized": "GPU time of a call that synchronizes inside its enqueue (the stream hold times out): 8 calls "
+                 "back to back between two events, divided by 8; the record's gpu_method says so.",
     "ideal": "A bound no implementation can beat on this batch (a peer doing less work, or the zero-fill "
              "floor), shown for scale.",
     "TF/s": "Tera floating-point operations per second: 4 (forward) or 10 (backward) FLOPs per attended "

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Sequence
 
 import torch
 
@@ -75,8 +75,22 @@ class Interleaved:
     measure_s: float
 
 
-def measure_interleaved(clock_set: ClockSet, rule: StoppingRule, warmup: int) -> Interleaved:
-    """Warm-up iterations, then iterations until `rule` stops on every (clock, implementation, direction)."""
+def paired_backward_deltas(samples: Samples, clock: str, pairs: Sequence[tuple[str, str]]) -> list[list[float]]:
+    """Backward a - b per round on `clock` for each pair (same index = same interleaved round)."""
+    per_impl = samples.get(clock, {})
+    return [[x - y for x, y in zip(per_impl[a]["backward"], per_impl[b]["backward"])]
+            for a, b in pairs if a in per_impl and b in per_impl]
+
+
+def measure_interleaved(clock_set: ClockSet, rule: StoppingRule, warmup: int,
+                        watch: tuple[str, ...] | None = None, delta_clock: str = "",
+                        delta_pairs: Sequence[tuple[str, str]] = ()) -> Interleaved:
+    """Warm-up iterations, then iterations until `rule` stops on every (clock, implementation, direction).
+
+    `watch` names the clocks whose series the rule waits for (None: all). The sweep watches the
+    mode's clock and graph: eager rides along in the same iterations (paired, never waited for),
+    since its host-launch jitter would otherwise hold every configuration to the time cap.
+    `delta_pairs` are paired backward differences on `delta_clock` the rule also waits for."""
     order = list(clock_set.rounds)
     for i in range(warmup):
         for name in rotated(order, i):
@@ -90,7 +104,9 @@ def measure_interleaved(clock_set: ClockSet, rule: StoppingRule, warmup: int) ->
                 series["forward"].append(r["forward"])
                 series["backward"].append(r["backward"])
         rounds += 1
-        every = [s for per_impl in samples.values() for d in per_impl.values() for s in d.values()]
-        stop_reason = rule.verdict(every, time.perf_counter() - start) if every else "no_samples"
+        every = [s for clock, per_impl in samples.items() if watch is None or clock in watch
+                 for d in per_impl.values() for s in d.values()]
+        deltas = paired_backward_deltas(samples, delta_clock, delta_pairs) if delta_pairs else []
+        stop_reason = rule.verdict(every, time.perf_counter() - start, deltas) if every else "no_samples"
     clock_set.notes = live_notes(clock_set)
     return Interleaved(samples, rounds, stop_reason, time.perf_counter() - start)
