@@ -11,8 +11,8 @@ from bench.distributed import RankInfo
 from bench.errors import UserError
 from bench.io import read_records
 from bench.records import Record
-from bench.grid import Suite, check_suite, load_suite
-from bench.sweep import resolve_target, run_sweep
+from bench.grid import Suite, check_suite
+from bench.sweep import interrupted_message, resolve_target, run_sweep, suite_for_run
 
 CPU_NOTICE = ("prefixbench: no CUDA device: running on the CPU reference backend; "
               "timings are CPU-reference figures, not GPU figures")
@@ -20,10 +20,7 @@ CPU_NOTICE = ("prefixbench: no CUDA device: running on the CPU reference backend
 
 def suite_from_flags(suite: Optional[str], **flags) -> tuple[Suite, bool]:
     """The suite file (default: `default`, or `smoke` on a machine without CUDA) with flags applied."""
-    import torch
-    fallback = suite is None and not torch.cuda.is_available()
-    base = load_suite(suite or ("smoke" if fallback else "default"))
-    return base.with_overrides(**flags), fallback
+    return suite_for_run(Path("."), suite, False, **flags)
 
 
 def dry_run(suite: Suite) -> None:
@@ -44,7 +41,11 @@ def register(app: typer.Typer) -> None:
                                                         "Default: 'default' on CUDA, 'smoke' without."),
         variant: List[str] = typer.Option([], "--variant", help="Variant(s) to measure (repeatable)."),
         peer: List[str] = typer.Option([], "--peer", help="Peer implementation(s) to measure (repeatable)."),
-        distribution: List[str] = typer.Option([], "--distribution", help="Named, frac:LO-HI or file:PATH."),
+        distribution: List[str] = typer.Option([], "--distribution", help="Named, frac:LO-HI, file:PATH (lengths "
+                                               "sampled) or batches:PATH (packed batches replayed in order)."),
+        columns: Optional[str] = typer.Option(None, "--columns", help="PREFIX,CAUSAL column names of file: "
+                                              "distributions (default: prefix_len,causal_len; prefix,causal; "
+                                              "prompt_len,response_len)."),
         tokens: List[int] = typer.Option([], "--tokens", help="Tokens per packed batch (repeatable)."),
         heads: List[int] = typer.Option([], "--heads"),
         head_dim: List[int] = typer.Option([], "--head-dim"),
@@ -63,7 +64,13 @@ def register(app: typer.Typer) -> None:
         l2_flush: Optional[bool] = typer.Option(None, "--l2-flush/--no-l2-flush"),
         cuda_graph: Optional[bool] = typer.Option(None, "--cuda-graph/--no-cuda-graph",
                                                   help="Also time forward+backward replayed as a CUDA graph."),
-        resume: bool = typer.Option(False, help="Skip configurations already in DIR/results.jsonl."),
+        resume: bool = typer.Option(False, help="Continue the grid saved in DIR/run.json: measure every "
+                                                "configuration not wholly recorded in DIR/results.jsonl."),
+        retry_failed: bool = typer.Option(False, "--retry-failed", help="With --resume: measure again the "
+                                          "configurations with an error, timeout, oom or crashed record."),
+        call_timeout: float = typer.Option(600.0, "--call-timeout", help="Seconds one worker call (a probe, or "
+                                           "a configuration's timed rounds) may run before the worker is killed "
+                                           "and the record says timeout."),
         dry_run_: bool = typer.Option(False, "--dry-run", help="Print the grid and exit."),
         isolation: str = typer.Option("process", help="process (crash-safe worker) | none"),
         progress: bool = typer.Option(True, "--progress/--no-progress"),
@@ -71,8 +78,10 @@ def register(app: typer.Typer) -> None:
         """Time every variant (and peer) over the grid; crashes are recorded, never fatal."""
         if isolation not in ("process", "none"):
             raise UserError(f"--isolation {isolation!r}: choose process or none")
-        the_suite, fallback = suite_from_flags(
-            suite, variants=variant, peers=peer, distributions=distribution, tokens=tokens, heads=heads,
+        if retry_failed and not resume:
+            raise UserError("--retry-failed needs --resume")
+        the_suite, fallback = suite_for_run(
+            out, suite, resume, columns, variants=variant, peers=peer, distributions=distribution, tokens=tokens, heads=heads,
             head_dims=head_dim, dtypes=dtype, seed=seed, context=context, backend=backend, device=device,
             warmup=warmup, min_reps=min_reps, max_reps=max_reps, target_rel_ci=target_rel_ci,
             time_cap_s=time_cap, phase_reps=phase_reps, l2_flush=l2_flush, cuda_graph=cuda_graph)
@@ -86,10 +95,10 @@ def register(app: typer.Typer) -> None:
         try:
             with sweep_progress(progress) as (on_start, on_config):
                 result = run_sweep(the_suite, out, target, resume=resume, isolation=isolation,
-                                   on_config=on_config, on_start=on_start)
+                                   on_config=on_config, on_start=on_start, retry_failed=retry_failed,
+                                   call_timeout_s=call_timeout)
         except KeyboardInterrupt:
-            console.print(f"prefixbench: interrupted; finished records are kept in {out / 'results.jsonl'} "
-                          "(continue with --resume)", style="yellow", soft_wrap=True)
+            console.print(interrupted_message(out), style="yellow", soft_wrap=True)
             raise typer.Exit(130) from None
         rank = RankInfo.from_env()
         if rank.rank != 0:

@@ -18,7 +18,7 @@ from bench.implementations import Prepared
 from bench.peers.base import PeerUnsupported
 from bench.registry import registry
 from bench.workloads import PackedBatch, Workload, build_workload
-from bench.stats import StoppingRule, median, median_ci
+from bench.stats import StoppingRule, converged, median, median_ci
 from bench.timing import Clock, L2Flusher, PhaseTimer, time_kernel_ms, timed_round
 
 _cache: dict[str, Workload] = {}
@@ -106,6 +106,25 @@ def bandwidth_gbps(w: Workload, clock: Clock) -> dict[str, float]:
             "kv_bytes": nbytes, "method": f"pairs of K/V-shaped kernels from an idle queue, median of {PROBE_REPS}"}
 
 
+def device_memory(device: str) -> dict[str, Any]:
+    """Bytes a configuration may use: CUDA free memory, or the host's available RAM on the CPU."""
+    if device.startswith("cuda"):
+        free, total = torch.cuda.mem_get_info()
+        return {"free": free, "total": total, "what": "CUDA free memory"}
+    return {"free": host_available_bytes(), "total": None, "what": "available host memory"}
+
+
+def host_available_bytes() -> int:
+    """MemAvailable from /proc/meminfo (Linux), else physical memory."""
+    try:
+        for line in open("/proc/meminfo"):
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
 def spin_up(device: str, seconds: float = 2.0) -> dict[str, Any]:
     """Bring GPU clocks up before the first configuration is timed (idle H100s sit at 345 MHz)."""
     if not device.startswith("cuda"):
@@ -152,6 +171,7 @@ def measure_config(config: Config, batch: PackedBatch, names: list[str], backend
     graph = _graph_replays(calls, w, clock, opts) if opts.cuda_graph else None
     clocks = gpu_clocks() if w.device.type == "cuda" else None   # right after the timed rounds: throttling?
     return {"gpu_clocks": clocks, "samples_ms": samples, "phase_samples_ms": phases, "rounds": rounds, "stop_reason": stop_reason,
+            "converged": converged(series, opts.target_rel_ci),
             "measure_s": time.perf_counter() - start, "bandwidth": bandwidth_gbps(w, clock),
             "graph_ms": graph}
 

@@ -69,11 +69,12 @@ class StoppingRule:
     def verdict(self, samples: Sequence[Sequence[float]], elapsed_s: float) -> str | None:
         """None to go on, else why to stop: converged | max_reps | time_cap.
 
-        `samples` holds one list per measured series; all must converge.
+        `samples` holds one list per measured series; all must converge. `min_reps` is a floor:
+        the time cap never stops a configuration before every series has `min_reps` samples.
         """
         n = min(len(s) for s in samples)
         if n < self.min_reps:
-            return "time_cap" if elapsed_s > self.time_cap_s and n >= 3 else None
+            return None
         if all(median_ci(s).rel_ci <= self.target_rel_ci for s in samples):
             return "converged"
         if n >= self.max_reps:
@@ -81,3 +82,8 @@ class StoppingRule:
         if elapsed_s > self.time_cap_s:
             return "time_cap"
         return None
+
+
+def converged(samples: Sequence[Sequence[float]], target_rel_ci: float) -> bool:
+    """Did every series' median interval get within the target (False: stopped by a cap, still wide)?"""
+    return all(median_ci(s).rel_ci <= target_rel_ci for s in samples)
