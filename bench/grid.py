@@ -134,6 +134,8 @@ def load_suite(name_or_path: str) -> Suite:
     if unknown:
         raise UserError(f"suite {path}: unknown axis {sorted(unknown)[0]!r} (axes: {', '.join(_AXIS_KEYS)})")
     kwargs: dict[str, Any] = {_AXIS_KEYS[k]: tuple(v if isinstance(v, list) else [v]) for k, v in axes.items()}
+    if "distributions" in kwargs:
+        kwargs["distributions"] = tuple(_beside(path, d) for d in kwargs["distributions"])
     run = data.get("run", {})
     for key in ("seed", "context", "backend", "device"):
         if key in run:
@@ -143,6 +145,16 @@ def load_suite(name_or_path: str) -> Suite:
     except TypeError as exc:
         raise UserError(f"suite {path}: bad [timing] table ({exc})") from None
     return Suite(name=path.stem, description=data.get("description", ""), timing=timing, **kwargs)
+
+
+def _beside(suite_file: Path, spec: Any) -> Any:
+    """A suite's `file:`/`batches:` path is relative to the suite file (a suite ships its data beside it)."""
+    for prefix in ("file:", "batches:"):
+        if isinstance(spec, str) and spec.startswith(prefix):
+            rel = Path(spec.removeprefix(prefix))
+            if not rel.is_absolute() and (suite_file.parent / rel).is_file():
+                return prefix + str(suite_file.parent.resolve() / rel)
+    return spec
 
 
 def _is_int(value: Any) -> bool:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -124,7 +124,11 @@ def suite_for_run(out_dir: Path, suite: Optional[str], resume: bool, columns: Op
             return saved, False
     fallback = suite is None and not torch.cuda.is_available()
     base = load_suite(suite or ("smoke" if fallback else "default"))
-    return base.with_overrides(**flags), fallback
+    out = base.with_overrides(**flags)
+    given = flags.get("distributions") or []
+    if given and all(d.startswith("batches:") for d in given) and not flags.get("tokens"):
+        out = replace(out, tokens=())           # each batch's own total, not the suite's budgets
+    return out, fallback
 
 
 def check_memory(configs: list[Config], memory: dict) -> None:

@@ -173,7 +173,12 @@ def _pick_columns(keys: list[str], columns: tuple[str, str] | None, where: str) 
                     f"(accepted: {accepted}; or --columns PREFIX,CAUSAL)")
 
 
-def read_length_file(path: Path, columns: tuple[str, str] | None = None) -> tuple[list[tuple[int, int]], str]:
+def read_length_file(path: Path, columns: tuple[str, str] | None = None) -> list[tuple[int, int]]:
+    """(prefix, causal) rows from a CSV with a header or a JSONL file."""
+    return read_lengths(path, columns)[0]
+
+
+def read_lengths(path: Path, columns: tuple[str, str] | None = None) -> tuple[list[tuple[int, int]], str]:
     """(prefix, causal) rows from a CSV with a header or a JSONL file, and the file's content hash."""
     data = _file_bytes(path, "length file")
     text = _text(data, path)
@@ -217,7 +222,7 @@ def _split_spec(spec: str, prefix: str) -> tuple[Path, str | None]:
 def _file_distribution(spec: str) -> Distribution:
     path, cols = _split_spec(spec, "file:")
     columns = parse_columns(cols)
-    rows, digest = read_length_file(path, columns)
+    rows, digest = read_lengths(path, columns)
 
     def draw(rng: random.Random, context: int) -> tuple[int, int]:
         return rng.choice(rows)
@@ -284,7 +289,7 @@ def longest_sequence(spec: str) -> int | None:
         return max(p + c for p, c in zip(*d.batch))
     if spec.startswith("file:"):
         path, cols = _split_spec(spec, "file:")
-        rows, _ = read_length_file(path, parse_columns(cols))
+        rows = read_length_file(path, parse_columns(cols))
         return max(p + c for p, c in rows)
     return None
 
@@ -294,25 +299,22 @@ def batch_bytes(tokens: int, heads: int, head_dim: int, dtype_bytes: int) -> int
     return BUFFER_FACTOR * tokens * heads * head_dim * dtype_bytes
 
 
-_KEYS: dict[tuple, str] = {}
+_KEYS: dict[tuple[str, str], str] = {}
 
 
 def distribution_key(spec: str) -> str:
-    """The spec as configuration ids spell it: user files by content hash (cached per file version)."""
+    """The spec as configuration ids spell it: user files by content hash (the file is read each
+    time, so an edit changes the id; parsing is cached per content)."""
     if not spec.startswith(("file:", "batches:")):
         return spec
-    path = _split_spec(spec.split("#")[0] if spec.startswith("batches:") else spec,
-                       "batches:" if spec.startswith("batches:") else "file:")[0]
+    prefix = "batches:" if spec.startswith("batches:") else "file:"
+    path = _split_spec(spec.rpartition("#")[0] if prefix == "batches:" and "#" in spec else spec, prefix)[0]
     try:
-        st = path.stat()
-        stamp = (spec, str(path.resolve()), st.st_mtime_ns, st.st_size)
+        stamp = (spec, content_hash(path.read_bytes()))
     except OSError:
-        stamp = None
-    if stamp is None or stamp not in _KEYS:
-        key = get_distribution(spec).id_key
-        if stamp is None:
-            return key
-        _KEYS[stamp] = key
+        return get_distribution(spec).id_key          # raises the one-line error
+    if stamp not in _KEYS:
+        _KEYS[stamp] = get_distribution(spec).id_key
     return _KEYS[stamp]
 
 

@@ -1,7 +1,13 @@
-"""The regression gate: new/base ratio of a median per (config, implementation), with a propagated interval."""
+"""The regression gate: new/base ratio of a median per (config, implementation), with a propagated interval.
+
+The gate also notices missing data (a crashed or partial NEW must not pass: `coverage`) and runs
+that measured different things (another GPU, backend or device: `setup_differences`).
+"""
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
+from typing import Any, Optional
 
 from bench.errors import UserError
 from bench.records import Record
@@ -11,6 +17,7 @@ METRICS = ("backward", "forward")
 FASTER, SLOWER, SAME_NOISE, SAME_THRESHOLD = "faster", "slower", "same (within noise)", "same (within threshold)"
 NOW_FAILING, FIXED, FAILING_BOTH, NO_METRIC = "now failing", "fixed", "failing in both", "no metric"
 REGRESSIONS = (SLOWER, NOW_FAILING)
+EXIT_REGRESSION, EXIT_BAD_INPUT, EXIT_MISSING = 1, 2, 3     # compare's exit codes (0: no regression)
 
 
 @dataclass(frozen=True)
@@ -57,7 +64,7 @@ def compare_records(base: list[Record], new: list[Record], metric: str = "backwa
     """Every (config_id, variant) present in both runs; UserError when there are none or the flags are bad."""
     if metric not in METRICS:
         raise UserError(f"--metric must be one of {', '.join(METRICS)}, not {metric!r}")
-    if threshold_pct < 0:
+    if not (isinstance(threshold_pct, (int, float)) and math.isfinite(threshold_pct)) or threshold_pct < 0:
         raise UserError(f"--threshold must be a non-negative percentage, not {threshold_pct}")
     base_by_key = {(r.config_id, r.variant): r for r in base}
     new_by_key = {(r.config_id, r.variant): r for r in new}
@@ -65,3 +72,59 @@ def compare_records(base: list[Record], new: list[Record], metric: str = "backwa
     if not common:
         raise UserError("BASE and NEW share no (configuration, implementation): nothing to compare")
     return [compare_pair(base_by_key[k], new_by_key[k], metric, threshold_pct) for k in common]
+
+
+@dataclass
+class Coverage:
+    """What one run holds and the other lacks, by configuration and by (configuration, implementation)."""
+    configs_base_only: list[str] = field(default_factory=list)
+    configs_new_only: list[str] = field(default_factory=list)
+    impls_base_only: list[tuple[str, str]] = field(default_factory=list)   # within configurations in both
+    impls_new_only: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def new_lacks(self) -> bool:
+        """NEW misses data BASE has: a partial or crashed candidate run."""
+        return bool(self.configs_base_only or self.impls_base_only)
+
+    def lines(self) -> list[str]:
+        out = []
+        for what, items in (("configurations only in BASE (missing from NEW)", self.configs_base_only),
+                            ("configurations only in NEW", self.configs_new_only)):
+            if items:
+                out.append(f"{len(items)} {what}: " + ", ".join(items))
+        for what, pairs in (("implementations only in BASE (missing from NEW)", self.impls_base_only),
+                            ("implementations only in NEW", self.impls_new_only)):
+            if pairs:
+                out.append(f"{len(pairs)} {what}: " + ", ".join(f"{c} / {v}" for c, v in pairs))
+        return out
+
+
+def coverage(base: list[Record], new: list[Record]) -> Coverage:
+    def index(records: list[Record]) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {}
+        for r in records:
+            out.setdefault(r.config_id, []).append(r.variant)
+        return out
+    b, n = index(base), index(new)
+    cov = Coverage([c for c in b if c not in n], [c for c in n if c not in b])
+    for cid in (c for c in b if c in n):
+        cov.impls_base_only += [(cid, v) for v in b[cid] if v not in n[cid]]
+        cov.impls_new_only += [(cid, v) for v in n[cid] if v not in b[cid]]
+    return cov
+
+
+def _setup(records: list[Record], env: Optional[dict[str, Any]]) -> dict[str, set]:
+    env = env or {}
+    gpu = env.get("gpu") or ("cpu" if env.get("cpu_reference") else None)
+    return {"backend": {r.backend for r in records if r.backend},
+            "device": {r.device for r in records if r.device},
+            "GPU": {gpu} if gpu else set()}
+
+
+def setup_differences(base: list[Record], new: list[Record], base_env: Optional[dict] = None,
+                      new_env: Optional[dict] = None) -> list[str]:
+    """`what: BASE's -> NEW's` for the GPU, backend and device when the two runs differ (unknown: not compared)."""
+    b, n = _setup(base, base_env), _setup(new, new_env)
+    return [f"{k}: {','.join(sorted(b[k]))} -> {','.join(sorted(n[k]))}" for k in b
+            if b[k] and n[k] and b[k] != n[k]]
