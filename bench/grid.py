@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from bench.clocks.plan import TIMING_MODES
 from bench.errors import UserError
 from bench.registry import check_names
 from bench.workloads import (MAX_TOKENS, MIN_SEQ, distribution_key, expand_distribution, get_distribution,
@@ -36,6 +37,16 @@ class TimingOptions:
     phase_reps: int = 10             # extra interleaved repetitions with phase events
     l2_flush: bool = False
     cuda_graph: bool = False
+    mode: str = "gpu"                # gpu (stream held: GPU work only) | eager (idle queue); CPU: always eager
+    # paired deltas (a, b) the rule also waits for: a - b per round, until its 95% CI is within +-watch_rel_ci
+    watch_pairs: tuple = ()
+    watch_rel_ci: float = 0.05
+    time_cap_long_s: float = 0.0     # > 0: the time cap for configurations of >= long_tokens tokens
+    long_tokens: int = 65536
+
+    def cap_for(self, tokens: int) -> float:
+        """The time cap of a configuration: longer for long sequences when `time_cap_long_s` is set."""
+        return self.time_cap_long_s if self.time_cap_long_s > 0 and tokens >= self.long_tokens else self.time_cap_s
 
 
 @dataclass(frozen=True)
@@ -81,7 +92,13 @@ class Suite:
     context: int = 8192
     backend: str = "auto"
     device: str = "auto"
+    block: bool = False            # also time each variant inside a transformer block (`block:<variant>`)
     timing: TimingOptions = field(default_factory=TimingOptions)
+
+    def implementations(self) -> list[str]:
+        """What each configuration measures, interleaved: the variants, the peers, then the blocks."""
+        blocks = [f"block:{v}" for v in self.variants] if self.block else []
+        return list(self.variants) + list(self.peers) + blocks
 
     def configs(self) -> list[Config]:
         """The grid; a `batches:PATH` axis value gives one configuration per batch line, at the batch's
@@ -137,11 +154,14 @@ def load_suite(name_or_path: str) -> Suite:
     if "distributions" in kwargs:
         kwargs["distributions"] = tuple(_beside(path, d) for d in kwargs["distributions"])
     run = data.get("run", {})
-    for key in ("seed", "context", "backend", "device"):
+    for key in ("seed", "context", "backend", "device", "block"):
         if key in run:
             kwargs[key] = run[key]
     try:
-        timing = TimingOptions(**data.get("timing", {}))
+        table = dict(data.get("timing", {}))
+        if "watch_pairs" in table:
+            table["watch_pairs"] = _pairs(table["watch_pairs"], path)
+        timing = TimingOptions(**table)
     except TypeError as exc:
         raise UserError(f"suite {path}: bad [timing] table ({exc})") from None
     return Suite(name=path.stem, description=data.get("description", ""), timing=timing, **kwargs)
@@ -155,6 +175,14 @@ def _beside(suite_file: Path, spec: Any) -> Any:
             if not rel.is_absolute() and (suite_file.parent / rel).is_file():
                 return prefix + str(suite_file.parent.resolve() / rel)
     return spec
+
+
+def _pairs(value: Any, path: Path) -> tuple:
+    """watch_pairs = [["a", "b"], ...] -> (("a", "b"), ...)."""
+    if not isinstance(value, list) or not all(isinstance(p, list) and len(p) == 2 and all(isinstance(n, str)
+                                                                                         for n in p) for p in value):
+        raise UserError(f"suite {path}: watch_pairs must be a list of [name, name] pairs")
+    return tuple(tuple(p) for p in value)
 
 
 def _is_int(value: Any) -> bool:
@@ -178,6 +206,8 @@ def check_suite(suite: Suite) -> None:
         for v in values:
             if not _is_int(v) or v < 1:
                 raise UserError(f"--{name.replace('_', '-')} {v}: must be a positive integer")
+    if not isinstance(suite.block, bool):
+        raise UserError(f"block = {suite.block!r}: must be true or false")
             if v > cap:
                 raise UserError(f"--{name.replace('_', '-')} {v}: more than {cap}")
     if not _is_int(suite.seed) or suite.seed < 0:
@@ -191,8 +221,11 @@ def check_suite(suite: Suite) -> None:
             raise UserError(f"distribution {d!r}: a sequence of {longest} tokens is longer than --context "
                             f"{suite.context} (raise --context; sequences are never cut)")
     for f in fields(TimingOptions):
+        if f.name == "watch_pairs":
+            continue                                  # checked where the suite file is read
         value, kind = getattr(suite.timing, f.name), f.type
         ok = (_is_int(value) if kind == "int" else isinstance(value, bool) if kind == "bool"
+              else isinstance(value, str) if kind == "str"
               else isinstance(value, (int, float)) and not isinstance(value, bool))
         if not ok:
             raise UserError(f"timing option {f.name} = {value!r}: must be of type {kind}")
@@ -200,6 +233,8 @@ def check_suite(suite: Suite) -> None:
         if dt not in DTYPES:
             raise UserError(f"--dtype {dt!r}: choose from {', '.join(DTYPES)}")
     t = suite.timing
+    if t.mode not in TIMING_MODES:
+        raise UserError(f"--timing {t.mode!r}: choose from {', '.join(TIMING_MODES)}")
     if t.min_reps < 1 or t.max_reps < t.min_reps:
         raise UserError(f"need 1 <= min_reps ({t.min_reps}) <= max_reps ({t.max_reps})")
     if t.max_reps > MAX_REPS:

@@ -28,3 +28,4 @@ class Implementation:
     description: str
     prepare: Callable[[Workload, str], Prepared]   # (workload, backend) -> Prepared
     byte_model: Optional[Callable] = None
+    needs: str = ""                            # what it must have to run (listed by `prefixbench variants`)

@@ -9,6 +9,8 @@ configuration it belonged to is measured again on the next --resume.
 from __future__ import annotations
 
 import errno
+import csv
+import dataclasses
 import json
 import os
 import sys
@@ -250,3 +252,46 @@ def read_checked_jsonl(path: Path, required: Iterable[str], what: str = "row") -
         if missing:
             raise UserError(f"{path}: {what} {i} lacks {', '.join(missing)}")
     return rows
+
+
+# ---- results.csv: one flat row per record, for spreadsheets ---------------------------------------
+
+SKIPPED_CSV_KEYS = ("samples_ms",)     # raw per-round samples: hundreds of values, kept in results.jsonl only
+
+
+def flatten_record(record: Any) -> dict[str, Any]:
+    """One flat row: nested objects become dotted keys, short lists index keys (`.0`, `.1`), None stays None."""
+    if hasattr(record, "to_json"):          # a typed Record: its on-disk form
+        record = record.to_json()
+    elif dataclasses.is_dataclass(record) and not isinstance(record, type):
+        record = dataclasses.asdict(record)
+    out: dict[str, Any] = {}
+
+    def walk(prefix: str, value: Any) -> None:
+        if isinstance(value, dict):
+            for k, v in value.items():
+                walk(f"{prefix}.{k}" if prefix else str(k), v)
+        elif isinstance(value, (list, tuple)):
+            for i, v in enumerate(value):
+                walk(f"{prefix}.{i}", v)
+        else:
+            out[prefix] = value
+
+    for key, value in record.items():
+        if key not in SKIPPED_CSV_KEYS:
+            walk(key, value)
+    return out
+
+
+def write_results_csv(records: Iterable[Any], path: str | Path) -> Path:
+    """results.csv: the union of every record's flat keys as columns (first-seen order), blank where absent."""
+    rows = [flatten_record(r) for r in records]
+    columns = list(dict.fromkeys(k for row in rows for k in row))
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=columns, restval="")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: "" if v is None else v for k, v in row.items()})
+    return path

@@ -8,21 +8,26 @@ from __future__ import annotations
 
 import os
 import time
+from dataclasses import replace
 from typing import Any
 
 import torch
 
+from bench.clocks.hold import build_hold
+from bench.clocks.interleave import build_clock_set, measure_interleaved, paired_backward_deltas
+from bench.clocks.plan import plan_timing
 from bench.gpu_clocks import gpu_clocks   # NVML in-process, nvidia-smi as fallback
 from bench.grid import Config, TimingOptions
 from bench.implementations import Prepared
 from bench.peers.base import PeerUnsupported
 from bench.registry import registry
 from bench.workloads import PackedBatch, Workload, build_workload
-from bench.stats import StoppingRule, converged, median, median_ci
+from bench.stats import StoppingRule, median, median_ci
 from bench.timing import Clock, L2Flusher, PhaseTimer, time_kernel_ms, timed_round
 
 _cache: dict[str, Workload] = {}
 _prepared: dict[tuple[str, str], Prepared] = {}   # (implementation, backend) for the cached workload
+_hold: Any = None                                  # (StreamHold | None, note): built once per worker
 PROBE_REPS = 100                           # fill/add pairs: ~8-30 us each, so cheap; 30 left 20% noise at 16k
 TEST_DIE_ENV = "PREFIXBENCH_TEST_DIE_ON"   # tests: "config_id|impl" makes the worker exit hard
 
@@ -75,12 +80,13 @@ def probe(config: Config, batch: PackedBatch, name: str, backend: str, device: s
             "setup_ms": prepared.setup_ms, "notes": prepared.notes}
 
 
-def bandwidth_gbps(w: Workload, clock: Clock) -> dict[str, float]:
+def bandwidth_gbps(w: Workload, clock: Clock, hold: Any = None) -> dict[str, float]:
     """Fill and add bandwidth on K/V-shaped buffers, measured the way the variants issue them.
 
     The variants differ by pairs of K/V-shaped kernels (`dk.zero_(); dv.zero_()`, `dk.add_(..);
-    dv.add_(..)`) issued from an idle queue at the start of the backward, so the probe times exactly
-    such a pair per event pair (launch latency included, as in the op). The steady-state figure
+    dv.add_(..)`), so the probe times exactly such a pair per event pair, on the mode's clock:
+    behind the stream `hold` in gpu mode (GPU time, as the op's rounds), from an idle queue in
+    eager mode (launch latency included, as in the op's eager rounds). The steady-state figure
     (16 kernels back to back) is kept for the report's bandwidth floor.
     """
     a, b, c, d = (torch.empty_like(w.k) for _ in range(4))
@@ -98,12 +104,13 @@ def bandwidth_gbps(w: Workload, clock: Clock) -> dict[str, float]:
         for _ in range(8):
             fill_pair()
 
-    fill = median_ci([t / 2 for t in time_kernel_ms(fill_pair, clock, reps=PROBE_REPS)])
-    add = median_ci([t / 2 for t in time_kernel_ms(add_pair, clock, reps=PROBE_REPS)])
+    fill = median_ci([t / 2 for t in time_kernel_ms(fill_pair, clock, reps=PROBE_REPS, hold=hold)])
+    add = median_ci([t / 2 for t in time_kernel_ms(add_pair, clock, reps=PROBE_REPS, hold=hold)])
     steady = median(time_kernel_ms(fill_burst, clock, reps=10)) / 16
     return {"fill_gbps": nbytes / fill.median / 1e6, "add_gbps": 3 * nbytes / add.median / 1e6,
             "fill_ms": fill.as_dict(), "add_ms": add.as_dict(), "fill_steady_gbps": nbytes / steady / 1e6,
-            "kv_bytes": nbytes, "method": f"pairs of K/V-shaped kernels from an idle queue, median of {PROBE_REPS}"}
+            "kv_bytes": nbytes, "method": f"pairs of K/V-shaped kernels {'behind a stream hold' if hold else 'from an idle queue'}, "
+                                          f"median of {PROBE_REPS}"}
 
 
 def device_memory(device: str) -> dict[str, Any]:
@@ -138,65 +145,71 @@ def spin_up(device: str, seconds: float = 2.0) -> dict[str, Any]:
     return {"spun_up_s": time.perf_counter() - start, **gpu_clocks()}
 
 
+def _stream_hold(device: torch.device) -> tuple[Any, str | None]:
+    """One stream hold per worker (the flag spin compiles once) and its note; (None, None) off CUDA.
+
+    Where no hold builds, `build_clock_set` tries again and demotes the plan to eager with the reason."""
+    global _hold
+    if device.type != "cuda":
+        return None, None
+    if _hold is None:
+        _hold = build_hold()
+    return _hold
+
+
 def measure_config(config: Config, batch: PackedBatch, names: list[str], backend: str, device: str,
                    timing: TimingOptions) -> dict[str, Any]:
-    """Interleaved rounds of every implementation until the stopping rule says stop.
+    """Interleaved rounds of every implementation and clock until the stopping rule says stop.
 
-    Returns raw per-round samples (so differences can be paired by round), phase samples from
-    separate phase-observed rounds, the stop reason, and the measured fill/add bandwidth.
+    The plan (`bench.clocks.plan`) picks the clocks: on CUDA the mode's clock (gpu: stream held,
+    GPU work only; or eager) plus eager when the mode is gpu, plus graph replays with
+    `cuda_graph`; on the CPU eager alone, with the reason. Each iteration runs one round of every
+    clock (clocks and implementations rotated), so samples pair up across implementations and
+    clocks. The stopping rule watches the mode's clock and graph; eager rides along.
+
+    Returns raw per-round samples: `samples_ms` the mode's (what differences are paired on),
+    `clock_samples_ms` every clock's, the plan and its notes, phase samples from separate eager
+    rounds, the stop reason and the measured fill/add bandwidth.
     """
     opts = timing
     w = _workload(config, batch, device)
     clock = Clock(w.device)
     flush = L2Flusher(w.device, opts.l2_flush)
     calls = {n: _prepare(w, n, backend).forward for n in names}
-    for i in range(opts.warmup):
-        timed_round(calls, w.dout, w.clear_grads, clock, flush, i)
-    rule = StoppingRule(opts.min_reps, opts.max_reps, opts.target_rel_ci, opts.time_cap_s)
-    samples = {n: {"forward": [], "backward": []} for n in names}
-    start, rounds, stop_reason = time.perf_counter(), 0, None
-    while stop_reason is None:
-        result = timed_round(calls, w.dout, w.clear_grads, clock, flush, rounds)
-        for n, r in result.items():
-            samples[n]["forward"].append(r["forward"])
-            samples[n]["backward"].append(r["backward"])
-        rounds += 1
-        series = [s[k] for s in samples.values() for k in ("forward", "backward")]
-        stop_reason = rule.verdict(series, time.perf_counter() - start)
+    plan = plan_timing(opts.mode, w.device.type, opts.cuda_graph)
+    hold, hold_note = _stream_hold(w.device)
+    clock_set = build_clock_set(plan, calls, w.dout, w.clear_grads, clock, flush, hold=hold)
+    if hold is not None and hold_note and "gpu" in clock_set.plan.series:   # the sleep hold stands in
+        clock_set.plan = replace(clock_set.plan, note="; ".join(n for n in (clock_set.plan.note, hold_note) if n))
+    plan = clock_set.plan
+    rule = StoppingRule(opts.min_reps, opts.max_reps, opts.target_rel_ci, opts.cap_for(config.tokens),
+                        opts.watch_rel_ci)
+    watch = tuple(c for c in plan.series if c in (plan.mode, "graph"))
+    watched = [(a, b) for a, b in opts.watch_pairs if a in names and b in names]
+    result = measure_interleaved(clock_set, rule, opts.warmup, watch=watch, delta_clock=plan.mode,
+                                 delta_pairs=watched)
     phases = {n: [] for n in names}
     timer = PhaseTimer(clock)
     for i in range(opts.phase_reps):
         for n, r in timed_round(calls, w.dout, w.clear_grads, clock, flush, i, timer).items():
             phases[n].append(r["phases"])
-    graph = _graph_replays(calls, w, clock, opts) if opts.cuda_graph else None
     clocks = gpu_clocks() if w.device.type == "cuda" else None   # right after the timed rounds: throttling?
-    return {"gpu_clocks": clocks, "samples_ms": samples, "phase_samples_ms": phases, "rounds": rounds, "stop_reason": stop_reason,
-            "converged": converged(series, opts.target_rel_ci),
-            "measure_s": time.perf_counter() - start, "bandwidth": bandwidth_gbps(w, clock),
-            "graph_ms": graph}
+    probe_hold = hold if plan.mode == "gpu" else None
+    return {"gpu_clocks": clocks, "samples_ms": result.samples_ms[plan.mode],
+            "clock_samples_ms": result.samples_ms, "phase_samples_ms": phases,
+            "timing": {"mode": plan.mode, "series": list(plan.series), "note": plan.note,
+                       "notes": clock_set.notes, "watched": list(watch)},
+            "rounds": result.rounds, "stop_reason": result.stop_reason,
+            "converged": result.stop_reason == "converged", "measure_s": result.measure_s,
+            "watched_deltas": _watched(result.samples_ms, plan.mode, watched, opts, rule),
+            "bandwidth": bandwidth_gbps(w, clock, probe_hold)}
 
 
-def _graph_replays(calls: dict, w: Workload, clock: Clock, opts: TimingOptions) -> dict[str, Any]:
-    """Forward + backward captured as one CUDA graph per implementation; replay times (launch overhead gone)."""
-    if w.device.type != "cuda":
-        return {n: {"error": "CUDA graphs need a CUDA device"} for n in calls}
-    out: dict[str, Any] = {}
-    for name, forward in calls.items():
-        try:
-            side = torch.cuda.Stream()
-            side.wait_stream(torch.cuda.current_stream())
-            with torch.cuda.stream(side):
-                for _ in range(3):
-                    w.clear_grads()
-                    forward().backward(w.dout)
-            torch.cuda.current_stream().wait_stream(side)
-            w.clear_grads()
-            graph = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(graph):
-                forward().backward(w.dout)
-            out[name] = {"replay_ms": time_kernel_ms(graph.replay, clock, reps=max(opts.min_reps, 20))}
-            del graph
-        except Exception as exc:  # noqa: BLE001 - a capture failure is data, not a crash
-            out[name] = {"error": f"{type(exc).__name__}: {str(exc)[:300]}"}
-        w.clear_grads()
+def _watched(samples: dict, clock: str, pairs: list, opts: TimingOptions, rule: StoppingRule) -> dict[str, Any]:
+    """Per watched pair: did its paired backward delta's 95% CI reach +-watch_rel_ci of itself?"""
+    out = {}
+    for (a, b), d in zip(pairs, paired_backward_deltas(samples, clock, pairs)):
+        s = median_ci(d)
+        out[f"{a}-{b}"] = {"converged": s.rel_ci <= opts.watch_rel_ci, "rel_ci": s.rel_ci,
+                           "target_rel_ci": opts.watch_rel_ci, "time_cap_s": rule.time_cap_s}
     return out

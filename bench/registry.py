@@ -9,9 +9,10 @@ import functools
 from bench.errors import UserError
 from bench.implementations import Implementation, Prepared
 from bench.peers import PEERS
+from bench.transformer_block import BLOCK_PREFIX, block_implementation
 from bench.workloads import Workload
 from prefixlm_attn.op import prefixlm_attention
-from prefixlm_attn.variants import VARIANTS, auto_choice_for
+from prefixlm_attn.variants import DEFAULT_VARIANT, VARIANTS, auto_choice_for
 
 
 def _variant_impl(name: str) -> Implementation:
@@ -26,7 +27,8 @@ def _variant_impl(name: str) -> Implementation:
 @functools.cache
 def registry() -> dict[str, Implementation]:
     """Every implementation by name, built once per process (read-only: callers look names up)."""
-    return {**{name: _variant_impl(name) for name in VARIANTS}, **PEERS}
+    return {**{name: _variant_impl(name) for name in VARIANTS}, **PEERS,
+            **{f"{BLOCK_PREFIX}{name}": block_implementation(name) for name in VARIANTS}}
 
 
 def peer_names() -> list[str]:
@@ -41,3 +43,11 @@ def check_names(variants: tuple[str, ...], peers: tuple[str, ...]) -> None:
     for p in peers:
         if p not in known:
             raise UserError(f"unknown peer {p!r}; choose from {', '.join(known) or '(none registered)'}")
+
+
+def implementation_listing() -> list[dict]:
+    """`prefixbench variants`: each variant's contract, then each peer with what it needs to run."""
+    variants = [{"kind": "variant", **v.summary(), "default": v.name == DEFAULT_VARIANT} for v in VARIANTS.values()]
+    peers = [{"kind": "peer", "name": p.name, "description": p.description, "needs": p.needs}
+             for p in registry().values() if p.kind == "peer"]
+    return variants + peers

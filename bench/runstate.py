@@ -26,7 +26,7 @@ FLAGS = {"name": "--suite", "variants": "--variant", "peers": "--peer", "distrib
          "seed": "--seed", "context": "--context", "backend": "--backend", "device": "--device",
          "warmup": "--warmup", "min_reps": "--min-reps", "max_reps": "--max-reps",
          "target_rel_ci": "--target-rel-ci", "time_cap_s": "--time-cap", "phase_reps": "--phase-reps",
-         "l2_flush": "--l2-flush", "cuda_graph": "--cuda-graph"}
+         "l2_flush": "--l2-flush", "cuda_graph": "--cuda-graph", "mode": "--timing", "block": "--block"}
 
 
 def suite_to_json(suite: Suite) -> dict[str, Any]:

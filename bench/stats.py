@@ -66,16 +66,21 @@ class StoppingRule:
     target_rel_ci: float
     time_cap_s: float
 
-    def verdict(self, samples: Sequence[Sequence[float]], elapsed_s: float) -> str | None:
+    delta_rel_ci: float = 0.05       # watched paired deltas: 95% CI within +-this of the delta itself
+
+    def verdict(self, samples: Sequence[Sequence[float]], elapsed_s: float,
+                deltas: Sequence[Sequence[float]] = ()) -> str | None:
         """None to go on, else why to stop: converged | max_reps | time_cap.
 
-        `samples` holds one list per measured series; all must converge. `min_reps` is a floor:
+        `samples` holds one list per measured series; all must converge. `deltas` holds watched paired
+        differences (a - b per round); each must converge to `delta_rel_ci` too. `min_reps` is a floor:
         the time cap never stops a configuration before every series has `min_reps` samples.
         """
         n = min(len(s) for s in samples)
         if n < self.min_reps:
             return None
-        if all(median_ci(s).rel_ci <= self.target_rel_ci for s in samples):
+        if (all(median_ci(s).rel_ci <= self.target_rel_ci for s in samples)
+                and all(median_ci(d).rel_ci <= self.delta_rel_ci for d in deltas)):
             return "converged"
         if n >= self.max_reps:
             return "max_reps"

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import sys
+from datetime import datetime, timezone
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Optional
@@ -25,7 +26,7 @@ from bench.errors import UserError
 from bench.io import write_json
 from bench.grid import Config, Suite, check_suite
 from bench.isolation import InProcess, IsolatedWorker, Outcome, Worker
-from bench.io import RecordFile, make_out_dir, open_results, read_records
+from bench.io import RecordFile, make_out_dir, open_results, read_records, write_results_csv
 from bench.isolation import DEFAULT_CALL_TIMEOUT_S
 from bench.lock import DirLock
 from bench.records import Record, build_records
@@ -44,8 +45,8 @@ class Target:
 
 
 def resolve_target(backend: str, device: str) -> Target:
-    """Backend and device for sweep, profile and validate: auto -> fa3 on CUDA when FA3 loads, the
-    reference backend otherwise (on the GPU when there is one, with a notice)."""
+    """Backend and device for sweep, profile and validate: auto -> fa3 on CUDA, the reference on CPU.
+    On CUDA without FA3, auto refuses: a reference figure must be asked for, never slipped in."""
     from prefixlm_attn.backends import BACKENDS
     has_cuda = torch.cuda.is_available()
     if device == "auto":
@@ -63,8 +64,15 @@ def resolve_target(backend: str, device: str) -> Target:
     if name == "fa3" and not BACKENDS["fa3"].available():
         raise UserError("--backend fa3: FA3 did not load (no importable build with torch.ops.flash_attn_3)")
     if backend == "auto" and device == "cuda" and name == "reference":
-        print("prefixbench: FA3 did not load; using the reference backend on the GPU", file=sys.stderr)
+        raise UserError("--backend auto: CUDA is here but FA3 did not load; run `prefixbench doctor` for the fix, "
+                        "or pass --backend reference to time the PyTorch reference on the GPU")
     return Target(name, device)
+
+
+def suite_from_flags(suite: Optional[str], **flags) -> tuple[Suite, bool]:
+    """The suite file (default: `default`, or `smoke` on a machine without CUDA) with flags applied;
+    and whether the smoke fallback was taken."""
+    return suite_for_run(Path("."), suite, False, **flags)
 
 
 @dataclass
@@ -72,6 +80,7 @@ class SweepResult:
     records: list[Record] = field(default_factory=list)
     skipped_configs: int = 0
     results_path: Optional[Path] = None
+    csv_path: Optional[Path] = None          # results.csv: every record of results.jsonl, one flat row each
 
 
 def measure_one_config(worker: Worker, config: Config, names: list[str], target: Target, suite: Suite,
@@ -97,7 +106,8 @@ def write_env(worker: Worker, out_dir: Path, target: Target, suite: Suite, rank:
     """The worker's environment (where the numbers are measured) plus the run's settings, to env.json."""
     outcome = worker.call(environment, backend=target.backend, device=target.device)
     env = outcome.value if outcome.ok else {"environment_error": outcome.error}
-    env.update(git_revision=git_revision(), seed=suite.seed, suite=suite.name, argv=sys.argv,
+    env.update(date_utc=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S"), git_revision=git_revision(),
+               seed=suite.seed, suite=suite.name, argv=sys.argv,
                timing=asdict(suite.timing), world_size=rank.world_size, cpu_reference=target.device == "cpu")
     write_env_file(out_dir, env, rank.rank)
     return env
@@ -188,7 +198,7 @@ def _run_locked(suite: Suite, out_dir: Path, target: Target, resume: bool, isola
             save_run(out_dir, suite)
     group = ProcessGroup(rank)
     sink = RecordFile(rank_file(out_dir, rank.rank) if rank.distributed else results)
-    names = list(suite.variants) + list(suite.peers)
+    names = suite.implementations()
     configs = suite.configs()
     done: set[str] = set()
     if resume:
@@ -199,7 +209,8 @@ def _run_locked(suite: Suite, out_dir: Path, target: Target, resume: bool, isola
     done |= group.broadcast(done)           # rank 0's merged file may live on another node
     mine = shard(configs, Config.cost, rank.rank, rank.world_size)
     todo = [c for c in mine if c.config_id not in done]
-    result = SweepResult(skipped_configs=len(mine) - len(todo), results_path=results)
+    result = SweepResult(skipped_configs=len(mine) - len(todo), results_path=results,
+                         csv_path=results.with_name("results.csv"))
     env = {}
     if target.device == "cuda" and rank.distributed and "CUDA_VISIBLE_DEVICES" not in os.environ:
         env["CUDA_VISIBLE_DEVICES"] = str(rank.local_rank)
@@ -236,4 +247,6 @@ def _run_locked(suite: Suite, out_dir: Path, target: Target, resume: bool, isola
         if rank.rank != 0:
             sink.path.unlink(missing_ok=True)   # rank 0 holds them now (on its node)
         group.close()
+    if rank.rank == 0:                          # the whole file (resumed runs included), after any merge
+        write_results_csv(read_records([results]), result.csv_path)
     return result

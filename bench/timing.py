@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from typing import Callable
+from typing import Any, Callable
 
 import torch
 
@@ -108,15 +108,23 @@ def timed_round(calls: dict[str, Callable[[], torch.Tensor]], dout: torch.Tensor
     return result
 
 
-def time_kernel_ms(fn: Callable[[], object], clock: Clock, reps: int = 20, warmup: int = 3) -> list[float]:
-    """Per-call times of a single kernel-sized callable (for the fill/add bandwidth probes)."""
+def time_kernel_ms(fn: Callable[[], object], clock: Clock, reps: int = 20, warmup: int = 3,
+                   hold: Any = None) -> list[float]:
+    """Per-call times of a single kernel-sized callable (for the fill/add bandwidth probes).
+
+    With a stream `hold` (`bench.clocks.hold`: engage/release) each call is enqueued behind it, so
+    the events see GPU time only; without, each call starts from an idle queue."""
     for _ in range(warmup):
         fn()
     samples = []
     for _ in range(reps):
+        if hold is not None:
+            hold.engage()
         t0 = clock.mark()
         fn()
         t1 = clock.mark()
+        if hold is not None:
+            hold.release()
         clock.sync()
         samples.append(clock.elapsed_ms(t0, t1))
     return samples

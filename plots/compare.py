@@ -6,11 +6,13 @@ that measured different things (another GPU, backend or device: `setup_differenc
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any, Optional
 
 from bench.errors import UserError
-from bench.records import Record
+from bench.io import read_json_object, results_path
+from bench.records import Record, load_records
 
 METRICS = ("backward", "forward")
 # verdicts; SLOWER and NOW_FAILING are regressions
@@ -52,11 +54,25 @@ def compare_pair(base: Record, new: Record, metric: str, threshold_pct: float) -
         verdict = {(True, False): NOW_FAILING, (False, True): FIXED}.get((base.ok, new.ok), FAILING_BOTH)
         return Comparison(*key, None, None, None, None, None, verdict,
                           f"base {base.status}, new {new.status}")
-    b, n = base.stat(metric), new.stat(metric)
+    b, n, detail = *_same_clock(base, new, metric), ""
+    if _mode(base) != _mode(new):
+        detail = f"timing modes differ ({_mode(base)} vs {_mode(new)}): compared on eager"
     if not b or not n or not b.median or b.lo <= 0:
-        return Comparison(*key, None, None, None, None, None, NO_METRIC, f"{metric} timing missing")
+        return Comparison(*key, None, None, None, None, None, NO_METRIC, detail or f"{metric} timing missing")
     ratio, lo, hi = n.median / b.median, n.lo / b.hi, n.hi / b.lo
-    return Comparison(*key, b.median, n.median, ratio, lo, hi, verdict_for(ratio, lo, hi, threshold_pct))
+    return Comparison(*key, b.median, n.median, ratio, lo, hi, verdict_for(ratio, lo, hi, threshold_pct), detail)
+
+
+def _mode(rec: Record) -> str:
+    return rec.timing_mode or "eager"          # records without the key were timed eager
+
+
+def _same_clock(base: Record, new: Record, metric: str) -> tuple:
+    """The metric's Stats on one clock: the mode's when both runs share it, else eager (a gpu-mode run
+    times eager in the same rounds; an eager run's forward/backward are eager)."""
+    if _mode(base) == _mode(new):
+        return base.stat(metric), new.stat(metric)
+    return tuple(r.stat(f"eager.{metric}") if _mode(r) != "eager" else r.stat(metric) for r in (base, new))
 
 
 def compare_records(base: list[Record], new: list[Record], metric: str = "backward",
@@ -128,3 +144,54 @@ def setup_differences(base: list[Record], new: list[Record], base_env: Optional[
     b, n = _setup(base, base_env), _setup(new, new_env)
     return [f"{k}: {','.join(sorted(b[k]))} -> {','.join(sorted(n[k]))}" for k in b
             if b[k] and n[k] and b[k] != n[k]]
+
+
+@dataclass
+class CompareResult:
+    base_path: Path
+    new_path: Path
+    metric: str
+    threshold_pct: float
+    rows: list[Comparison]
+    coverage: Coverage = field(default_factory=Coverage)
+    mixed: list[str] = field(default_factory=list)      # setup differences accepted by --allow-mixed
+
+    @property
+    def regressed(self) -> list[Comparison]:
+        return [r for r in self.rows if r.regressed]
+
+    def exit_code(self, allow_missing: bool = False) -> int:
+        """0, EXIT_REGRESSION (takes precedence), or EXIT_MISSING when NEW lacks data BASE has."""
+        if self.regressed:
+            return EXIT_REGRESSION
+        return EXIT_MISSING if self.coverage.new_lacks and not allow_missing else 0
+
+    def notes(self) -> list[str]:
+        """Lines for what one run lacks, and the accepted setup differences."""
+        return [f"mixed runs (--allow-mixed): {m}" for m in self.mixed] + self.coverage.lines()
+
+    def counts(self) -> dict[str, int]:
+        return {v: sum(r.verdict == v for r in self.rows) for v in dict.fromkeys(r.verdict for r in self.rows)}
+
+    def as_json(self) -> dict:
+        return {"base": str(self.base_path), "new": str(self.new_path), "metric": self.metric,
+                "threshold_pct": self.threshold_pct, "summary": self.counts(),
+                "regressions": len(self.regressed), "rows": [asdict(r) | {"regressed": r.regressed}
+                                                             for r in self.rows],
+                "missing": asdict(self.coverage), "mixed": self.mixed}
+
+
+def compare_paths(base: str | Path, new: str | Path, metric: str = "backward",
+                  threshold_pct: float = 5.0, allow_mixed: bool = False) -> CompareResult:
+    """The `compare` driver: two result directories (or results.jsonl files) -> one comparison per pair,
+    what NEW lacks, and a UserError for runs measured on another GPU, backend or device (unless allowed)."""
+    base_path, new_path = results_path(base), results_path(new)
+    base_records, new_records = load_records(base_path), load_records(new_path)
+    mixed = setup_differences(base_records, new_records, read_json_object(base_path.parent / "env.json"),
+                              read_json_object(new_path.parent / "env.json"))
+    if mixed and not allow_mixed:
+        raise UserError(f"BASE and NEW were measured differently ({'; '.join(mixed)}); "
+                        "pass --allow-mixed to compare them anyway")
+    rows = compare_records(base_records, new_records, metric, threshold_pct)
+    return CompareResult(base_path, new_path, metric, threshold_pct, rows, coverage(base_records, new_records),
+                         mixed)

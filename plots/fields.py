@@ -93,7 +93,8 @@ def has_byte_model(rec: RecordLike) -> bool:
     """Byte counts and the same run's bandwidth probe: what the byte-model prediction needs."""
     r = as_record(rec)
     b, bw = r.bytes or {}, r.bandwidth or {}
-    return "zero_filled" in b and "added" in b and {"fill_ms", "add_ms", "kv_bytes"} <= set(bw)
+    return ("zero_filled" in b and "added" in b and {"fill_ms", "add_ms", "kv_bytes"} <= set(bw)
+            and all(isinstance(bw[k], dict) for k in ("fill_ms", "add_ms")))   # older runs: plain floats
 
 
 def bandwidth(rec: RecordLikeLike) -> Optional[dict]:

@@ -78,9 +78,13 @@ def phase_breakdown(records: list[Record]) -> list[dict[str, Any]]:
             if not any(k.startswith("bwd.") for k in phases):
                 continue
             segments = {name: sum(rec.median(k) or 0.0 for k in keys) for name, keys in PHASE_SEGMENTS.items()}
+            # a segment's interval: the sum of its phases' interval ends (phases are timed together per round)
+            lo = {name: sum(rec.stat(k).lo for k in keys if rec.stat(k)) for name, keys in PHASE_SEGMENTS.items()}
+            hi = {name: sum(rec.stat(k).hi for k in keys if rec.stat(k)) for name, keys in PHASE_SEGMENTS.items()}
             segments["other"] = rec.median("backward") - sum(segments.values())
             rows.append({"config_id": rec.config_id, "distribution": rec.distribution,
-                         "tokens": rec.tokens, "variant": rec.variant, "segments_ms": segments})
+                         "tokens": rec.tokens, "variant": rec.variant, "segments_ms": segments,
+                         "segments_lo": lo, "segments_hi": hi})
     return rows
 
 
@@ -165,11 +169,71 @@ def peers(records: list[Record]) -> list[dict[str, Any]]:
                 continue
             tf = rec.tflops or {}
             own = own_work_tflops(rec)
+            fwd, bwd = rec.stat("forward"), rec.stat("backward")
             impls.append({"name": rec.variant, "kind": rec.kind,
                           "forward_ms": rec.median("forward"), "backward_ms": rec.median("backward"),
+                          "forward_lo": fwd.lo if fwd else None, "forward_hi": fwd.hi if fwd else None,
+                          "backward_lo": bwd.lo if bwd else None, "backward_hi": bwd.hi if bwd else None,
                           "forward_tflops": tf.get("forward"), "backward_tflops": tf.get("backward"),
                           "forward_tflops_own": own[0], "backward_tflops_own": own[1],
                           "setup_ms": rec.setup_ms})
         rows.append({"config_id": group[0].config_id, "distribution": group[0].distribution,
                      "tokens": group[0].tokens, "implementations": impls})
     return rows
+
+
+def pr_saving(records: list[Record]) -> dict[str, list[dict[str, Any]]]:
+    """distribution -> [{tokens, saving_ms, lo, hi, predicted_ms, predicted_lo, predicted_hi, pct, converged}]:
+    the PR's paired saving zeros_always - guarded_passthrough per token budget, beside the byte model's."""
+    from plots.verdict import verdict_rows
+    out: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for row in verdict_rows(records):
+        if row.saving is None:
+            continue
+        p = row.predicted or (None, None, None)
+        out[row.distribution].append({"tokens": row.tokens, "saving_ms": row.saving.median, "lo": row.saving.lo,
+                                      "hi": row.saving.hi, "predicted_ms": p[0], "predicted_lo": p[1],
+                                      "predicted_hi": p[2], "pct": row.saving_pct, "converged": row.converged})
+    return {d: sorted(pts, key=lambda q: q["tokens"]) for d, pts in out.items()}
+
+
+# ---- each figure's data as flat rows (figures/<name>.csv) -------------------------------------------
+
+def _hot_path_rows(records: list[Record], validation: list[dict]) -> list[dict[str, Any]]:
+    return [{"distribution": d, "variant": v, **p} for d, per in hot_path_cost(records).items()
+            for v, pts in per.items() for p in pts]
+
+
+def _phase_rows(records: list[Record], validation: list[dict]) -> list[dict[str, Any]]:
+    return [{"config_id": r["config_id"], "distribution": r["distribution"], "tokens": r["tokens"],
+             "variant": r["variant"], "segment": seg, "median_ms": ms, "lo_ms": r["segments_lo"].get(seg),
+             "hi_ms": r["segments_hi"].get(seg)}
+            for r in phase_breakdown(records) for seg, ms in r["segments_ms"].items()]
+
+
+def _scaling_rows(records: list[Record], validation: list[dict]) -> list[dict[str, Any]]:
+    return [{"distribution": d, **p} for d, pts in pr_saving(records).items() for p in pts]
+
+
+def _boundary_rows(records: list[Record], validation: list[dict]) -> list[dict[str, Any]]:
+    return [{"variant": v, "pattern": p, **cell} for (v, p), cell in boundary_matrix(validation)["cells"].items()]
+
+
+def _peer_rows(records: list[Record], validation: list[dict]) -> list[dict[str, Any]]:
+    return [{"config_id": r["config_id"], "distribution": r["distribution"], "tokens": r["tokens"], **i}
+            for r in peers(records) for i in r["implementations"]]
+
+
+FIGURE_ROWS = {
+    "hot_path_cost": _hot_path_rows,
+    "phases": _phase_rows,
+    "scaling": _scaling_rows,
+    "prediction": lambda records, validation: predicted_vs_measured(records),
+    "boundary": _boundary_rows,
+    "peers": _peer_rows,
+}
+
+
+def figure_rows(name: str, records: list[Record], validation: list[dict]) -> list[dict[str, Any]]:
+    """The numbers one figure draws, one flat row per point / bar."""
+    return FIGURE_ROWS[name](records, validation)

@@ -24,6 +24,12 @@ class RunData:
     breakdown: list[dict[str, Any]] = field(default_factory=list)
     sources: list[Path] = field(default_factory=list)
     skipped_duplicates: list[tuple[str, str, Path]] = field(default_factory=list)
+    record_dir: dict[tuple[str, str], Path] = field(default_factory=dict)   # (config, impl) -> its directory
+    env_by_dir: dict[Path, dict[str, Any]] = field(default_factory=dict)
+
+    def run_dirs(self) -> list[Path]:
+        """Directories that contributed records (validate / profile directories add none)."""
+        return list(dict.fromkeys(self.record_dir.values()))
 
 
 def load_dirs(paths: list[str | Path]) -> RunData:
@@ -51,10 +57,12 @@ def load_dirs(paths: list[str | Path]) -> RunData:
                     continue
                 seen.add(key)
                 data.records.append(rec)
+                data.record_dir[key] = d
         data.sources.append(d)
         env = read_json_object(d / "env.json")
         if env is not None:
             data.env.append(env)
+            data.env_by_dir[d] = env
         if (d / "validation.jsonl").is_file():
             data.validation.extend(read_checked_jsonl(d / "validation.jsonl", VALIDATION_KEYS))
         bd = read_json_object(d / "breakdown.json")

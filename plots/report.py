@@ -1,15 +1,21 @@
 """Build the report (report.md, report.html, figures/) from result directories; no timing is recomputed."""
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 from plots import figure_data as fd
 from plots.figures import render_all
-from bench.records import Record
+from plots.overhead import host_overhead_blocks
+from bench.records import Record, fill_ideal
 from bench.stats import Stat
 from plots.records import RunData, by_config, config_sort_key, load_dirs
 from plots.render import Block, fmt_num, to_html, to_markdown
+from plots.tables import GLOSSARY, pivot, pivot_table, tflops_cell
+from plots.verdict import blocks as verdict_blocks
+from plots.verdict import build_verdict
+from plots.verdict import first_screen_blocks as verdict_first_screen
 
 MIB = 1024 * 1024
 
@@ -82,7 +88,7 @@ def env_blocks(data: RunData) -> list[Block]:
     keys = list(dict.fromkeys(k for env in data.env for k in env))
     headers = ["key"] + [f"run {i + 1}" for i in range(len(data.env))] if len(data.env) > 1 else ["key", "value"]
     rows = [[k] + [str(env.get(k, "-")) for env in data.env] for k in keys]
-    return [("h", 2, "Environment"), ("table", headers, rows)]
+    return [("h", 3, "Environment"), ("table", headers, rows)]
 
 
 SUMMARY_HEADERS = ["implementation", "status", "forward ms [lo, hi]", "backward ms [lo, hi]", "reps (stop)",
@@ -99,12 +105,12 @@ def summary_row(rec: Record) -> list[str]:
 
 
 def summary_blocks(data: RunData) -> list[Block]:
-    blocks: list[Block] = [("h", 2, "Summary per configuration")]
+    blocks: list[Block] = [("h", 3, "Detail per configuration (bytes, memory, stopping)")]
     groups = sorted(by_config(data.records).values(), key=lambda g: config_sort_key(g[0]))
     for group in groups:
         r0 = group[0]
         best = fd.best_variant(group)
-        blocks.append(("h", 3, r0.config_id))
+        blocks.append(("h", 4, r0.config_id))
         blocks.append(("p", f"distribution {r0.distribution}, {r0.tokens} tokens, {r0.heads} "
                             f"heads x {r0.head_dim}, {r0.dtype}, backend {r0.backend}, "
                             f"device {r0.device}; best variant: {best.variant if best else '-'}"))
@@ -127,12 +133,14 @@ def validation_blocks(data: RunData) -> list[Block]:
 
 
 def peers_blocks(data: RunData) -> list[Block]:
+    gpus = {(r.config_id, r.variant): _gpu_of(data, r) for r in data.records}
     rows = []
     for cfg in fd.peers(data.records):
         for i in cfg["implementations"]:
+            gpu = gpus.get((cfg["config_id"], i["name"]))
             rows.append([cfg["config_id"], i["name"], i["kind"], fmt_num(i["forward_ms"]), fmt_num(i["backward_ms"]),
-                         fmt_num(i["forward_tflops"], ".1f"), fmt_num(i["backward_tflops"], ".1f"),
-                         fmt_num(i["forward_tflops_own"], ".1f"), fmt_num(i["backward_tflops_own"], ".1f"),
+                         tflops_cell(i["forward_tflops"], gpu), tflops_cell(i["backward_tflops"], gpu),
+                         tflops_cell(i["forward_tflops_own"], gpu), tflops_cell(i["backward_tflops_own"], gpu),
                          fmt_num(i["setup_ms"])])
     if not rows:
         return []
@@ -144,7 +152,8 @@ def peers_blocks(data: RunData) -> list[Block]:
                            ("p", "TFLOP/s count 4 (forward) or 10 (backward) FLOPs per attended (query, key) pair "
                                  "per head-dim element. 'PrefixLM pairs' uses the workload's PrefixLM count for "
                                  "every implementation (time to do this job); 'own pairs' uses what the "
-                                 "implementation computes (the causal bound does less, the bidirectional bound more)."),
+                                 "implementation computes (the causal bound does less, the bidirectional bound more). A value above "
+                                 "the GPU's dense bf16 peak is flagged instead of shown as throughput."),
                            ("table", headers, rows)]
     if failed:
         blocks += [("p", "Peers that did not run:"), ("table", ["config", "implementation", "status", "why"], failed)]
@@ -177,21 +186,117 @@ def breakdown_blocks(data: RunData) -> list[Block]:
     return blocks
 
 
-def build_report(dirs: list[str | Path], out: str | Path) -> dict[str, Path]:
-    """Write OUT/report.md, OUT/report.html and OUT/figures/*; return their paths."""
+def _gpu_of(data: RunData, rec: Record) -> Optional[str]:
+    env = data.env_by_dir.get(data.record_dir.get((rec.config_id, rec.variant)))
+    return (env or {}).get("gpu")
+
+
+def title_blocks(data: RunData) -> list[Block]:
+    """The title line: what was measured, where, from which runs."""
+    dirs = data.run_dirs()
+    envs = [data.env_by_dir[d] for d in dirs if d in data.env_by_dir]
+    gpus = sorted({str(e.get("gpu") or e.get("device") or "?") for e in envs}) or ["environment unknown"]
+    backends = sorted({r.backend or "?" for r in data.records})
+    configs = len(by_config(data.records))
+    line = (f"{configs} configurations, {len(data.records)} records from {', '.join(str(d) for d in dirs)}; "
+            f"{' / '.join(gpus)}; backend {', '.join(backends)}. Times are medians of interleaved rounds, "
+            "in ms; brackets hold 95% intervals.")
+    return [("h", 1, "prefixbench report: what the guard PR saves in the attention backward"), ("p", line, "title")]
+
+
+PROVENANCE_KEYS = (("GPU", "gpu"), ("host", "hostname"), ("torch", "torch"), ("git revision", "git_revision"))
+
+
+def mixing_warning(data: RunData) -> list[Block]:
+    """A warning when records come from several runs, or the runs differ in host, GPU, torch or revision."""
+    dirs = data.run_dirs()
+    if len(dirs) < 2:
+        return []
+    envs = [data.env_by_dir.get(d, {}) for d in dirs]
+    differ = [label for label, key in PROVENANCE_KEYS if len({str(e.get(key)) for e in envs}) > 1]
+    text = (f"this report mixes {len(dirs)} runs ({', '.join(str(d) for d in dirs)})"
+            + (f" that differ in {', '.join(differ)}" if differ else "")
+            + ". Absolute times of separate runs differ by up to ~1%; compare implementations within one "
+              "configuration (one run), and runs with `prefixbench compare`. Provenance per configuration is in "
+              "the appendix.")
+    return [("warn", text)]
+
+
+def provenance_blocks(data: RunData) -> list[Block]:
+    """Per configuration: the run directory its records came from, with that run's GPU, torch, revision, date."""
+    rows = []
+    for group in sorted(by_config(data.records).values(), key=lambda g: config_sort_key(g[0])):
+        dirs = list(dict.fromkeys(data.record_dir[(r.config_id, r.variant)] for r in group))
+        for d in dirs:
+            env = data.env_by_dir.get(d, {})
+            rows.append([group[0].config.label, str(d), str(env.get("gpu", "-")), str(env.get("torch", "-")),
+                         str(env.get("git_revision", "-"))[:14], str(env.get("date_utc", "-")),
+                         str(sum(data.record_dir[(r.config_id, r.variant)] == d for r in group))])
+    return [("h", 3, "Provenance per configuration"),
+            ("table", ["configuration", "run directory", "GPU", "torch", "git revision", "date (UTC)", "records"],
+             rows)]
+
+
+def pivot_blocks(data: RunData) -> list[Block]:
+    headers, rows = pivot_table(pivot(data.records))
+    return [("h", 2, "All results: configurations x implementations"),
+            ("p", "Backward and forward ms per implementation: median [95% interval]; a status (crashed, oom, "
+                  "skipped) where there is no timing, '-' where it was not measured."),
+            ("table", headers, rows)]
+
+
+def ideal_blocks(data: RunData) -> list[Block]:
+    """Each variant's time over the ideal (PrefixLM pairs at FA3's bidirectional single-pass rate)."""
+    recs = []
+    for group in by_config(data.records).values():
+        if not any(r.ideal for r in group):          # records older than the `ideal` key: same ratios, here
+            group = [dataclasses.replace(r) for r in group]
+            fill_ideal(group)
+        recs += [r for r in group if r.ideal and r.ok]
+    if not recs:
+        return []
+    names = list(dict.fromkeys(r.variant for r in recs))
+    groups = by_config(recs)
+    rows = []
+    for group in sorted(groups.values(), key=lambda g: config_sort_key(g[0])):
+        have = {r.variant: r.ideal for r in group}
+        rows.append([group[0].config.label] + [
+            "-" if n not in have else f"{have[n]['fwd_bwd']:.2f}x (bwd {have[n]['bwd']:.2f}x)" for n in names])
+    return [("h", 2, "Distance to the ideal"),
+            ("p", "Time over the ideal: fwd+bwd (and backward alone) of each variant over the PrefixLM pair count "
+                  "of the batch at the rate (ms per attended pair) of FA3's bidirectional single pass "
+                  "(fa3_bidir_bound) on the same configuration. 1.00x would match that rate."),
+            ("table", ["configuration"] + names, rows)]
+
+
+def glossary_blocks() -> list[Block]:
+    return [("h", 2, "Glossary"), ("table", ["term", "meaning"], [[k, v] for k, v in GLOSSARY.items()])]
+
+
+def build_report(dirs: list[str | Path], out: str | Path, extra_notes: Optional[list[str]] = None) -> dict[str, Path]:
+    """Write OUT/report.md, OUT/report.html and OUT/figures/*; return their paths.
+
+    Order: the verdict (first screen), figures, the full verdict and pivot tables, peers, validation and
+    profiles, the glossary, then the appendix (provenance, environment, notes, per-configuration detail).
+    """
     data = load_dirs(list(dirs))
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    verdict = build_verdict(data.records, data.validation)
     figures, fig_notes = render_all(data, out / "figures")
-    blocks: list[Block] = [("h", 1, "prefixbench report"),
-                           ("p", "Sources: " + ", ".join(str(s) for s in data.sources)),
-                           ("h", 2, "Notes"), ("ul", notes_for(data) + fig_notes or ["none"])]
-    blocks += env_blocks(data) + summary_blocks(data)
+    blocks: list[Block] = title_blocks(data) + mixing_warning(data) + verdict_first_screen(verdict)
     if figures:
         blocks.append(("h", 2, "Figures"))
-        for f in figures:
-            blocks += [("h", 3, f["title"]), ("img", f["title"], f["png"], f["svg"])]
-    blocks += validation_blocks(data) + peers_blocks(data) + breakdown_blocks(data)
+        for fig in figures:
+            blocks += [("h", 3, fig["title"]), ("img", fig["title"], fig["png"], fig["svg"]),
+                       ("p", f"Data: figures/{Path(fig['csv']).name}" if fig.get("csv") else "", "small")]
+    blocks += verdict_blocks(verdict, "Verdict in full") + pivot_blocks(data) + ideal_blocks(data)
+    blocks += host_overhead_blocks(data.records)
+    blocks += peers_blocks(data) + validation_blocks(data) + breakdown_blocks(data)
+    blocks += glossary_blocks()
+    blocks += [("h", 2, "Appendix")] + provenance_blocks(data) + env_blocks(data)
+    blocks += [("h", 3, "Notes"), ("ul", list(extra_notes or []) + notes_for(data) + fig_notes or ["none"])] + summary_blocks(data)
+    blocks = [b for b in blocks if not (b[0] == "p" and not b[1])]
     md, html_path = out / "report.md", out / "report.html"
     md.write_text(to_markdown(blocks, out))
     html_path.write_text(to_html(blocks, "prefixbench report"))

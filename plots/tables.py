@@ -6,13 +6,13 @@ record (dotted keys) for spreadsheets; the raw per-round samples stay in results
 """
 from __future__ import annotations
 
-import csv
-import dataclasses
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Optional
 
+from bench.io import SKIPPED_CSV_KEYS as SKIPPED_KEYS  # noqa: F401 - results.csv is written by every sweep,
+from bench.io import flatten_record, write_results_csv  # noqa: F401 - so it lives in bench.io
 from plots import fields as f
 from prefixlm_attn.variants import VARIANTS
 
@@ -111,49 +111,6 @@ def pivot_terminal(p: Pivot) -> str:
     return "\n".join([line(headers), line(["-" * w for w in widths])] + [line(r) for r in body]) + "\n"
 
 
-# ---- results.csv -----------------------------------------------------------------------------------
-
-SKIPPED_KEYS = ("samples_ms",)     # raw per-round samples: hundreds of values, kept in results.jsonl only
-
-
-def flatten_record(record: Any) -> dict[str, Any]:
-    """One flat row: nested objects become dotted keys, short lists index keys (`.0`, `.1`), None stays None."""
-    if hasattr(record, "to_json"):          # a typed Record: its on-disk form
-        record = record.to_json()
-    elif dataclasses.is_dataclass(record) and not isinstance(record, type):
-        record = dataclasses.asdict(record)
-    out: dict[str, Any] = {}
-
-    def walk(prefix: str, value: Any) -> None:
-        if isinstance(value, dict):
-            for k, v in value.items():
-                walk(f"{prefix}.{k}" if prefix else str(k), v)
-        elif isinstance(value, (list, tuple)):
-            for i, v in enumerate(value):
-                walk(f"{prefix}.{i}", v)
-        else:
-            out[prefix] = value
-
-    for key, value in record.items():
-        if key not in SKIPPED_KEYS:
-            walk(key, value)
-    return out
-
-
-def write_results_csv(records: Iterable[Any], path: str | Path) -> Path:
-    """results.csv: the union of every record's flat keys as columns (first-seen order), blank where absent."""
-    rows = [flatten_record(r) for r in records]
-    columns = list(dict.fromkeys(k for row in rows for k in row))
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=columns, restval="")
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({k: "" if v is None else v for k, v in row.items()})
-    return path
-
-
 # ---- glossary --------------------------------------------------------------------------------------
 
 GLOSSARY: dict[str, str] = {
@@ -189,11 +146,19 @@ GLOSSARY: dict[str, str] = {
                  "PR delta; the record's stop_reason says whether the stopping rule got there.",
     "stop reason": "Why timing stopped: converged, max_reps (round cap) or time_cap (time cap per "
                    "configuration).",
-    "GPU time": "Time between CUDA events on the stream, not host wall time.",
-    "eager": "Each call launched from Python, kernel by kernel, as in an uncompiled training step.",
-    "graph": "The forward+backward captured once in a CUDA graph and replayed: launch overhead removed.",
-    "host overhead": "Time the CPU spends launching work (Python, dispatcher, allocator) that the GPU does not "
-                     "hide; the gap between eager and graph times.",
+    "GPU time": "Time between CUDA events on the stream with each call enqueued behind a stream hold (a kernel "
+                "spinning on a host flag), so the events see GPU work only, not the host's launch pace; the "
+                "default timing mode on CUDA and the number for what a kernel or a memset costs.",
+    "timing mode": "The clock a record's forward/backward, extra vs best, prediction and PR saving use "
+                   "(`timing_mode`: gpu or eager); the other clocks of the same rounds are kept beside it.",
+    "eager": "Each call launched from Python from an idle queue, kernel by kernel, as in an uncompiled training "
+             "step: GPU time plus the host launch time the GPU waits for.",
+    "graph": "The forward and backward captured once as CUDA graphs and replayed, in the same interleaved rounds "
+             "as the other clocks: launch overhead mostly removed.",
+    "host overhead": "Eager minus GPU time of one implementation, paired by round, with its 95% interval: what "
+                     "launching the call costs (Python, dispatcher, allocator, launches the GPU waits for).",
+    "amortized": "GPU time of a call that synchronizes inside its enqueue (the stream hold times out): 8 calls "
+                 "back to back between two events, divided by 8; the record's gpu_method says so.",
     "ideal": "A bound no implementation can beat on this batch (a peer doing less work, or the zero-fill "
              "floor), shown for scale.",
     "TF/s": "Tera floating-point operations per second: 4 (forward) or 10 (backward) FLOPs per attended "

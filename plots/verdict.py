@@ -24,13 +24,14 @@ OURS = "prefix_rows_add"
 UNGUARDED = "unguarded"
 PR_CANDIDATES = (MERGED, FIRST_COMMIT)
 VARIANT_ORDER = (BASELINE, FIRST_COMMIT, MERGED, OURS, UNGUARDED)
+BLOCK_PREFIX = "block:"          # the variant inside a transformer block (bench.transformer_block)
 CONVERGED_REL_CI = 0.05          # a delta has converged when its 95% CI is within +-5% of itself
 
 VARIANT_ORIGIN: dict[str, str] = {
     UNGUARDED: "upstream before PR #9: no guard, both passes always run",
     BASELINE: "PR #9, reverted: dK2/dV2 zero-filled on every backward",
     FIRST_COMMIT: "PR #13, first commit: dK2/dV2 zero-filled only when the causal pass is skipped",
-    MERGED: "PR #13 as merged: no dK2/dV2 at all when the causal pass is skipped",
+    MERGED: "PR #13 as merged (follow-up commit 428dfc5): no dK2/dV2 at all when the causal pass is skipped",
     OURS: "prefixbench's, not in the PR: no zero-fill, dK1 added on prefix rows only",
 }
 TABLE_CAPTION = (f"Backward ms (medians) per variant. PR saving = {BASELINE} - {MERGED}, paired per round, and as % "
@@ -61,6 +62,8 @@ class VerdictRow:
     guard_cost: Optional[Stat] = None                           # guarded_passthrough - unguarded
     ours_beyond: Optional[Stat] = None                          # guarded_passthrough - prefix_rows_add
     has_samples: bool = False
+    block_step_ms: Optional[float] = None                       # block:guarded_passthrough forward + backward
+    saving_pct_block: Optional[float] = None                    # the PR's saving as % of that training step
 
     @property
     def converged(self) -> Optional[bool]:
@@ -104,6 +107,11 @@ def _row(group: list[Any], label: str) -> VerdictRow:
     if base and merged and f.has_byte_model(base) and f.has_byte_model(merged):
         p, (lo, hi) = predicted_extra_ms(base, merged, f.bandwidth(base))
         row.predicted = (p, lo, hi)
+    block = next((r for r in group if f.is_ok(r) and f.name(r) == BLOCK_PREFIX + MERGED), None)
+    if block is not None and f.median(block, "forward") is not None:
+        row.block_step_ms = f.median(block, "forward") + f.median(block, "backward")
+        if row.saving is not None:
+            row.saving_pct_block = 100 * row.saving.median / row.block_step_ms
     row.guard_cost = _paired(merged, ok.get(UNGUARDED))
     row.ours_beyond = _paired(merged, ok.get(OURS))
     return row
@@ -234,6 +242,17 @@ def _ours_sentence(rows: list[VerdictRow]) -> list[str]:
     return [text]
 
 
+def _block_sentence(rows: list[VerdictRow]) -> list[str]:
+    """The PR's saving inside a training step, where the transformer block was measured."""
+    with_block = [r for r in rows if r.saving_pct_block is not None]
+    if not with_block:
+        return []
+    return [f"Inside a training step the PR saves {_pct_range([r.saving_pct_block for r in with_block])} of one "
+            f"transformer block's forward+backward ({BLOCK_PREFIX}{MERGED}, {_range([r.block_step_ms for r in with_block])}) "
+            f"against {_pct_range([r.saving_pct for r in with_block if r.saving_pct is not None])} of the attention "
+            f"backward, over {len(with_block)} configurations."]
+
+
 def _guard_cost_sentence(rows: list[VerdictRow]) -> list[str]:
     costs = [(r, r.guard_cost) for r in rows if r.guard_cost is not None]
     if not costs:
@@ -347,6 +366,7 @@ def build_verdict(records: Iterable[Any], validation: Optional[list[dict]] = Non
     sentences, speed_rows = _backend_sentences(rows)
     if speed_rows:
         sentences += _merge_sentence(speed_rows, by_config)
+        sentences += _block_sentence(speed_rows)
         sentences += _ours_sentence(speed_rows)
         sentences += _guard_cost_sentence(speed_rows)
     sentences += _guard_branch_sentence(rows)
@@ -395,10 +415,48 @@ def table(verdict: Verdict) -> tuple[list[str], list[list[str]]]:
     return headers, rows
 
 
-def blocks(verdict: Verdict) -> list[tuple]:
+SHORT_HEADER = {BASELINE: "#9", FIRST_COMMIT: "#13 1st", MERGED: "#13", OURS: "ours", UNGUARDED: "unguarded"}
+COMPACT_VARIANTS = (BASELINE, FIRST_COMMIT, MERGED, OURS)
+
+
+def _converged_mark(row: VerdictRow) -> str:
+    c = row.converged
+    return "-" if c is None else ("yes" if c else f"NO +-{row.saving.rel_ci:.0%}")
+
+
+def compact_table(verdict: Verdict) -> tuple[list[str], list[list[str]]]:
+    """The first screen's table: distribution, tokens, the PR's variants' and ours' backward ms, the PR's
+    saving [95% CI] and %, and whether that delta converged (the full table comes further down)."""
+    names = [n for n in COMPACT_VARIANTS if n in verdict.variants]
+    blocks = any(r.block_step_ms is not None for r in verdict.rows)
+    headers = (["distribution", "tokens"] + [f"{SHORT_HEADER[n]} bwd ms" for n in names]
+               + ["PR saving ms [95% CI]", "% of bwd"] + (["% of block step"] if blocks else []) + ["converged"])
+    rows = []
+    for r in verdict.rows:
+        block = ["-" if r.saving_pct_block is None else f"{r.saving_pct_block:.2f}%"] if blocks else []
+        rows.append([r.distribution + (" (reference)" if r.reference else ""), _tokens_label(r.tokens)]
+                    + [_bwd_cell(r, n) for n in names]
+                    + [_ci(r.saving), "-" if r.saving_pct is None else f"{r.saving_pct:.1f}%"] + block
+                    + [_converged_mark(r)])
+    return headers, rows
+
+
+def mapping_line(verdict: Verdict) -> str:
+    """Which variant is which commit, in one line under the first-screen table."""
+    return "; ".join(f"{SHORT_HEADER.get(n, n)} = {n}: {o}" for n, o in verdict.origins.items()) + "."
+
+
+def first_screen_blocks(verdict: Verdict) -> list[tuple]:
+    """What a reviewer reads without scrolling: the compact table, the sentences, the commit mapping."""
+    headers, rows = compact_table(verdict)
+    return [("table", headers, rows, "compact"), ("ul", verdict.sentences, "verdict"),
+            ("p", mapping_line(verdict) + " " + GUARD_BRANCH_NOTE, "small")]
+
+
+def blocks(verdict: Verdict, title: str = "Verdict") -> list[tuple]:
     """Blocks for plots.render (Markdown and HTML share them)."""
     headers, rows = table(verdict)
-    return [("h", 2, "Verdict"), ("ul", verdict.sentences), ("p", TABLE_CAPTION), ("table", headers, rows),
+    return [("h", 2, title), ("ul", verdict.sentences), ("p", TABLE_CAPTION), ("table", headers, rows),
             ("p", GUARD_BRANCH_NOTE),
             ("table", ["variant", "what it is"], [[n, o] for n, o in verdict.origins.items()])]
 
@@ -410,7 +468,7 @@ def to_markdown(verdict: Verdict) -> str:
 
 def to_terminal(verdict: Verdict) -> str:
     """A plain-text block for the end of a sweep: medians only, short columns, then the sentences."""
-    short = {BASELINE: "#9", FIRST_COMMIT: "#13 1st", MERGED: "#13", OURS: "ours", UNGUARDED: "unguarded"}
+    short = SHORT_HEADER
     names = [short.get(n, n) for n in verdict.variants]
     headers = ["configuration", "branch"] + [f"{s} ms" for s in names] + ["PR saving ms [95% CI]", "%", "model ms",
                                                                           "conv."]

@@ -1,4 +1,5 @@
-"""The PrefixLM op: `torch.library` custom ops (with fake impls) under an autograd Function.
+"""The PrefixLM op: `torch.library` custom ops (with fake impls); the forward op's backward is the backward op,
+attached with `torch.library.register_autograd`.
 
 The variant and backend are string arguments of the custom ops, so one compiled graph can hold
 any variant and `torch.compile` treats the two passes as opaque calls, as training does.
@@ -61,23 +62,25 @@ def _prefixlm_bwd_fake(dout, q, k, v, out, lse_bidir, lse_causal, prefix_lens, c
     return torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)
 
 
-class PrefixLMAttention(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, q, k, v, prefix_lens, causal_lens, cu_seqlens, row_is_prefix, total_tokens, num_seqs,
-                max_prefix, max_causal, max_total, is_causal, softmax_scale, variant, backend, pair_counts=None):
-        meta = (prefix_lens, causal_lens, cu_seqlens, row_is_prefix, total_tokens, num_seqs, max_prefix,
-                max_causal, max_total)
-        out, lse_bidir, lse_causal = prefixlm_fwd(q, k, v, *meta, is_causal, softmax_scale, variant, backend,
-                                                  pair_counts)
-        ctx.save_for_backward(q, k, v, out, lse_bidir, lse_causal, *meta, pair_counts)
-        ctx.options = (is_causal, softmax_scale, variant, backend)
-        return out
+def _setup_context(ctx, inputs: tuple, output: tuple) -> None:
+    """Saves what the backward op reads: the inputs, the forward's output and both passes' lse."""
+    q, k, v, *meta = inputs[:12]
+    is_causal, softmax_scale, variant, backend, pair_counts = inputs[12:]
+    out, lse_bidir, lse_causal = output
+    ctx.mark_non_differentiable(lse_bidir, lse_causal)
+    ctx.save_for_backward(q, k, v, out, lse_bidir, lse_causal, *meta, pair_counts)
+    ctx.options = (is_causal, softmax_scale, variant, backend)
 
-    @staticmethod
-    def backward(ctx, dout):
-        q, k, v, out, lse_bidir, lse_causal, *meta, pair_counts = ctx.saved_tensors
-        dq, dk, dv = prefixlm_bwd(dout, q, k, v, out, lse_bidir, lse_causal, *meta, *ctx.options, pair_counts)
-        return (dq, dk, dv) + (None,) * 14
+
+def _backward(ctx, dout: Tensor, _dlse_bidir: Optional[Tensor], _dlse_causal: Optional[Tensor]) -> tuple:
+    """dq, dk, dv from the backward op; the metadata and options take no gradient."""
+    q, k, v, out, lse_bidir, lse_causal, *meta, pair_counts = ctx.saved_tensors
+    dq, dk, dv = prefixlm_bwd(dout, q, k, v, out, lse_bidir, lse_causal, *meta, *ctx.options, pair_counts)
+    return (dq, dk, dv) + (None,) * _NON_DIFFERENTIABLE_INPUTS
+
+
+_NON_DIFFERENTIABLE_INPUTS = len(prefixlm_fwd._opoverload._schema.arguments) - 3      # all but q, k, v
+torch.library.register_autograd("prefixbench::prefixlm_fwd", _backward, setup_context=_setup_context)
 
 
 def prefixlm_attention(q: Tensor, k: Tensor, v: Tensor, meta: BatchMetadata, *, variant: str = DEFAULT_VARIANT,
@@ -91,5 +94,6 @@ def prefixlm_attention(q: Tensor, k: Tensor, v: Tensor, meta: BatchMetadata, *, 
         raise ValueError(f"q has {q.shape[0]} rows but the metadata's token budget is {meta.token_budget}")
     get_variant(variant)
     scale = default_softmax_scale(q.shape[-1]) if softmax_scale is None else float(softmax_scale)
-    return PrefixLMAttention.apply(q, k, v, *meta.op_args(), is_causal, scale, variant,
-                                   resolve_backend_name(backend), meta.pair_counts)
+    out, _, _ = prefixlm_fwd(q, k, v, *meta.op_args(), is_causal, scale, variant, resolve_backend_name(backend),
+                             meta.pair_counts)
+    return out

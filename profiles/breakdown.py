@@ -1,4 +1,4 @@
-"""breakdown.json: per variant, per range, device time (ms per rep), kernels and bytes; and its table.
+"""breakdown.json: per variant, per range, device time (ms per rep), kernels and bytes (its table: plots/console.py).
 
     {"schema": 1, "tool": "nsys"|"torch"|"ncu", "config": {..., "config_id"}, "reps": int,
      "variants": {variant: {"ranges": {range: {"gpu_ms", "kernels": {name: {"count", "ms", ...}},
@@ -14,9 +14,6 @@ import json
 import os
 from pathlib import Path
 from typing import Optional, Sequence
-
-from rich.markup import escape
-from rich.table import Table
 
 from bench.grid import Config
 from prefixlm_attn.phases import ALL_PHASES
@@ -58,40 +55,3 @@ def write_breakdown(out_dir: Path, breakdown: dict) -> Path:
     path = out_dir / "breakdown.json"
     path.write_text(json.dumps(breakdown, indent=2, sort_keys=False))
     return path
-
-
-def _cell(entry: Optional[dict]) -> str:
-    if not entry:
-        return "-"
-    count = sum(k["count"] for k in entry["kernels"].values())
-    return f"{entry['gpu_ms']:.4f} ({count:g})"
-
-
-def breakdown_table(breakdown: dict) -> Table:
-    """Ranges x variants: ms per rep (activities per rep); a difference column for two variants."""
-    unit = "ms/rep (kernels)" if breakdown["tool"] != "torch" else "ms/rep (ops or kernels)"
-    title = f"prefixbench profile [{breakdown['tool']}] {breakdown['config']['config_id']} - {unit}"
-    table = Table(title=escape(title))
-    table.add_column("range")
-    variants = breakdown["variants"]
-    for name in variants:
-        table.add_column(name, justify="right")
-    diff = breakdown.get("difference")
-    if diff is not None:
-        first, second = list(variants)
-        table.add_column(f"{second} - {first}", justify="right")
-    all_ranges = ordered_ranges(sorted({r for v in variants.values() for r in v["ranges"]}))
-    for r in all_ranges:
-        row = [r] + [_cell(v["ranges"].get(r)) for v in variants.values()]
-        if diff is not None:
-            row.append(f"{diff.get(r, 0.0):+.4f}")
-        table.add_row(*row)
-    total = ["total"] + [f"{v['total_gpu_ms']:.4f}" for v in variants.values()]
-    if diff is not None:
-        total.append(f"{sum(diff.values()):+.4f}")
-    table.add_row(*total, style="bold")
-    overhead = breakdown.get("nvtx_overhead")
-    if overhead:
-        table.caption = (f"NVTX observer overhead ({overhead.get('emitter')}): "
-                         f"{overhead['overhead_per_rep_us']:+.1f} us/rep ({overhead['overhead_percent']:+.2f}%)")
-    return table

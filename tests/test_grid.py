@@ -9,7 +9,7 @@ def test_builtin_suites_load_and_check():
     assert {"smoke", "default"} <= set(available_suites())
     default = load_suite("default")
     check_suite(default)
-    assert len(default.variants) == 5 and len(default.distributions) == 6
+    assert len(default.variants) == 8 and len(default.distributions) == 6
     assert default.tokens == (16384, 65536) and default.heads == (16,) and default.head_dims == (128,)
     assert len(default.configs()) == 12
 

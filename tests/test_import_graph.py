@@ -6,7 +6,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("prefixlm_attn", "bench", "profiles", "plots")
-LAYER = {"prefixlm_attn": 0, "bench": 1, "profiles": 2, "plots": 3, "cli": 4}
+LAYER = {"prefixlm_attn": 0, "bench": 1, "profiles": 2, "plots": 3, "cli": 4, "cli_options": 4}
 
 
 def module_name(path: Path) -> str:
@@ -17,6 +17,7 @@ def module_name(path: Path) -> str:
 def modules() -> dict[str, Path]:
     found = {module_name(p): p for pkg in PACKAGES for p in (ROOT / pkg).rglob("*.py")}
     found["cli"] = ROOT / "cli.py"
+    found["cli_options"] = ROOT / "cli_options.py"
     return found
 
 

@@ -10,7 +10,7 @@ import sys
 
 from bench.grid import Config
 from bench.sweep import Target
-from profiles.cli_profile import profile_config
+from profiles.profile_command import profile_config
 from profiles.ncu import METRICS, import_command, ncu_command, nvtx_filter, parse_ncu_csv, summarize
 
 FIXTURES = Path(__file__).parent / "fixtures" / "profiles"

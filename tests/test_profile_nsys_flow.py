@@ -10,7 +10,7 @@ import pytest
 
 from bench.grid import Config
 from bench.sweep import Target
-from profiles.cli_profile import profile_config
+from profiles.profile_command import profile_config
 from profiles.nsys import profile_command, stats_command
 
 sys.path.insert(0, str(Path(__file__).parent))

@@ -12,7 +12,7 @@ import profiles.workload_runner as workload_runner
 from bench.grid import Config
 from bench.sweep import Target
 from profiles.attribution import is_global, leaf_range, rep_variant
-from profiles.cli_profile import profile_config
+from profiles.profile_command import profile_config
 from profiles.nvtx_ranges import config_range_name, rep_range_name
 
 CONFIG = Config("sft_long_prompt", 256, 2, 32, "float32", context=256)

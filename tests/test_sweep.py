@@ -135,7 +135,7 @@ def test_cli_dry_run_and_cpu_notice(tmp_path):
     proc = cli("sweep", "--out", str(tmp_path), "--distribution", "uniform", "--variant", "prefix_rows_add",
                "--tokens", "128", "--min-reps", "3", "--max-reps", "3", "--no-progress")
     assert proc.returncode == 0, proc.stderr
-    assert "not GPU figures" in proc.stderr and "prefix_rows_add" in proc.stderr
+    assert "not GPU figures" in proc.stderr and "prefix_rows_add" in proc.stdout
     assert len(read(tmp_path / "results.jsonl")) == 1
 
 

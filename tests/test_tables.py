@@ -88,7 +88,7 @@ def test_glossary_defines_the_terms_the_report_uses() -> None:
                  "PR saving", "guard cost"):
         assert term in GLOSSARY and len(GLOSSARY[term]) > 20
     report_text = (ROOT / "plots" / "figures.py").read_text() + (ROOT / "plots" / "report.py").read_text()
-    for term in ("zero-fill floor", "extra"):
+    for term in ("byte model", "extra"):
         assert term in report_text                                  # these terms really appear in the report
 
 

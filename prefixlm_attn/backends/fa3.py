@@ -1,4 +1,5 @@
-"""FlashAttention-3 (Hopper) through `torch.ops.flash_attn_3`, positional as its interface calls it."""
+"""FlashAttention-3 (Hopper) through `torch.ops.flash_attn_3`, called by keyword (tests/test_fa3_keywords.py holds
+the names against the op schema)."""
 from __future__ import annotations
 
 import importlib
@@ -49,9 +50,10 @@ class FA3Backend:
                 max_seqlen_q: int, max_seqlen_k: int, causal: bool, softmax_scale: float) -> Tensor:
         ops = self._load()
         _, lse, *_ = ops.fwd(
-            q, k, v, None, None, None, out, cu_seqlens_q, cu_seqlens_k, None, seqused_q, seqused_k,
-            max_seqlen_q, max_seqlen_k, None, None, None, None, None, None, None, None, None,
-            softmax_scale, causal, -1, -1, 0, 0.0, True, None, 1, None, 0)
+            q=q, k=k, v=v, out=out, cu_seqlens_q=cu_seqlens_q, cu_seqlens_k=cu_seqlens_k, seqused_q=seqused_q,
+            seqused_k=seqused_k, max_seqlen_q=max_seqlen_q, max_seqlen_k=max_seqlen_k, softmax_scale=softmax_scale,
+            is_causal=causal, window_size_left=-1, window_size_right=-1, attention_chunk=0, softcap=0.0,
+            is_rotary_interleaved=True, num_splits=1, sm_margin=0)
         return lse
 
     def backward(self, dout: Tensor, q: Tensor, k: Tensor, v: Tensor, out: Tensor, softmax_lse: Tensor,
@@ -59,5 +61,8 @@ class FA3Backend:
                  seqused_q: Optional[Tensor], seqused_k: Optional[Tensor], max_seqlen_q: int,
                  max_seqlen_k: int, causal: bool, softmax_scale: float) -> None:
         ops = self._load()
-        ops.bwd(dout, q, k, v, out, softmax_lse, dq, dk, dv, cu_seqlens_q, cu_seqlens_k, seqused_q,
-                seqused_k, max_seqlen_q, max_seqlen_k, softmax_scale, causal, -1, -1, 0.0, False, 0)
+        ops.bwd(dout=dout, q=q, k=k, v=v, out=out, softmax_lse=softmax_lse, dq=dq, dk=dk, dv=dv,
+                cu_seqlens_q=cu_seqlens_q, cu_seqlens_k=cu_seqlens_k, seqused_q=seqused_q, seqused_k=seqused_k,
+                max_seqlen_q=max_seqlen_q, max_seqlen_k=max_seqlen_k, softmax_scale=softmax_scale,
+                is_causal=causal, window_size_left=-1, window_size_right=-1, softcap=0.0, deterministic=False,
+                sm_margin=0)

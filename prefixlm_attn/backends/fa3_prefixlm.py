@@ -48,7 +48,7 @@ class FA3PrefixLMKernel:
     def forward(self, q: Tensor, k: Tensor, v: Tensor, out: Tensor, *, cu_seqlens: Tensor, prefix_lens: Tensor,
                 max_seqlen: int, softmax_scale: float) -> Tensor:
         _, lse, *_ = self._load().fwd(
-            q, k, v, out=out, cu_seqlens_q=cu_seqlens, cu_seqlens_k=cu_seqlens, max_seqlen_q=max_seqlen,
+            q=q, k=k, v=v, out=out, cu_seqlens_q=cu_seqlens, cu_seqlens_k=cu_seqlens, max_seqlen_q=max_seqlen,
             max_seqlen_k=max_seqlen, softmax_scale=softmax_scale, is_causal=True, window_size_left=-1,
             window_size_right=-1, num_splits=1, prefix_lens=prefix_lens)
         return lse
@@ -57,7 +57,7 @@ class FA3PrefixLMKernel:
                  dq: Tensor, dk: Tensor, dv: Tensor, *, cu_seqlens: Tensor, prefix_lens: Tensor,
                  max_seqlen: int, softmax_scale: float) -> None:
         self._load().bwd(
-            dout, q, k, v, out, softmax_lse, dq=dq, dk=dk, dv=dv, cu_seqlens_q=cu_seqlens,
+            dout=dout, q=q, k=k, v=v, out=out, softmax_lse=softmax_lse, dq=dq, dk=dk, dv=dv, cu_seqlens_q=cu_seqlens,
             cu_seqlens_k=cu_seqlens, max_seqlen_q=max_seqlen, max_seqlen_k=max_seqlen,
             softmax_scale=softmax_scale, is_causal=True, window_size_left=-1, window_size_right=-1,
             deterministic=False, prefix_lens=prefix_lens)

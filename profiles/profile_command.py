@@ -1,16 +1,13 @@
-"""`prefixbench profile`: one configuration (or a few) under nsys, ncu or torch.profiler -> breakdown.json."""
+"""The `profile` driver: one configuration (or a few) under nsys, ncu or torch.profiler -> breakdown.json."""
 from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
-from typing import List, Optional
+from typing import Callable, Optional
 
-import typer
-
-from bench.console import console
 from bench.errors import UserError
 from bench.grid import Config, Suite, check_suite
-from bench.sweep import Target, resolve_target
+from bench.sweep import Target, resolve_target, suite_from_flags
 
 TOOLS = ("auto", "nsys", "ncu", "torch")
 DEFAULT_VARIANTS = ("zeros_always", "guarded_passthrough")
@@ -19,7 +16,6 @@ MAX_CONFIGS = 4
 
 def profile_suite(suite_name: Optional[str], variants: list[str], axes: dict) -> Suite:
     """The sweep's suite and flags; without --suite, one configuration (each axis' first value)."""
-    from bench.cli_sweep import suite_from_flags
     the_suite, _ = suite_from_flags(suite_name, variants=variants, **axes)
     if suite_name is None:
         narrowed = {k: getattr(the_suite, k)[:1] for k in ("distributions", "tokens", "heads", "head_dims", "dtypes")
@@ -118,57 +114,32 @@ def profile_config(tool: str, exe: Optional[str], config: Config, variants: list
     return breakdown
 
 
-def register(app: typer.Typer) -> None:
-    @app.command()
-    def profile(
-        out: Path = typer.Option(..., "--out", help="Directory for breakdown.json and the tool's files."),
-        tool: str = typer.Option("auto", "--tool", help="auto (nsys when found, else torch) | nsys | ncu | torch"),
-        nsys: Optional[str] = typer.Option(None, "--nsys", help="Path to the nsys executable."),
-        ncu: Optional[str] = typer.Option(None, "--ncu", help="Path to the ncu executable."),
-        suite: Optional[str] = typer.Option(None, help="Suite name or path (a small one); default: one configuration."),
-        variant: List[str] = typer.Option([], "--variant", help="Variant(s) to profile (repeatable)."),
-        distribution: List[str] = typer.Option([], "--distribution"),
-        tokens: List[int] = typer.Option([], "--tokens"),
-        heads: List[int] = typer.Option([], "--heads"),
-        head_dim: List[int] = typer.Option([], "--head-dim"),
-        dtype: List[str] = typer.Option([], "--dtype"),
-        seed: Optional[int] = typer.Option(None),
-        context: Optional[int] = typer.Option(None),
-        backend: Optional[str] = typer.Option(None, help="auto | fa3 | reference"),
-        device: Optional[str] = typer.Option(None, help="auto | cuda | cpu"),
-        reps: int = typer.Option(5, help="Measured repetitions per variant."),
-        warmup: int = typer.Option(2, help="Unrecorded repetitions per variant first."),
-        overhead_reps: Optional[int] = typer.Option(None, help="Reps for the NVTX overhead figure "
-                                                               "(0: skip; default 20 on CUDA, 2 on CPU)."),
-        range_: List[str] = typer.Option([], "--range", help="ncu: phase range(s) to profile "
-                                                             "(default bwd.zero_fill, bwd.accumulate)."),
-        clock_control: str = typer.Option("base", "--clock-control", help="ncu: base (ncu's default: SM clock "
-                                          "locked to base, repeatable, slower than nsys) | none (boost, as a sweep runs)."),
-        cache_control: str = typer.Option("all", "--cache-control", help="ncu: all (ncu's default: caches flushed "
-                                          "before each kernel) | none (warm caches, as a sweep runs)."),
-    ) -> None:
-        """Attribute device time to the op's phases (NVTX / record_function ranges), per variant."""
-        if reps < 1 or warmup < 0:
-            raise UserError("--reps must be >= 1 and --warmup >= 0")
-        check_ranges(range_)
-        check_ncu_controls(clock_control, cache_control)
-        axes = {"distributions": distribution, "tokens": tokens, "heads": heads, "head_dims": head_dim,
-                "dtypes": dtype, "seed": seed, "context": context, "backend": backend, "device": device}
-        the_suite = profile_suite(suite, variant, axes)
-        target = resolve_target(the_suite.backend, the_suite.device)
-        chosen, exe = choose_tool(tool, target, nsys, ncu)
-        n_overhead = overhead_reps if overhead_reps is not None else (20 if target.device == "cuda" else 2)
-        configs = the_suite.configs()
-        for i, config in enumerate(configs):
-            sub = out if len(configs) == 1 else out / f"{i}_{config.config_id.replace('/', '_')}"
-            try:
-                breakdown = profile_config(chosen, exe, config, list(the_suite.variants), target, sub, reps,
-                                           warmup, n_overhead, range_, clock_control, cache_control)
-            except UserError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - a crashed variant is one line, not a traceback
-                raise UserError(f"profiling {config.config_id} failed: {type(exc).__name__}: "
-                                f"{str(exc).splitlines()[0] if str(exc) else ''}") from None
-            from profiles.breakdown import breakdown_table
-            console.print(breakdown_table(breakdown))
-            console.print(f"breakdown: {sub / 'breakdown.json'}")
+def profile_command(out: Path, tool: str, nsys: Optional[str], ncu: Optional[str], suite: Optional[str],
+                    variants: list[str], axes: dict, reps: int, warmup: int, overhead_reps: Optional[int],
+                    ranges: list[str], clock_control: str, cache_control: str,
+                    on_breakdown: Callable[[Path, dict], None]) -> list[Path]:
+    """Attribute device time to the op's phases per variant; `on_breakdown(path, breakdown)` after each
+    configuration. Returns the breakdown.json paths."""
+    if reps < 1 or warmup < 0:
+        raise UserError("--reps must be >= 1 and --warmup >= 0")
+    check_ranges(ranges)
+    check_ncu_controls(clock_control, cache_control)
+    the_suite = profile_suite(suite, variants, axes)
+    target = resolve_target(the_suite.backend, the_suite.device)
+    chosen, exe = choose_tool(tool, target, nsys, ncu)
+    n_overhead = overhead_reps if overhead_reps is not None else (20 if target.device == "cuda" else 2)
+    configs = the_suite.configs()
+    written = []
+    for i, config in enumerate(configs):
+        sub = out if len(configs) == 1 else out / f"{i}_{config.config_id.replace('/', '_')}"
+        try:
+            breakdown = profile_config(chosen, exe, config, list(the_suite.variants), target, sub, reps,
+                                       warmup, n_overhead, ranges, clock_control, cache_control)
+        except UserError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a crashed variant is one line, not a traceback
+            raise UserError(f"profiling {config.config_id} failed: {type(exc).__name__}: "
+                            f"{str(exc).splitlines()[0] if str(exc) else ''}") from None
+        written.append(sub / "breakdown.json")
+        on_breakdown(sub / "breakdown.json", breakdown)
+    return written

@@ -1,0 +1,91 @@
+"""The report's clocks block: host overhead per implementation and configuration, and which clock says what.
+
+GPU time (the `gpu` clock, stream held) answers what a kernel or a memset costs; host overhead
+(eager - gpu, paired by round) answers what launching the call costs; eager is what an uncompiled
+training step sees, the sum of both where the GPU waits. The PR's delta is shown on both clocks so
+a reader sees whether they agree. Nothing is recomputed but paired medians of recorded samples.
+"""
+from __future__ import annotations
+
+from typing import Iterable, Optional
+
+from bench.records import Record
+from bench.stats import Stat, median_ci
+from plots.render import Block
+from prefixlm_attn.variants import VARIANTS
+
+PR_BEFORE, PR_AFTER = "zeros_always", "guarded_passthrough"
+
+CLOCKS_TEXT = ("Which number each statement uses. Headline times, extra vs best, predictions and the PR saving "
+               "use the records' timing mode (`timing_mode`): GPU time on CUDA by default (each call enqueued "
+               "behind a stream hold, so the events see GPU work only), the figure for what a kernel or a memset "
+               "costs. Host overhead = eager - GPU time, paired by round, is what launching the call costs "
+               "(Python, dispatcher, allocator, kernel launches the GPU waits for); an eager training step pays "
+               "both. Graph replays (with --cuda-graph) drop most of the launch cost.")
+
+
+def _cell(s: Optional[Stat]) -> str:
+    return "-" if s is None else f"{s.median:.3f} [{s.lo:.3f}, {s.hi:.3f}]"
+
+
+def _label(rec: Record) -> str:
+    t = rec.tokens
+    return f"{rec.distribution} {t // 1024}k" if t >= 1024 and t % 1024 == 0 else f"{rec.distribution} {t}"
+
+
+def _ordered_names(records: list[Record]) -> list[str]:
+    seen = list(dict.fromkeys(r.variant for r in records))
+    return [n for n in VARIANTS if n in seen] + [n for n in seen if n not in VARIANTS]
+
+
+def _pr_delta(before: Record, after: Record, prefix: str) -> Optional[Stat]:
+    """Paired backward difference before - after on one clock's samples (`` = the mode, `eager_`)."""
+    a, b = (before.samples_ms or {}).get(f"{prefix}backward"), (after.samples_ms or {}).get(f"{prefix}backward")
+    if not a or not b or len(a) != len(b):
+        return None
+    return median_ci([x - y for x, y in zip(a, b)])
+
+
+def _agree(x: Optional[Stat], y: Optional[Stat]) -> str:
+    if x is None or y is None:
+        return "-"
+    return "yes" if y.lo <= x.median <= y.hi or x.lo <= y.median <= x.hi else "no"
+
+
+def host_overhead_blocks(records: Iterable[Record]) -> list[Block]:
+    """Heading, which-number text, host overhead (fwd+bwd) per configuration x implementation, and the
+    PR delta on the gpu and eager clocks; a sentence saying why where no record has both clocks."""
+    ok = [r for r in records if r.ok]
+    blocks: list[Block] = [("h", 2, "Clocks and host overhead"), ("p", CLOCKS_TEXT)]
+    timed = [r for r in ok if r.host_overhead_ms]
+    if not timed:
+        notes = sorted({r.timing_note for r in ok if r.timing_note})
+        modes = sorted({r.timing_mode or "eager (records without timing_mode)" for r in ok})
+        why = f" ({'; '.join(notes)})" if notes else ""
+        return blocks + [("p", f"No host overhead in these records: timed {', '.join(modes) or '-'} only{why}.")]
+    names = _ordered_names(timed)
+    groups: dict[str, dict[str, Record]] = {}
+    for r in timed:
+        groups.setdefault(r.config_id, {})[r.variant] = r
+    rows = []
+    for group in groups.values():
+        first = next(iter(group.values()))
+        rows.append([_label(first)] + [_cell((group[n].host_overhead_ms or {}).get("fwd_bwd")) if n in group
+                                       else "-" for n in names])
+    blocks += [("p", "Host overhead, forward + backward, ms: median of per-round eager - GPU time [95% interval]."),
+               ("table", ["configuration"] + names, rows)]
+    amortized = sorted(f"{r.config_id} / {r.variant}" for r in timed if r.gpu_method == "amortized")
+    if amortized:
+        blocks.append(("p", "GPU time measured amortized (the call synchronizes inside its enqueue): "
+                            + ", ".join(amortized) + "."))
+    pr_rows = []
+    for group in groups.values():
+        if PR_BEFORE in group and PR_AFTER in group:
+            gpu = _pr_delta(group[PR_BEFORE], group[PR_AFTER], "")
+            eager = _pr_delta(group[PR_BEFORE], group[PR_AFTER], "eager_")
+            pr_rows.append([_label(group[PR_BEFORE]), _cell(gpu), _cell(eager), _agree(gpu, eager)])
+    if pr_rows:
+        blocks += [("p", f"PR delta ({PR_BEFORE} - {PR_AFTER}, backward, paired by round) on both clocks: a launch "
+                         "cost both pay cancels, so they should agree within their intervals."),
+                   ("table", ["configuration", "GPU time ms", "eager ms", "agree"], pr_rows)]
+    return blocks

@@ -1,0 +1,20 @@
+"""What `prefixbench sweep` prints when it ends: the pivot table, then the verdict block.
+
+Plain fixed-width text (no wrapping of configuration labels), so it reads the same in a terminal,
+a log file and CI output.
+"""
+from __future__ import annotations
+
+from typing import Any, Iterable, Optional
+
+from plots.tables import pivot, pivot_terminal
+from plots.verdict import build_verdict, to_terminal
+
+
+def sweep_summary(records: Iterable[Any], validation: Optional[list[dict]] = None) -> str:
+    """The pivot (ms: median +-half-width of the 95% interval) and the verdict computed from the records."""
+    records = list(records)
+    if not records:
+        return "no records\n"
+    head = "All results (ms: median +-95% interval half-width, as % of the median)\n"
+    return head + pivot_terminal(pivot(records)) + "\n" + to_terminal(build_verdict(records, validation))

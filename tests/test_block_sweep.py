@@ -1,0 +1,64 @@
+"""The transformer block in the sweep: `block:<variant>` measured in the same interleaved rounds, and the
+verdict's share of a training step."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench.errors import UserError
+from bench.grid import check_suite, load_suite
+from bench.sweep import resolve_target, run_sweep
+from plots.records import load_dirs
+from plots.verdict import build_verdict
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = dict(distributions=["sft_long_prompt"], tokens=[128], heads=[2], head_dims=[16], dtypes=["float32"],
+            context=64, warmup=0, min_reps=3, max_reps=3, time_cap_s=0.3, phase_reps=1)
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("block")
+    suite = load_suite("smoke").with_overrides(variants=["zeros_always", "guarded_passthrough"], block=True, **TINY)
+    run_sweep(suite, out, resolve_target("reference", "cpu"), isolation="none")
+    return out
+
+
+def test_blocks_are_measured_in_the_same_rounds(run: Path) -> None:
+    recs = {r["variant"]: r for r in map(json.loads, (run / "results.jsonl").read_text().splitlines())}
+    assert list(recs) == ["zeros_always", "guarded_passthrough", "block:zeros_always", "block:guarded_passthrough"]
+    block = recs["block:guarded_passthrough"]
+    assert block["status"] == "ok" and block["kind"] == "block" and block["tflops"] is None
+    assert block["notes"]["block"]["hidden"] == 32 and block["notes"]["block"]["mlp_hidden"] == 128
+    # the same rounds: as many samples as the bare op, and slower than it (it contains it)
+    assert len(block["samples_ms"]["backward"]) == len(recs["guarded_passthrough"]["samples_ms"]["backward"])
+    assert block["timings_ms"]["backward"]["median"] > 0
+    assert recs["zeros_always"]["prediction"]["best_variant"] in ("zeros_always", "guarded_passthrough")
+
+
+def test_verdict_gives_the_share_of_a_block_step(run: Path) -> None:
+    records = load_dirs([run]).records
+    row = build_verdict(records).rows[0]
+    block = next(r for r in records if r.variant == "block:guarded_passthrough")
+    assert row.block_step_ms == block.median("forward") + block.median("backward")
+    assert row.saving_pct_block == pytest.approx(100 * row.saving.median / row.block_step_ms)
+    # on a GPU run (not the reference) the sentence states both shares
+    gpu = [r.to_json() | {"backend": "fa3", "device": "cuda"} for r in records]
+    sentences = build_verdict(gpu).sentences
+    assert any(s.startswith("Inside a training step the PR saves") and "block:guarded_passthrough" in s
+               for s in sentences)
+
+
+def test_block_flag_and_suite_key(tmp_path: Path) -> None:
+    proc = subprocess.run([sys.executable, "-m", "cli", "sweep", "--suite", "smoke", "--block", "--dry-run"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "x 10 implementations" in proc.stdout + proc.stderr
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[axes]\nvariant = ["zeros_always"]\ndistribution = ["uniform"]\ntokens = [128]\n[run]\nblock = 1\n')
+    with pytest.raises(UserError, match="block = 1"):
+        check_suite(load_suite(str(bad)))
