@@ -206,10 +206,10 @@ def check_suite(suite: Suite) -> None:
         for v in values:
             if not _is_int(v) or v < 1:
                 raise UserError(f"--{name.replace('_', '-')} {v}: must be a positive integer")
-    if not isinstance(suite.block, bool):
-        raise UserError(f"block = {suite.block!r}: must be true or false")
             if v > cap:
                 raise UserError(f"--{name.replace('_', '-')} {v}: more than {cap}")
+    if not isinstance(suite.block, bool):
+        raise UserError(f"block = {suite.block!r}: must be true or false")
     if not _is_int(suite.seed) or suite.seed < 0:
         raise UserError(f"--seed {suite.seed!r}: must be a non-negative integer")
     if not _is_int(suite.context) or not MIN_SEQ <= suite.context <= MAX_TOKENS:
