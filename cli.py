@@ -77,7 +77,15 @@ def sweep(
                                               "reference is always eager."),
     block: Optional[bool] = typer.Option(None, "--block/--no-block",
                                          help="Also time each variant inside a transformer block (block:<variant>)."),
-    resume: Annotated[bool, typer.Option("--resume", help="Skip configurations already in DIR/results.jsonl.")] = False,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the grid saved in DIR/run.json: measure every "
+                                         "configuration not wholly recorded in DIR/results.jsonl.")] = False,
+    retry_failed: bool = typer.Option(False, "--retry-failed", help="With --resume: measure again the "
+                                      "configurations with an error, timeout, oom or crashed record."),
+    call_timeout: float = typer.Option(600.0, "--call-timeout", help="Seconds one worker call may run before the "
+                                       "worker is killed and the record says timeout."),
+    columns: Optional[str] = typer.Option(None, "--columns", help="PREFIX,CAUSAL column names of file: "
+                                          "distributions (default: prefix_len,causal_len; prefix,causal; "
+                                          "prompt_len,response_len)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the grid (configuration ids on stdout) and exit."),
     isolation: Isolation = "process",
     progress: Progress = True,
@@ -93,10 +101,11 @@ def sweep(
     try:
         with console.sweep_progress(progress and not dry_run) as (on_start, on_config):
             summary = sweep_command(out, suite, axes, resume=resume, dry_run=dry_run, isolation=isolation,
-                                    notify=console.notice, on_start=on_start, on_config=on_config)
+                                    notify=console.notice, on_start=on_start, on_config=on_config,
+                                    retry_failed=retry_failed, call_timeout_s=call_timeout, columns=columns)
     except KeyboardInterrupt:
-        console.notice(f"prefixbench: interrupted; finished records are kept in {out / 'results.jsonl'} "
-                       "(continue with --resume)")
+        from bench.sweep import interrupted_message
+        console.notice(interrupted_message(out))
         raise typer.Exit(130) from None
     if not summary.main_rank:
         return                                       # rank 0 shows the merged run
@@ -224,7 +233,11 @@ def compare(base: Path = typer.Argument(..., help="Baseline: a result directory 
             new: Path = typer.Argument(..., help="Candidate: a result directory or its results.jsonl."),
             threshold: float = typer.Option(5.0, "--threshold", help="Changes smaller than this percentage are 'same'."),
             metric: Metric = "backward",
-            as_json: Json = False) -> None:
+            as_json: Json = False,
+            allow_missing: bool = typer.Option(False, "--allow-missing", help="Exit 0/1 even when NEW lacks "
+                                               "configurations or implementations that BASE has."),
+            allow_mixed: bool = typer.Option(False, "--allow-mixed", help="Compare runs from different GPUs, "
+                                             "backends or devices.")) -> None:
     """Compare NEW against BASE per (configuration, implementation): ratio new/base of the median.
 
     Interval: from new.lo/base.hi to new.hi/base.lo (the two confidence intervals propagated).
@@ -233,23 +246,30 @@ def compare(base: Path = typer.Argument(..., help="Baseline: a result directory 
 
     Exit codes: 0 = nothing slower past the threshold;
     1 = at least one configuration regressed (slower or now failing; named on stdout);
-    2 = bad input (missing directory or results.jsonl, bad flags, no common configurations).
+    2 = bad input (missing directory or results.jsonl, bad flags, no common configurations, runs from
+    different GPUs, backends or devices without --allow-mixed);
+    3 = NEW lacks configurations or implementations that BASE has (listed), without --allow-missing.
     """
     from plots.compare import compare_paths
-    result = compare_paths(base, new, metric, threshold)
+    result = compare_paths(base, new, metric, threshold, allow_mixed)
     regressed = result.regressed
     if as_json:
         _print_json(result.as_json())
-        raise typer.Exit(1 if regressed else 0)
+        raise typer.Exit(result.exit_code(allow_missing))
     console.show(console.compare_table(result.rows, metric, result.base_path.parent.name,
                                        result.new_path.parent.name, threshold), min_width=140)
     console.say("summary: " + ", ".join(f"{n} {v}" for v, n in result.counts().items()))
+    for line in result.notes():
+        console.say(line)
     if regressed:
         console.say(f"REGRESSION: {len(regressed)} slower than {threshold:g}% past noise or now failing:")
         for r in regressed:
             what = f"x{r.ratio:.3f} [{r.lo:.3f}, {r.hi:.3f}]" if r.ratio is not None else r.detail
             console.say(f"  {r.config_id} / {r.variant}: {r.verdict} {what}")
         raise typer.Exit(1)
+    if result.exit_code(allow_missing):
+        console.say("MISSING: NEW lacks data BASE has (listed above); pass --allow-missing to accept a partial run")
+        raise typer.Exit(result.exit_code(allow_missing))
     console.say("no regression")
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Sequence, TypeVar
 
-from bench.io import read_jsonl, write_jsonl
+from bench.io import read_record_file, write_jsonl
 
 T = TypeVar("T")
 
@@ -70,10 +70,10 @@ def merge_rank_files(out_dir: Path, world_size: int, grid_order: Iterable[str], 
     """
     out_dir = Path(out_dir)
     merged: dict[tuple, dict] = {}
-    for record in read_jsonl(out_dir / "results.jsonl"):
+    for record in read_record_file(out_dir / "results.jsonl"):
         merged[key(record)] = record
     for r in range(world_size):
-        for record in read_jsonl(rank_file(out_dir, r)):
+        for record in read_record_file(rank_file(out_dir, r)):
             merged[key(record)] = record
     for record in extra_records:      # sent over the process group: other nodes' local disks
         merged[key(record)] = record

@@ -7,6 +7,7 @@ they are a list inside the configuration rather than an axis of the product.
 from __future__ import annotations
 
 import itertools
+import math
 import tomllib
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
@@ -15,10 +16,14 @@ from typing import Any
 from bench.clocks.plan import TIMING_MODES
 from bench.errors import UserError
 from bench.registry import check_names
-from bench.workloads import MIN_SEQ, get_distribution
+from bench.workloads import (MAX_TOKENS, MIN_SEQ, distribution_key, expand_distribution, get_distribution,
+                             longest_sequence)
 
 SUITES_DIR = Path(__file__).parent / "suites"
 DTYPES = ("bfloat16", "float16", "float32")
+MAX_HEADS = 1024          # range checks: past these a flag is a typo, not a workload
+MAX_HEAD_DIM = 1024
+MAX_REPS = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -56,8 +61,9 @@ class Config:
 
     @property
     def label(self) -> str:
-        """The workload's shape, for tables (the id without context and seed)."""
-        return f"{self.distribution}/t{self.tokens}/h{self.heads}/d{self.head_dim}/{self.dtype}"
+        """The workload's shape, for tables (the id without context and seed); a user file appears as
+        its content hash (`file@HASH`, `batches@HASH#N`), so the id follows the data, not the path."""
+        return f"{distribution_key(self.distribution)}/t{self.tokens}/h{self.heads}/d{self.head_dim}/{self.dtype}"
 
     @property
     def config_id(self) -> str:
@@ -95,8 +101,15 @@ class Suite:
         return list(self.variants) + list(self.peers) + blocks
 
     def configs(self) -> list[Config]:
-        return [Config(d, t, h, hd, dt, self.seed, self.context) for d, t, h, hd, dt in
-                itertools.product(self.distributions, self.tokens, self.heads, self.head_dims, self.dtypes)]
+        """The grid; a `batches:PATH` axis value gives one configuration per batch line, at the batch's
+        own token total unless the grid has a tokens axis."""
+        out = []
+        for d in self.distributions:
+            for spec, own in expand_distribution(d):
+                tokens = self.tokens or ((own,) if own else ())
+                out += [Config(spec, t, h, hd, dt, self.seed, self.context) for t, h, hd, dt in
+                        itertools.product(tokens, self.heads, self.head_dims, self.dtypes)]
+        return out
 
     def with_overrides(self, **overrides: Any) -> "Suite":
         """Flags given on the command line replace the suite's values (None = not given)."""
@@ -138,6 +151,8 @@ def load_suite(name_or_path: str) -> Suite:
     if unknown:
         raise UserError(f"suite {path}: unknown axis {sorted(unknown)[0]!r} (axes: {', '.join(_AXIS_KEYS)})")
     kwargs: dict[str, Any] = {_AXIS_KEYS[k]: tuple(v if isinstance(v, list) else [v]) for k, v in axes.items()}
+    if "distributions" in kwargs:
+        kwargs["distributions"] = tuple(_beside(path, d) for d in kwargs["distributions"])
     run = data.get("run", {})
     for key in ("seed", "context", "backend", "device", "block"):
         if key in run:
@@ -150,6 +165,16 @@ def load_suite(name_or_path: str) -> Suite:
     except TypeError as exc:
         raise UserError(f"suite {path}: bad [timing] table ({exc})") from None
     return Suite(name=path.stem, description=data.get("description", ""), timing=timing, **kwargs)
+
+
+def _beside(suite_file: Path, spec: Any) -> Any:
+    """A suite's `file:`/`batches:` path is relative to the suite file (a suite ships its data beside it)."""
+    for prefix in ("file:", "batches:"):
+        if isinstance(spec, str) and spec.startswith(prefix):
+            rel = Path(spec.removeprefix(prefix))
+            if not rel.is_absolute() and (suite_file.parent / rel).is_file():
+                return prefix + str(suite_file.parent.resolve() / rel)
+    return spec
 
 
 def _pairs(value: Any, path: Path) -> tuple:
@@ -166,7 +191,7 @@ def _is_int(value: Any) -> bool:
 
 def check_suite(suite: Suite) -> None:
     """Reject an unusable grid with one line, before any worker starts (flags and suite files alike)."""
-    if not suite.distributions or not suite.tokens:
+    if not suite.distributions or (not suite.tokens and not all(d.startswith("batches:") for d in suite.distributions)):
         raise UserError("empty grid: give at least one --distribution and one --tokens (or a --suite)")
     if not suite.variants and not suite.peers:
         raise UserError("empty grid: no variant and no peer to measure")
@@ -176,18 +201,25 @@ def check_suite(suite: Suite) -> None:
             if not isinstance(v, str):
                 raise UserError(f"--{name} {v!r}: must be a name")
     check_names(suite.variants, suite.peers)
-    for d in suite.distributions:
-        get_distribution(d)
-    for name, values in (("tokens", suite.tokens), ("heads", suite.heads), ("head_dim", suite.head_dims)):
+    for name, values, cap in (("tokens", suite.tokens, MAX_TOKENS), ("heads", suite.heads, MAX_HEADS),
+                              ("head_dim", suite.head_dims, MAX_HEAD_DIM)):
         for v in values:
             if not _is_int(v) or v < 1:
                 raise UserError(f"--{name.replace('_', '-')} {v}: must be a positive integer")
+            if v > cap:
+                raise UserError(f"--{name.replace('_', '-')} {v}: more than {cap}")
     if not isinstance(suite.block, bool):
         raise UserError(f"block = {suite.block!r}: must be true or false")
-    if not _is_int(suite.seed):
-        raise UserError(f"--seed {suite.seed!r}: must be an integer")
-    if not _is_int(suite.context) or suite.context < MIN_SEQ:
-        raise UserError(f"--context {suite.context!r}: must be an integer >= {MIN_SEQ} (the shortest sequence drawn)")
+    if not _is_int(suite.seed) or suite.seed < 0:
+        raise UserError(f"--seed {suite.seed!r}: must be a non-negative integer")
+    if not _is_int(suite.context) or not MIN_SEQ <= suite.context <= MAX_TOKENS:
+        raise UserError(f"--context {suite.context!r}: must be an integer in [{MIN_SEQ}, {MAX_TOKENS}]")
+    for d in suite.distributions:
+        get_distribution(d if not d.startswith("batches:") else expand_distribution(d)[0][0])
+        longest = longest_sequence(d) if not d.startswith("batches:") else None
+        if longest is not None and longest > suite.context:
+            raise UserError(f"distribution {d!r}: a sequence of {longest} tokens is longer than --context "
+                            f"{suite.context} (raise --context; sequences are never cut)")
     for f in fields(TimingOptions):
         if f.name == "watch_pairs":
             continue                                  # checked where the suite file is read
@@ -205,5 +237,16 @@ def check_suite(suite: Suite) -> None:
         raise UserError(f"--timing {t.mode!r}: choose from {', '.join(TIMING_MODES)}")
     if t.min_reps < 1 or t.max_reps < t.min_reps:
         raise UserError(f"need 1 <= min_reps ({t.min_reps}) <= max_reps ({t.max_reps})")
-    if not 0 < t.target_rel_ci < 1:
+    if t.max_reps > MAX_REPS:
+        raise UserError(f"--max-reps {t.max_reps}: more than {MAX_REPS}")
+    for flag, value in (("--warmup", t.warmup), ("--phase-reps", t.phase_reps)):
+        if not 0 <= value <= MAX_REPS:
+            raise UserError(f"{flag} {value}: must lie in [0, {MAX_REPS}]")
+    if not (math.isfinite(t.time_cap_s) and t.time_cap_s > 0):
+        raise UserError(f"--time-cap {t.time_cap_s}: must be a finite number of seconds > 0")
+    if not (math.isfinite(t.target_rel_ci) and 0 < t.target_rel_ci < 1):
         raise UserError(f"target relative CI {t.target_rel_ci} must lie in (0, 1)")
+    for c in suite.configs():          # batches: a batch larger than --tokens, or longer than --context
+        if c.distribution.startswith("batches:"):
+            from bench.workloads import pack
+            pack(get_distribution(c.distribution), c.tokens, c.seed, c.context)

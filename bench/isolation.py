@@ -9,7 +9,11 @@ Every runner follows the `Worker` protocol. The parent turns whatever happens in
 - `oom`: it raised an out-of-memory error (the worker empties its cache and keeps serving);
 - `crashed`: it raised a device-dead error (FA3's CUTLASS error, a CUDA error, the reference
   backend's mirror of it) or the process died (segfault, os._exit, kill); the worker is replaced;
+- `timeout`: the call ran past the worker's `call_timeout_s` (a hung kernel or worker); the worker
+  is killed and the next call starts a fresh one;
 - `error`: any other exception (a bug or bad input); the worker keeps serving.
+
+A host `MemoryError` counts as `oom`, like the device's out-of-memory error.
 
 The error text is the tail of the traceback, or of the worker's stderr when it died.
 """
@@ -18,17 +22,19 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import tempfile
+import time
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional, Protocol
 
 ERROR_TAIL_CHARS = 1500
+DEFAULT_CALL_TIMEOUT_S = 600.0     # one call: a probe, or every timed round of a configuration
 
 
 @dataclass
 class Outcome:
-    status: str                   # ok | oom | crashed | error
+    status: str                   # ok | oom | crashed | timeout | error
     value: Any = None
     error: Optional[str] = None
 
@@ -51,7 +57,8 @@ def tail(text: str, chars: int = ERROR_TAIL_CHARS) -> str:
 def classify_exception(exc: BaseException) -> str:
     """oom / crashed / error for an exception raised by a measured call."""
     from prefixlm_attn.backends.base import is_device_dead_error
-    if "out of memory" in str(exc).lower() or type(exc).__name__ == "OutOfMemoryError":
+    if isinstance(exc, MemoryError) or "out of memory" in str(exc).lower() \
+            or type(exc).__name__ == "OutOfMemoryError":
         return "oom"
     if is_device_dead_error(exc):
         return "crashed"
@@ -107,8 +114,9 @@ def _empty_cuda_cache() -> None:
 class IsolatedWorker:
     """A replaceable worker process; `call` never raises for what happens inside the worker."""
 
-    def __init__(self, env: Optional[dict[str, str]] = None):
+    def __init__(self, env: Optional[dict[str, str]] = None, call_timeout_s: float = DEFAULT_CALL_TIMEOUT_S):
         self.env = dict(env or {})
+        self.call_timeout_s = call_timeout_s
         self._ctx = mp.get_context("spawn")
         self._proc = None
         self._conn = None
@@ -133,11 +141,18 @@ class IsolatedWorker:
     def call(self, fn: Callable[..., Any], /, **kwargs: Any) -> Outcome:
         if self._proc is None or not self._proc.is_alive():
             self._start()
+        deadline = time.monotonic() + self.call_timeout_s
         try:
             self._conn.send((fn, kwargs))
             while not self._conn.poll(0.05):
                 if not self._proc.is_alive():
                     raise EOFError
+                if time.monotonic() > deadline:
+                    err = self._stderr_tail()
+                    self._reap()
+                    return Outcome("timeout", error=tail(f"{getattr(fn, '__name__', fn)} ran past the call "
+                                                         f"timeout ({self.call_timeout_s:g} s); the worker was "
+                                                         f"killed and is restarted. {err}"))
             status, value, error = self._conn.recv()
         except (EOFError, BrokenPipeError, ConnectionResetError):
             self._proc.join(timeout=5)
@@ -181,7 +196,8 @@ class IsolatedWorker:
 
 
 class InProcess:
-    """Same interface without a process (for `--isolation none`): fast, but a real CUDA crash is fatal.
+    """Same interface without a process (for `--isolation none`): fast, but a real CUDA crash is fatal
+    and a hung call cannot be timed out.
 
     After a crash it forgets the reference backend's mirrored dead context, the in-process stand-in
     for the fresh worker `IsolatedWorker` would start.
@@ -190,7 +206,7 @@ class InProcess:
     def call(self, fn: Callable[..., Any], /, **kwargs: Any) -> Outcome:
         try:
             return Outcome("ok", fn(**kwargs))
-        except Exception as exc:
+        except Exception as exc:          # MemoryError included: recorded as oom
             status = classify_exception(exc)
             if status == "crashed":
                 from prefixlm_attn.backends.reference import reset_dead_context

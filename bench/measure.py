@@ -113,6 +113,25 @@ def bandwidth_gbps(w: Workload, clock: Clock, hold: Any = None) -> dict[str, flo
                                           f"median of {PROBE_REPS}"}
 
 
+def device_memory(device: str) -> dict[str, Any]:
+    """Bytes a configuration may use: CUDA free memory, or the host's available RAM on the CPU."""
+    if device.startswith("cuda"):
+        free, total = torch.cuda.mem_get_info()
+        return {"free": free, "total": total, "what": "CUDA free memory"}
+    return {"free": host_available_bytes(), "total": None, "what": "available host memory"}
+
+
+def host_available_bytes() -> int:
+    """MemAvailable from /proc/meminfo (Linux), else physical memory."""
+    try:
+        for line in open("/proc/meminfo"):
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
 def spin_up(device: str, seconds: float = 2.0) -> dict[str, Any]:
     """Bring GPU clocks up before the first configuration is timed (idle H100s sit at 345 MHz)."""
     if not device.startswith("cuda"):
@@ -180,7 +199,8 @@ def measure_config(config: Config, batch: PackedBatch, names: list[str], backend
             "clock_samples_ms": result.samples_ms, "phase_samples_ms": phases,
             "timing": {"mode": plan.mode, "series": list(plan.series), "note": plan.note,
                        "notes": clock_set.notes, "watched": list(watch)},
-            "rounds": result.rounds, "stop_reason": result.stop_reason, "measure_s": result.measure_s,
+            "rounds": result.rounds, "stop_reason": result.stop_reason,
+            "converged": result.stop_reason == "converged", "measure_s": result.measure_s,
             "watched_deltas": _watched(result.samples_ms, plan.mode, watched, opts, rule),
             "bandwidth": bandwidth_gbps(w, clock, probe_hold)}
 

@@ -16,7 +16,8 @@ from typing import Any, Iterable, Optional
 from bench.errors import UserError
 from bench.grid import Config
 from bench.implementations import Implementation
-from bench.io import SCHEMA, read_jsonl, results_path
+from bench.io import SCHEMA, read_record_file, results_path
+from bench.lock import lock_owner
 from bench.isolation import Outcome
 from bench.stats import Stat, median, median_ci
 from bench.workloads import PackedBatch, batch_summary, torch_dtype
@@ -24,7 +25,8 @@ from prefixlm_attn.variants import LengthsSummary
 
 FLOPS_PER_PAIR_FWD = 4          # QK^T and PV: 2 multiply-adds per head-dim element
 FLOPS_PER_PAIR_BWD = 10         # dV, dP, dS->dQ, dK, plus the recomputed QK^T (FA convention: 2.5x fwd)
-STATUSES = ("ok", "oom", "crashed", "error", "skipped")
+STATUSES = ("ok", "oom", "crashed", "timeout", "error", "skipped")
+FAILED = ("oom", "crashed", "timeout", "error")        # what --retry-failed measures again
 REQUIRED_KEYS = ("config_id", "variant", "status", "distribution", "tokens")
 
 
@@ -98,7 +100,7 @@ class Record:
     variant: str                                   # the implementation's name (a variant or a peer)
     distribution: str
     tokens: int
-    status: str                                    # ok | oom | crashed | error | skipped
+    status: str                                    # ok | oom | crashed | timeout | error | skipped
     kind: str = "variant"                          # variant | peer
     heads: Optional[int] = None
     head_dim: Optional[int] = None
@@ -112,6 +114,7 @@ class Record:
     timings_ms: Optional[Timings] = None
     stop_reason: Optional[str] = None
     repetitions: int = 0
+    converged: Optional[bool] = None               # ok only: every median's interval reached the target
     bytes: Optional[dict[str, Any]] = None
     prediction: Optional[dict[str, Any]] = None
     tflops: Optional[dict[str, float]] = None
@@ -191,15 +194,19 @@ class Record:
 _ALWAYS = ("config_id", "variant", "kind", "distribution", "tokens", "heads", "head_dim", "dtype", "seed",
            "context", "backend", "device", "status", "error", "batch", "timings_ms", "stop_reason",
            "repetitions", "bytes", "prediction", "tflops", "rank", "gpu_index")
-_WHEN_PRESENT = ("timing_mode", "timing_note", "gpu_method", "host_overhead_ms", "samples_ms", "setup_ms", "notes",
+_WHEN_PRESENT = ("converged", "timing_mode", "timing_note", "gpu_method", "host_overhead_ms", "samples_ms", "setup_ms", "notes",
                  "bandwidth", "gpu_clocks", "watched_deltas", "ideal")
 
 
 def load_records(path: str | Path) -> list[Record]:
-    """Records of one results.jsonl (or directory), checked: the report reads files it did not write."""
+    """Records of one results.jsonl (or directory), checked: the report reads files it did not write.
+
+    A line that is not a JSON object is moved to results.jsonl.corrupt with a warning (left in
+    place while a sweep holds the directory's lock); an object that is not a valid record is an error.
+    """
     p = results_path(path)
-    records = [Record.from_json(obj, f"{p}: record {i}")
-               for i, obj in enumerate(read_jsonl(p, strict=True), start=1)]
+    objs = read_record_file(p, move_aside=lock_owner(p.parent) is None)
+    records = [Record.from_json(obj, f"{p}: record {i}") for i, obj in enumerate(objs, start=1)]
     if not records:
         raise UserError(f"{p}: no records")
     return records
@@ -285,6 +292,7 @@ def _fill_measurements(records: dict[str, Record], result: dict[str, Any], probe
         _fill_clocks(rec, timing, by_clock)
         rec.status, rec.samples_ms = "ok", _samples_of(name, timing["mode"], by_clock, s)
         rec.stop_reason, rec.repetitions = result["stop_reason"], result["rounds"]
+        rec.converged = result.get("converged")
         pairs = rec.batch["attended_pairs"] * rec.heads * rec.head_dim
         if rec.kind != "block":     # a block's time is mostly matmuls: attention FLOP/s of it would mislead
             rec.tflops = {"forward": FLOPS_PER_PAIR_FWD * pairs / (rec.timings_ms.forward.median * 1e9),

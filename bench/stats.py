@@ -73,11 +73,12 @@ class StoppingRule:
         """None to go on, else why to stop: converged | max_reps | time_cap.
 
         `samples` holds one list per measured series; all must converge. `deltas` holds watched paired
-        differences (a - b per round); each must converge to `delta_rel_ci` too.
+        differences (a - b per round); each must converge to `delta_rel_ci` too. `min_reps` is a floor:
+        the time cap never stops a configuration before every series has `min_reps` samples.
         """
         n = min(len(s) for s in samples)
         if n < self.min_reps:
-            return "time_cap" if elapsed_s > self.time_cap_s and n >= 3 else None
+            return None
         if (all(median_ci(s).rel_ci <= self.target_rel_ci for s in samples)
                 and all(median_ci(d).rel_ci <= self.delta_rel_ci for d in deltas)):
             return "converged"
@@ -86,3 +87,8 @@ class StoppingRule:
         if elapsed_s > self.time_cap_s:
             return "time_cap"
         return None
+
+
+def converged(samples: Sequence[Sequence[float]], target_rel_ci: float) -> bool:
+    """Did every series' median interval get within the target (False: stopped by a cap, still wide)?"""
+    return all(median_ci(s).rel_ci <= target_rel_ci for s in samples)

@@ -1,16 +1,19 @@
 """The sweep driver: grid -> (isolated worker) probes and interleaved measurement -> records.
 
 The parent process never touches CUDA: each configuration runs in a worker that a dead context,
-an OOM or a hard crash cannot take down. Records of a configuration are appended and flushed as
-soon as it finishes, so Ctrl-C or a crash loses at most the configuration in flight, and
-`--resume` skips what is recorded.
+an OOM, a hang (the per-call timeout) or a hard crash cannot take down. Records of a configuration
+are appended and fsynced as soon as it finishes, so Ctrl-C or a crash loses at most the
+configuration in flight. The output directory is locked for one writer and remembers its grid
+(`run.json`); `--resume` measures every configuration that is not wholly recorded (bench.runstate).
+Bounds come before work: the grid is range-checked (check_suite) and every configuration's buffers
+are estimated against the device's memory before the first one is measured.
 """
 from __future__ import annotations
 
 import os
 import sys
 from datetime import datetime, timezone
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -23,10 +26,13 @@ from bench.errors import UserError
 from bench.io import write_json
 from bench.grid import Config, Suite, check_suite
 from bench.isolation import InProcess, IsolatedWorker, Outcome, Worker
-from bench.io import RecordFile, open_results, read_records, write_results_csv
-from bench.records import Record, build_records, done_keys
+from bench.io import RecordFile, make_out_dir, open_results, read_records, write_results_csv
+from bench.isolation import DEFAULT_CALL_TIMEOUT_S
+from bench.lock import DirLock
+from bench.records import Record, build_records
 from bench.registry import registry
-from bench.workloads import packed_batch
+from bench.runstate import check_same_grid, load_run, recorded_configs, save_run, supersede
+from bench.workloads import batch_bytes, packed_batch, torch_dtype
 from prefixlm_attn.backends import resolve_backend_name
 
 ProgressHook = Callable[[Config, list[Record]], None]
@@ -66,10 +72,7 @@ def resolve_target(backend: str, device: str) -> Target:
 def suite_from_flags(suite: Optional[str], **flags) -> tuple[Suite, bool]:
     """The suite file (default: `default`, or `smoke` on a machine without CUDA) with flags applied;
     and whether the smoke fallback was taken."""
-    from bench.grid import load_suite
-    fallback = suite is None and not torch.cuda.is_available()
-    base = load_suite(suite or ("smoke" if fallback else "default"))
-    return base.with_overrides(**flags), fallback
+    return suite_for_run(Path("."), suite, False, **flags)
 
 
 @dataclass
@@ -110,28 +113,116 @@ def write_env(worker: Worker, out_dir: Path, target: Target, suite: Suite, rank:
     return env
 
 
+def suite_for_run(out_dir: Path, suite: Optional[str], resume: bool, columns: Optional[str] = None,
+                  **flags) -> tuple[Suite, bool]:
+    """The grid a sweep measures, and whether the CPU fallback suite was chosen.
+
+    With --resume and a saved grid in DIR, that grid (flags that would change it are refused);
+    else the suite file (default: `default`, or `smoke` on a machine without CUDA) with the flags
+    applied. `columns` (--columns A,B) names the length columns of every `file:` distribution.
+    """
+    from bench.grid import load_suite
+    from bench.runstate import resume_suite
+    from bench.workloads import parse_columns
+    if columns is not None:
+        parse_columns(columns)
+        flags["distributions"] = [d + f"?columns={columns}" if d.startswith("file:") else d
+                                  for d in flags.get("distributions") or []]
+    if resume:
+        saved = resume_suite(Path(out_dir), suite, flags)
+        if saved is not None:
+            return saved, False
+    fallback = suite is None and not torch.cuda.is_available()
+    base = load_suite(suite or ("smoke" if fallback else "default"))
+    out = base.with_overrides(**flags)
+    given = flags.get("distributions") or []
+    if given and all(d.startswith("batches:") for d in given) and not flags.get("tokens"):
+        out = replace(out, tokens=())           # each batch's own total, not the suite's budgets
+    return out, fallback
+
+
+def check_memory(configs: list[Config], memory: dict) -> None:
+    """Refuse, before any work, a configuration whose estimated buffers exceed the device's memory."""
+    free = memory.get("free")
+    if not free:
+        return
+    for c in configs:
+        need = batch_bytes(c.tokens, c.heads, c.head_dim, torch_dtype(c.dtype).itemsize)
+        if need > free:
+            raise UserError(f"{c.config_id}: its buffers need about {need / 2**30:.1f} GiB "
+                            f"({BUFFER_NOTE}), more than the {memory.get('what', 'memory')} "
+                            f"({free / 2**30:.1f} GiB); lower --tokens or --heads")
+
+
+BUFFER_NOTE = "tokens x heads x head_dim x dtype bytes x 16 buffers"
+
+
+def interrupted_message(out_dir: Path) -> str:
+    """What Ctrl-C says: where the finished records are, or that none were written yet."""
+    results = Path(out_dir) / "results.jsonl"
+    if results.is_file() and results.stat().st_size:
+        return f"prefixbench: interrupted; finished records are kept in {results} (continue with --resume)"
+    return "prefixbench: interrupted before the first record was written (nothing to resume)"
+
+
 def run_sweep(suite: Suite, out_dir: Path, target: Target, *, resume: bool = False, isolation: str = "process",
               rank: Optional[RankInfo] = None, on_config: Optional[ProgressHook] = None,
-              on_start: Optional[Callable[[int], None]] = None) -> SweepResult:
+              on_start: Optional[Callable[[int], None]] = None, retry_failed: bool = False,
+              call_timeout_s: float = DEFAULT_CALL_TIMEOUT_S) -> SweepResult:
+    """Measure the grid into out_dir/results.jsonl, holding the directory's lock throughout."""
     check_suite(suite)
+    if not (call_timeout_s > 0 and call_timeout_s < float("inf")):
+        raise UserError(f"--call-timeout {call_timeout_s}: must be a finite number of seconds > 0")
     rank = rank or RankInfo.from_env()
-    out_dir = Path(out_dir)
+    out_dir = make_out_dir(out_dir)
+    lock = DirLock(out_dir) if rank.rank == 0 else None
+    if lock is not None:
+        lock.acquire()
+    try:
+        return _run_locked(suite, out_dir, target, resume, isolation, rank, on_config, on_start,
+                           retry_failed, call_timeout_s)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _run_locked(suite: Suite, out_dir: Path, target: Target, resume: bool, isolation: str, rank: RankInfo,
+                on_config: Optional[ProgressHook], on_start: Optional[Callable[[int], None]],
+                retry_failed: bool, call_timeout_s: float) -> SweepResult:
     results = open_results(out_dir, "results.jsonl", resume)
+    if rank.rank == 0:
+        saved = load_run(out_dir) if resume else None
+        if saved is not None:
+            check_same_grid(out_dir, saved, suite)
+        else:
+            save_run(out_dir, suite)
     group = ProcessGroup(rank)
     sink = RecordFile(rank_file(out_dir, rank.rank) if rank.distributed else results)
-    done = done_keys(read_records([results, sink.path])) if resume else set()
-    done |= group.broadcast(done)           # rank 0's merged file may live on another node
     names = suite.implementations()
     configs = suite.configs()
+    done: set[str] = set()
+    if resume:
+        records = read_records([results, sink.path])
+        done = recorded_configs(records, configs, names, retry_failed)
+        if not rank.distributed:
+            supersede(results, records, configs, done)    # partial or retried configurations rerun whole
+    done |= group.broadcast(done)           # rank 0's merged file may live on another node
     mine = shard(configs, Config.cost, rank.rank, rank.world_size)
-    todo = [c for c in mine if not all((c.config_id, n) in done for n in names)]
+    todo = [c for c in mine if c.config_id not in done]
     result = SweepResult(skipped_configs=len(mine) - len(todo), results_path=results,
                          csv_path=results.with_name("results.csv"))
     env = {}
     if target.device == "cuda" and rank.distributed and "CUDA_VISIBLE_DEVICES" not in os.environ:
         env["CUDA_VISIBLE_DEVICES"] = str(rank.local_rank)
-    worker: Worker = IsolatedWorker(env=env) if isolation == "process" else InProcess()
+    worker: Worker = (IsolatedWorker(env=env, call_timeout_s=call_timeout_s) if isolation == "process"
+                      else InProcess())
     try:
+        if target.device == "cpu":
+            check_memory(todo, measure.device_memory("cpu"))
+        else:
+            memory = worker.call(measure.device_memory, device=target.device)
+            if memory.ok:
+                check_memory(todo, memory.value)
         write_env(worker, out_dir, target, suite, rank)
         spun = worker.call(measure.spin_up, device=target.device)
         if spun.ok and rank.rank == 0 and target.device == "cuda":
@@ -139,8 +230,7 @@ def run_sweep(suite: Suite, out_dir: Path, target: Target, *, resume: bool = Fal
         if on_start:
             on_start(len(todo))
         for config in todo:
-            missing = [n for n in names if (config.config_id, n) not in done]
-            records = measure_one_config(worker, config, missing, target, suite, rank)
+            records = measure_one_config(worker, config, names, target, suite, rank)
             for rec in records:
                 sink.append(rec.to_json())
             result.records.extend(records)

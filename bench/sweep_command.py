@@ -13,7 +13,8 @@ from bench.distributed import RankInfo
 from bench.grid import Config, Suite, check_suite
 from bench.io import read_records
 from bench.records import Record
-from bench.sweep import ProgressHook, Target, resolve_target, run_sweep, suite_from_flags
+from bench.errors import UserError
+from bench.sweep import ProgressHook, Target, resolve_target, run_sweep, suite_for_run
 
 CPU_NOTICE = ("prefixbench: no CUDA device: running on the CPU reference backend; "
               "timings are CPU-reference figures, not GPU figures")
@@ -50,9 +51,13 @@ def plan_line(suite: Suite, configs: list[Config], names: list[str]) -> str:
 def sweep_command(out: Path, suite: Optional[str], axes: dict, *, resume: bool = False, dry_run: bool = False,
                   isolation: str = "process", notify: Callable[[str], None] = print,
                   on_start: Optional[Callable[[int], None]] = None,
-                  on_config: Optional[ProgressHook] = None) -> SweepSummary:
-    """Time every variant (and peer) over the grid; crashes are recorded, never fatal."""
-    the_suite, fallback = suite_from_flags(suite, **axes)
+                  on_config: Optional[ProgressHook] = None, retry_failed: bool = False,
+                  call_timeout_s: float = 600.0, columns: Optional[str] = None) -> SweepSummary:
+    """Time every variant (and peer) over the grid; crashes are recorded, never fatal. With --resume the
+    grid saved in `out` is continued (flags that would change it are refused)."""
+    if retry_failed and not resume:
+        raise UserError("--retry-failed needs --resume")
+    the_suite, fallback = suite_for_run(out, suite, resume and not dry_run, columns, **axes)
     check_suite(the_suite)
     names = the_suite.implementations()
     summary = SweepSummary(the_suite, the_suite.configs(), names)
@@ -65,7 +70,8 @@ def sweep_command(out: Path, suite: Optional[str], axes: dict, *, resume: bool =
     if summary.target.device == "cpu" and rank.rank == 0:
         notify(CPU_NOTICE + (" (smoke suite)" if fallback else ""))
     result = run_sweep(the_suite, out, summary.target, resume=resume, isolation=isolation,
-                       on_config=on_config, on_start=on_start)
+                       on_config=on_config, on_start=on_start, retry_failed=retry_failed,
+                       call_timeout_s=call_timeout_s)
     summary.results_path, summary.skipped_configs = result.results_path, result.skipped_configs
     summary.main_rank = rank.rank == 0
     summary.records = result.records

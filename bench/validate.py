@@ -20,7 +20,7 @@ from bench.errors import UserError
 from bench.isolation import InProcess, IsolatedWorker, Outcome, Worker
 from bench.workloads import random_inputs, torch_dtype
 from bench.patterns import Pattern
-from bench.io import SCHEMA, RecordFile, open_results, read_jsonl, write_json
+from bench.io import SCHEMA, RecordFile, open_results, read_record_file, write_json
 from prefixlm_attn.dense_reference import dense_reference_grads
 from prefixlm_attn.metadata import build_batch_metadata
 from prefixlm_attn.op import prefixlm_attention
@@ -157,7 +157,7 @@ def run_validation(variants: Sequence[str], patterns: Sequence[Pattern], backend
     """
     out_dir = Path(out_dir)
     path = open_results(out_dir, "validation.jsonl", resume)
-    records = read_jsonl(path) if resume else []
+    records = read_record_file(path) if resume else []
     for r in records:
         if r.get("variant") not in VARIANTS or "pattern" not in r or "outcome" not in r:
             raise UserError(f"{path}: a record of variant {r.get('variant')!r} that this version cannot resume "

@@ -1,11 +1,17 @@
-"""The regression gate: new/base ratio of a median per (config, implementation), with a propagated interval."""
+"""The regression gate: new/base ratio of a median per (config, implementation), with a propagated interval.
+
+The gate also notices missing data (a crashed or partial NEW must not pass: `coverage`) and runs
+that measured different things (another GPU, backend or device: `setup_differences`).
+"""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import math
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any, Optional
 
 from bench.errors import UserError
-from bench.io import results_path
+from bench.io import read_json_object, results_path
 from bench.records import Record, load_records
 
 METRICS = ("backward", "forward")
@@ -13,6 +19,7 @@ METRICS = ("backward", "forward")
 FASTER, SLOWER, SAME_NOISE, SAME_THRESHOLD = "faster", "slower", "same (within noise)", "same (within threshold)"
 NOW_FAILING, FIXED, FAILING_BOTH, NO_METRIC = "now failing", "fixed", "failing in both", "no metric"
 REGRESSIONS = (SLOWER, NOW_FAILING)
+EXIT_REGRESSION, EXIT_BAD_INPUT, EXIT_MISSING = 1, 2, 3     # compare's exit codes (0: no regression)
 
 
 @dataclass(frozen=True)
@@ -73,7 +80,7 @@ def compare_records(base: list[Record], new: list[Record], metric: str = "backwa
     """Every (config_id, variant) present in both runs; UserError when there are none or the flags are bad."""
     if metric not in METRICS:
         raise UserError(f"--metric must be one of {', '.join(METRICS)}, not {metric!r}")
-    if threshold_pct < 0:
+    if not (isinstance(threshold_pct, (int, float)) and math.isfinite(threshold_pct)) or threshold_pct < 0:
         raise UserError(f"--threshold must be a non-negative percentage, not {threshold_pct}")
     base_by_key = {(r.config_id, r.variant): r for r in base}
     new_by_key = {(r.config_id, r.variant): r for r in new}
@@ -84,16 +91,84 @@ def compare_records(base: list[Record], new: list[Record], metric: str = "backwa
 
 
 @dataclass
+class Coverage:
+    """What one run holds and the other lacks, by configuration and by (configuration, implementation)."""
+    configs_base_only: list[str] = field(default_factory=list)
+    configs_new_only: list[str] = field(default_factory=list)
+    impls_base_only: list[tuple[str, str]] = field(default_factory=list)   # within configurations in both
+    impls_new_only: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def new_lacks(self) -> bool:
+        """NEW misses data BASE has: a partial or crashed candidate run."""
+        return bool(self.configs_base_only or self.impls_base_only)
+
+    def lines(self) -> list[str]:
+        out = []
+        for what, items in (("configurations only in BASE (missing from NEW)", self.configs_base_only),
+                            ("configurations only in NEW", self.configs_new_only)):
+            if items:
+                out.append(f"{len(items)} {what}: " + ", ".join(items))
+        for what, pairs in (("implementations only in BASE (missing from NEW)", self.impls_base_only),
+                            ("implementations only in NEW", self.impls_new_only)):
+            if pairs:
+                out.append(f"{len(pairs)} {what}: " + ", ".join(f"{c} / {v}" for c, v in pairs))
+        return out
+
+
+def coverage(base: list[Record], new: list[Record]) -> Coverage:
+    def index(records: list[Record]) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {}
+        for r in records:
+            out.setdefault(r.config_id, []).append(r.variant)
+        return out
+    b, n = index(base), index(new)
+    cov = Coverage([c for c in b if c not in n], [c for c in n if c not in b])
+    for cid in (c for c in b if c in n):
+        cov.impls_base_only += [(cid, v) for v in b[cid] if v not in n[cid]]
+        cov.impls_new_only += [(cid, v) for v in n[cid] if v not in b[cid]]
+    return cov
+
+
+def _setup(records: list[Record], env: Optional[dict[str, Any]]) -> dict[str, set]:
+    env = env or {}
+    gpu = env.get("gpu") or ("cpu" if env.get("cpu_reference") else None)
+    return {"backend": {r.backend for r in records if r.backend},
+            "device": {r.device for r in records if r.device},
+            "GPU": {gpu} if gpu else set()}
+
+
+def setup_differences(base: list[Record], new: list[Record], base_env: Optional[dict] = None,
+                      new_env: Optional[dict] = None) -> list[str]:
+    """`what: BASE's -> NEW's` for the GPU, backend and device when the two runs differ (unknown: not compared)."""
+    b, n = _setup(base, base_env), _setup(new, new_env)
+    return [f"{k}: {','.join(sorted(b[k]))} -> {','.join(sorted(n[k]))}" for k in b
+            if b[k] and n[k] and b[k] != n[k]]
+
+
+@dataclass
 class CompareResult:
     base_path: Path
     new_path: Path
     metric: str
     threshold_pct: float
     rows: list[Comparison]
+    coverage: Coverage = field(default_factory=Coverage)
+    mixed: list[str] = field(default_factory=list)      # setup differences accepted by --allow-mixed
 
     @property
     def regressed(self) -> list[Comparison]:
         return [r for r in self.rows if r.regressed]
+
+    def exit_code(self, allow_missing: bool = False) -> int:
+        """0, EXIT_REGRESSION (takes precedence), or EXIT_MISSING when NEW lacks data BASE has."""
+        if self.regressed:
+            return EXIT_REGRESSION
+        return EXIT_MISSING if self.coverage.new_lacks and not allow_missing else 0
+
+    def notes(self) -> list[str]:
+        """Lines for what one run lacks, and the accepted setup differences."""
+        return [f"mixed runs (--allow-mixed): {m}" for m in self.mixed] + self.coverage.lines()
 
     def counts(self) -> dict[str, int]:
         return {v: sum(r.verdict == v for r in self.rows) for v in dict.fromkeys(r.verdict for r in self.rows)}
@@ -102,12 +177,21 @@ class CompareResult:
         return {"base": str(self.base_path), "new": str(self.new_path), "metric": self.metric,
                 "threshold_pct": self.threshold_pct, "summary": self.counts(),
                 "regressions": len(self.regressed), "rows": [asdict(r) | {"regressed": r.regressed}
-                                                             for r in self.rows]}
+                                                             for r in self.rows],
+                "missing": asdict(self.coverage), "mixed": self.mixed}
 
 
 def compare_paths(base: str | Path, new: str | Path, metric: str = "backward",
-                  threshold_pct: float = 5.0) -> CompareResult:
-    """The `compare` driver: two result directories (or results.jsonl files) -> one comparison per pair."""
+                  threshold_pct: float = 5.0, allow_mixed: bool = False) -> CompareResult:
+    """The `compare` driver: two result directories (or results.jsonl files) -> one comparison per pair,
+    what NEW lacks, and a UserError for runs measured on another GPU, backend or device (unless allowed)."""
     base_path, new_path = results_path(base), results_path(new)
-    rows = compare_records(load_records(base_path), load_records(new_path), metric, threshold_pct)
-    return CompareResult(base_path, new_path, metric, threshold_pct, rows)
+    base_records, new_records = load_records(base_path), load_records(new_path)
+    mixed = setup_differences(base_records, new_records, read_json_object(base_path.parent / "env.json"),
+                              read_json_object(new_path.parent / "env.json"))
+    if mixed and not allow_mixed:
+        raise UserError(f"BASE and NEW were measured differently ({'; '.join(mixed)}); "
+                        "pass --allow-mixed to compare them anyway")
+    rows = compare_records(base_records, new_records, metric, threshold_pct)
+    return CompareResult(base_path, new_path, metric, threshold_pct, rows, coverage(base_records, new_records),
+                         mixed)

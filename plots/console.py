@@ -194,8 +194,9 @@ def breakdown_table(breakdown: dict) -> Table:
     table.add_row(*total, style="bold")
     overhead = breakdown.get("nvtx_overhead")
     if overhead:
-        table.caption = (f"NVTX observer overhead ({overhead.get('emitter')}): "
-                         f"{overhead['overhead_per_rep_us']:+.1f} us/rep ({overhead['overhead_percent']:+.2f}%)")
+        amount = (f"below resolution ({overhead.get('resolution_us', 0):.1f} us/rep)" if overhead.get("below_resolution")
+                  else f"{overhead['overhead_per_rep_us']:.1f} us/rep ({overhead['overhead_percent']:.2f}%)")
+        table.caption = f"NVTX observer overhead ({overhead.get('emitter')}): {amount}"
     return table
 
 

@@ -119,7 +119,9 @@ def measure_nvtx_overhead(run_rep: Callable[[], None], reps: int = 20, cuda: boo
     """Per-rep cost of the NVTX phase observer: time `reps` fwd+bwd with and without it.
 
     Rounds alternate plain/observed and the best round of each is kept, so one-off noise does not
-    masquerade as overhead. Returns microseconds and percent of the plain rep.
+    masquerade as overhead. Returns microseconds and percent of the plain rep. A difference within
+    the plain rounds' own spread (or negative, which only noise can make) is reported as 0 with
+    `below_resolution: true` and the resolution, never as a negative overhead.
     """
     observer = NvtxPhaseObserver(emitter)
     run_rep()  # warm-up
@@ -130,9 +132,20 @@ def measure_nvtx_overhead(run_rep: Callable[[], None], reps: int = 20, cuda: boo
             observed_ms.append(_time_reps_ms(run_rep, reps, cuda))
     plain_rep_us = min(plain_ms) / reps * 1e3
     observed_rep_us = min(observed_ms) / reps * 1e3
+    return overhead_summary(plain_ms, observed_ms, reps) | {
+        "reps": reps, "rounds": rounds, "emitter": observer.emitter.backend,
+        "clock": "cuda_events" if cuda else "perf_counter"}
+
+
+def overhead_summary(plain_ms: list[float], observed_ms: list[float], reps: int) -> dict:
+    """Best-round per-rep times and the overhead, floored at the plain rounds' spread (the resolution)."""
+    plain_rep_us = min(plain_ms) / reps * 1e3
+    observed_rep_us = min(observed_ms) / reps * 1e3
+    resolution_us = (max(plain_ms) - min(plain_ms)) / reps * 1e3
     overhead_us = observed_rep_us - plain_rep_us
-    return {"reps": reps, "rounds": rounds, "emitter": observer.emitter.backend,
-            "clock": "cuda_events" if cuda else "perf_counter",
-            "plain_rep_us": plain_rep_us, "observed_rep_us": observed_rep_us,
-            "overhead_per_rep_us": overhead_us,
+    below = overhead_us <= resolution_us
+    if below:
+        overhead_us = 0.0
+    return {"plain_rep_us": plain_rep_us, "observed_rep_us": observed_rep_us,
+            "overhead_per_rep_us": overhead_us, "resolution_us": resolution_us, "below_resolution": below,
             "overhead_percent": 100.0 * overhead_us / plain_rep_us if plain_rep_us > 0 else 0.0}

@@ -26,3 +26,12 @@ def fake_oom() -> None:
 
 def pid() -> int:
     return os.getpid()
+
+
+def hang(seconds: float) -> None:
+    import time
+    time.sleep(seconds)
+
+
+def host_oom() -> None:
+    raise MemoryError()

@@ -103,7 +103,9 @@ def test_dense_mask_and_pair_count_agree():
     prefix, causal = [4, 0, 3], [2, 3, 0]
     mask = prefixlm_mask(prefix, causal, 16)
     assert int(mask.sum()) == attended_pairs(prefix, causal)
-    assert mask[4, 3] and mask[3, 5] is not True and not mask[3, 5] and mask[5, 4]
+    assert bool(mask[4, 3]) is True             # causal row 4 sees the prefix of its sequence
+    assert bool(mask[3, 5]) is False            # prefix row 3 does not see the causal row 5 after it
+    assert bool(mask[5, 4]) is True
 
 
 def test_unknown_variant_is_a_clear_error():

@@ -131,4 +131,5 @@ def test_unguarded_crash_is_the_cutlass_error_in_a_child():
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert proc.returncode != 0
     assert "CUTLASS" in proc.stderr or "Error Internal" in proc.stderr, proc.stderr[-2000:]
-    assert KernelCrash  # the reference backend raises the same error text on the CPU
+    from prefixlm_attn.backends.base import CUTLASS_BWD_ERROR
+    assert CUTLASS_BWD_ERROR in proc.stderr or "Error Internal" in proc.stderr   # the text the reference mirrors

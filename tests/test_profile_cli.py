@@ -54,6 +54,8 @@ def test_difference_and_overhead_and_trace(torch_profile) -> None:
                                                               - first["bwd.zero_fill"]["gpu_ms"])
     overhead = bd["nvtx_overhead"]
     assert {"overhead_per_rep_us", "overhead_percent", "plain_rep_us", "observed_rep_us"} <= set(overhead)
+    assert overhead["overhead_per_rep_us"] >= 0 and overhead["overhead_percent"] >= 0
+    assert overhead["below_resolution"] or overhead["overhead_per_rep_us"] > overhead["resolution_us"]
     assert bd["files"]["chrome_trace"] == "trace.json"                  # relative to breakdown.json
     trace = json.loads((out / bd["files"]["chrome_trace"]).read_text())
     names = {e.get("name") for e in trace["traceEvents"]}
@@ -92,3 +94,13 @@ def test_bad_flags_are_one_line_errors(args, message, tmp_path, monkeypatch, cap
     assert exc.value.code == 2
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) == 1 and "Traceback" not in err
+
+
+def test_an_overhead_within_noise_is_below_resolution_never_negative() -> None:
+    from profiles.nvtx_ranges import overhead_summary
+    faster = overhead_summary([10.0, 10.4, 10.2], [9.4, 9.6, 9.5], reps=10)   # observed faster: only noise does that
+    assert faster["overhead_per_rep_us"] == 0.0 and faster["below_resolution"] and faster["overhead_percent"] == 0.0
+    assert faster["resolution_us"] == pytest.approx(40.0)
+    real = overhead_summary([10.0, 10.1, 10.05], [12.0, 12.2, 12.1], reps=10)
+    assert not real["below_resolution"] and real["overhead_per_rep_us"] == pytest.approx(200.0)
+    assert real["overhead_percent"] == pytest.approx(20.0)

@@ -68,24 +68,39 @@ def test_worker_dying_hard_is_recorded_and_the_sweep_goes_on(tmp_path, monkeypat
     assert all(r["status"] == "ok" for (cid, _), r in by.items() if cid != first)
 
 
-def test_resume_skips_recorded_configurations(tmp_path):
-    suite = tiny_suite(distributions=["sft_long_prompt"], variants=["prefix_rows_add"])
-    run_sweep(suite, tmp_path, resolve_target("reference", "cpu"), isolation="none")
-    bigger = suite.with_overrides(distributions=["sft_long_prompt", "uniform"])
+def test_resume_continues_the_saved_grid_and_refuses_another(tmp_path):
+    suite = tiny_suite(distributions=["sft_long_prompt", "uniform"], variants=["prefix_rows_add"])
     from bench.errors import UserError
+    first = suite.configs()[0]
+    run_sweep(suite, tmp_path, resolve_target("reference", "cpu"), isolation="none")
     with pytest.raises(UserError, match="--resume"):
-        run_sweep(bigger, tmp_path, resolve_target("reference", "cpu"), isolation="none")
-    result = run_sweep(bigger, tmp_path, resolve_target("reference", "cpu"), resume=True, isolation="none")
-    assert result.skipped_configs == 1 and len(result.records) == 1
+        run_sweep(suite, tmp_path, resolve_target("reference", "cpu"), isolation="none")
+    bigger = suite.with_overrides(distributions=["sft_long_prompt", "uniform", "no_causal"])
+    with pytest.raises(UserError, match=r"--distribution sft_long_prompt,uniform -> sft_long_prompt,uniform,no_causal"):
+        run_sweep(bigger, tmp_path, resolve_target("reference", "cpu"), resume=True, isolation="none")
+    # drop the second configuration's record: resume measures exactly it
+    lines = (tmp_path / "results.jsonl").read_text().splitlines()
+    (tmp_path / "results.jsonl").write_text(lines[0] + "\n")
+    result = run_sweep(suite, tmp_path, resolve_target("reference", "cpu"), resume=True, isolation="none")
+    assert result.skipped_configs == 1 and [r.distribution for r in result.records] == ["uniform"]
     records = read(tmp_path / "results.jsonl")
     assert [r["distribution"] for r in records] == ["sft_long_prompt", "uniform"]
+    assert records[0]["config_id"] == first.config_id
 
 
-def test_a_line_cut_by_a_kill_is_rerun_on_resume(tmp_path):
-    suite = tiny_suite(distributions=["uniform"], variants=["prefix_rows_add"])
-    (tmp_path / "results.jsonl").write_text('{"config_id": "uniform/t128", "variant": "prefix_ro')
+def test_a_line_cut_by_a_kill_is_moved_aside_and_rerun_on_resume(tmp_path, capsys):
+    suite = tiny_suite(distributions=["uniform", "no_causal"], variants=["prefix_rows_add"])
+    run_sweep(suite, tmp_path, resolve_target("reference", "cpu"), isolation="none")
+    whole = read(tmp_path / "results.jsonl")
+    text = (tmp_path / "results.jsonl").read_text()
+    cut = text[: len(text) - len(text.splitlines()[-1]) // 2 - 1]          # the last line cut in half
+    (tmp_path / "results.jsonl").write_text(cut)
     result = run_sweep(suite, tmp_path, resolve_target("reference", "cpu"), resume=True, isolation="none")
-    assert len(result.records) == 1
+    assert "unreadable line" in capsys.readouterr().err
+    assert len(result.records) == 1 and result.records[0].distribution == "no_causal"
+    again = read(tmp_path / "results.jsonl")                   # every line parses: nothing appended onto the fragment
+    assert [(r["config_id"], r["variant"]) for r in again] == [(r["config_id"], r["variant"]) for r in whole]
+    assert (tmp_path / "results.jsonl.corrupt").read_text() == cut.splitlines()[-1] + "\n"
 
 
 def cli(*args, env=None):

@@ -51,8 +51,9 @@ def test_length_files(tmp_path):
 
 
 @pytest.mark.parametrize("content, message", [
-    ("prefix_len,causal\n1,2\n", "missing column 'causal_len'"),
-    ("prefix_len,causal_len\n1,x\n", "must be integers"),
+    ("prefix_len,causal\n1,2\n", "no length columns among prefix_len, causal"),
+    ("prefix_len,causal_len\n1,x\n", "causal_len = 'x' is not an integer length"),
+    ("prefix_len,causal_len\n1.0,2\n", "prefix_len = '1.0' is not an integer length"),
     ("prefix_len,causal_len\n-1,2\n", "must be >= 0"),
     ("prefix_len,causal_len\n", "holds no rows"),
 ])
