@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 from bench.errors import UserError
+from bench.io import make_out_dir
 from bench.patterns import Pattern, catalogue, check_unique_names, load_patterns, random_patterns
 
 
@@ -67,6 +68,7 @@ def validate_command(out: Path, variants: Optional[list[str]], backend: str = "a
         patterns += load_patterns(patterns_file)
     check_unique_names(patterns, "a user pattern reuses a built-in name:")
     backend_name, device, dtype = resolve(backend, device, dtype)
+    make_out_dir(out)                 # an unwritable --out is one line before anything is announced
     notify(f"validate: {len(names)} variants x {len(patterns)} patterns, backend={backend_name} "
            f"device={device} dtype={dtype} heads={heads} head_dim={head_dim} -> {out}")
     done = {"n": 0}

@@ -48,7 +48,7 @@ def cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
 def one_line_exit_2(proc: subprocess.CompletedProcess, text: str) -> None:
     assert proc.returncode == 2, (proc.stdout, proc.stderr)
     assert "Traceback" not in proc.stderr, proc.stderr
-    errors = [ln for ln in proc.stderr.splitlines() if not ln.startswith("prefixbench: no CUDA device")]
+    errors = [ln for ln in proc.stderr.splitlines() if ln.strip() and not ln.startswith("prefixbench: no CUDA device")]
     assert len(errors) == 1 and errors[0].startswith("prefixbench: error:") and text in errors[0], proc.stderr
 
 
