@@ -153,7 +153,7 @@ def length_int(value: object, where: str, name: str) -> int:
         raise UserError(f"{where}: {name} = {value!r} is not an integer length")
     if isinstance(value, str):
         text = value.strip()
-        if not text.isdigit():
+        if not text.lstrip("-").isdigit() or text.count("-") > 1:
             raise UserError(f"{where}: {name} = {value!r} is not an integer length")
         return int(text)
     return value

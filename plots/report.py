@@ -1,6 +1,9 @@
 """Build the report (report.md, report.html, figures/) from result directories; no timing is recomputed."""
 from __future__ import annotations
 
+from bench.errors import UserError
+from bench.io import make_out_dir
+
 import dataclasses
 from pathlib import Path
 from typing import Any, Optional
@@ -279,9 +282,11 @@ def build_report(dirs: list[str | Path], out: str | Path, extra_notes: Optional[
     Order: the verdict (first screen), figures, the full verdict and pivot tables, peers, validation and
     profiles, the glossary, then the appendix (provenance, environment, notes, per-configuration detail).
     """
-    data = load_dirs(list(dirs))
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out}: a file of that name exists (the report needs a directory)")
+    make_out_dir(out)                                  # unwritable: one line, before any work
+    data = load_dirs(list(dirs))
     verdict = build_verdict(data.records, data.validation)
     figures, fig_notes = render_all(data, out / "figures")
     blocks: list[Block] = title_blocks(data) + mixing_warning(data) + verdict_first_screen(verdict)
