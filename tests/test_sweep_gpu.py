@@ -2,6 +2,8 @@
 same interleaved rounds, the known crash."""
 import json
 
+import dataclasses
+
 import pytest
 
 from bench.grid import load_suite
@@ -20,6 +22,7 @@ def test_fa3_sweep_with_l2_flush_and_cuda_graphs(tmp_path):
         distributions=["sft_long_prompt", "no_causal"], tokens=[4096], heads=[4], variants=[
             "unguarded", "zeros_always", "guarded_passthrough", "prefix_rows_add"],
         min_reps=5, max_reps=20, time_cap_s=2.0, phase_reps=3, l2_flush=True, cuda_graph=True)
+    suite = dataclasses.replace(suite, peers=())   # only the variants named here
     run_sweep(suite, tmp_path, target)
     records = {(r["distribution"], r["variant"]): r
                for r in map(json.loads, (tmp_path / "results.jsonl").read_text().splitlines())}
@@ -58,6 +61,7 @@ def test_gpu_mode_records_gpu_time_below_eager_and_the_host_overhead(tmp_path):
     suite = load_suite("default").with_overrides(
         distributions=["sft_long_prompt"], tokens=[16384], variants=["guarded_passthrough", "prefix_rows_add"],
         min_reps=20, max_reps=100, target_rel_ci=0.005, time_cap_s=5.0, phase_reps=2, mode="gpu")
+    suite = dataclasses.replace(suite, peers=())   # only the variants named here
     run_sweep(suite, tmp_path, target)
     records = _records(tmp_path)
     assert [r.status for r in records] == ["ok", "ok"], [r.error for r in records]
@@ -78,6 +82,7 @@ def test_graph_replays_interleaved_agree_for_identical_gpu_work(tmp_path):
     suite = load_suite("default").with_overrides(
         distributions=["sft_long_prompt"], tokens=[16384], variants=["guarded_zero_fill", "guarded_passthrough"],
         min_reps=20, max_reps=200, target_rel_ci=0.005, time_cap_s=6.0, phase_reps=0, cuda_graph=True)
+    suite = dataclasses.replace(suite, peers=())   # only the variants named here
     run_sweep(suite, tmp_path, target)
     by = {r.variant: r for r in _records(tmp_path)}
     a, b = by["guarded_zero_fill"], by["guarded_passthrough"]
