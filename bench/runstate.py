@@ -36,10 +36,15 @@ def suite_to_json(suite: Suite) -> dict[str, Any]:
 def suite_from_json(obj: dict[str, Any], where: str) -> Suite:
     try:
         known = {f.name for f in fields(Suite)} - {"timing"}
-        kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in obj.items() if k in known}
-        return Suite(**kwargs, timing=TimingOptions(**obj.get("timing", {})))
+        kwargs = {k: _tuples(v) for k, v in obj.items() if k in known}
+        return Suite(**kwargs, timing=TimingOptions(**{k: _tuples(v) for k, v in obj.get("timing", {}).items()}))
     except TypeError as exc:
         raise UserError(f"{where}: not a saved grid ({exc})") from None
+
+
+def _tuples(value: Any) -> Any:
+    """JSON lists back to the suite's tuples (nested: watch_pairs)."""
+    return tuple(_tuples(v) for v in value) if isinstance(value, list) else value
 
 
 def save_run(out_dir: Path, suite: Suite, argv: Optional[list[str]] = None) -> Path:

@@ -1,6 +1,9 @@
 """Build the report (report.md, report.html, figures/) from result directories; no timing is recomputed."""
 from __future__ import annotations
 
+from bench.errors import UserError
+from bench.io import make_out_dir
+
 import dataclasses
 from pathlib import Path
 from typing import Any, Optional
