@@ -70,14 +70,9 @@ def grid_differences(saved: Suite, requested: Suite) -> list[str]:
              if f.name not in ("description", "timing")]
     pairs += [(f.name, getattr(saved.timing, f.name), getattr(requested.timing, f.name)) for f in fields(TimingOptions)]
     for name, a, b in pairs:
-        if _normal(a) != _normal(b):
+        if a != b:
             out.append(f"{FLAGS.get(name, name)} {_show(a)} -> {_show(b)}")
     return out
-
-
-def _normal(value: Any) -> Any:
-    """JSON gives lists where the suite holds tuples (watch_pairs): compare them as tuples, all the way down."""
-    return tuple(_normal(v) for v in value) if isinstance(value, (list, tuple)) else value
 
 
 def _show(value: Any) -> str:
