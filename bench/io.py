@@ -285,7 +285,11 @@ def flatten_record(record: Any) -> dict[str, Any]:
 
 def write_results_csv(records: Iterable[Any], path: str | Path) -> Path:
     """results.csv: the union of every record's flat keys as columns (first-seen order), blank where absent."""
-    rows = [flatten_record(r) for r in records]
+    return write_rows_csv([flatten_record(r) for r in records], path)
+
+
+def write_rows_csv(rows: list[dict[str, Any]], path: str | Path) -> Path:
+    """Flat rows as CSV: the union of their keys as columns (first-seen order), blank where absent or None."""
     columns = list(dict.fromkeys(k for row in rows for k in row))
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

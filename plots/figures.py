@@ -1,7 +1,6 @@
 """Matplotlib figures (headless) from plots.figure_data; each returns None when it has nothing to show."""
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 from typing import Any, Callable
 
@@ -11,6 +10,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
+from bench.io import write_rows_csv
 from plots import figure_data as fd  # noqa: E402
 from plots.layout import dodge, legend_below, panels, short_label, token_axis  # noqa: E402
 from plots.palette import colors as colors_for  # noqa: E402 - one colour per implementation everywhere
@@ -234,14 +234,8 @@ FIGURES: dict[str, tuple[str, Callable[[RunData], Figure | None]]] = {
 
 
 def write_figure_csv(rows: list[dict[str, Any]], path: Path) -> Path:
-    """A figure's data beside it: the union of the rows' keys as columns, blank where absent."""
-    columns = list(dict.fromkeys(k for row in rows for k in row))
-    with path.open("w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=columns, restval="")
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({k: "" if v is None else v for k, v in row.items()})
-    return path
+    """A figure's data beside it."""
+    return write_rows_csv(rows, path)
 
 
 def render_all(data: RunData, out_dir: Path) -> tuple[list[dict[str, Any]], list[str]]:
