@@ -164,7 +164,7 @@ def measure_config(config: Config, batch: PackedBatch, names: list[str], backend
     The plan (`bench.clocks.plan`) picks the clocks: on CUDA the mode's clock (gpu: stream held,
     GPU work only; or eager) plus eager when the mode is gpu, plus graph replays with
     `cuda_graph`; on the CPU eager alone, with the reason. Each iteration runs one round of every
-    clock (clocks and implementations rotated), so samples pair up across implementations and
+    clock (clocks and implementations in `round_order`), so samples pair up across implementations and
     clocks. The stopping rule watches the mode's clock and graph; eager rides along.
 
     Returns raw per-round samples: `samples_ms` the mode's (what differences are paired on),

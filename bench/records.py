@@ -19,7 +19,7 @@ from bench.implementations import Implementation
 from bench.io import SCHEMA, read_record_file, results_path
 from bench.lock import lock_owner
 from bench.isolation import Outcome
-from bench.stats import Stat, median, median_ci
+from bench.stats import Stat, median, median_ci, paired_deltas
 from bench.workloads import PackedBatch, batch_summary, torch_dtype
 from prefixlm_attn.variants import LengthsSummary
 
@@ -350,8 +350,9 @@ def _samples_of(name: str, mode: str, by_clock: dict[str, dict], mode_samples: d
 
 
 def paired_difference(a: list[float], b: list[float]) -> Stat:
-    """Median and interval of a - b over rounds (same index = same interleaved round, so drift cancels)."""
-    return median_ci([x - y for x, y in zip(a, b)])
+    """Median and interval of a - b over pairs of rounds (`bench.stats.paired_deltas`): the same
+    interleaved rounds measured both, so drift cancels, and each pair of rounds ran them in both orders."""
+    return median_ci(paired_deltas(a, b))
 
 
 def predicted_extra_ms(rec: "Record | dict", base: "Record | dict", bw: dict) -> tuple[float, list[float]]:

@@ -2,7 +2,7 @@
 
 On CUDA every timestamp is a CUDA event (GPU time, read after one synchronize per round); on CPU it
 is `perf_counter` (the reference backend runs synchronously). Implementations of one configuration
-are measured in rounds: each round runs every implementation once, in a rotated order, so drift
+are measured in rounds: each round runs every implementation once, in `round_order`, so drift
 (clocks, temperature, other tenants) hits them alike and per-round differences pair up.
 """
 from __future__ import annotations
@@ -83,14 +83,27 @@ def run_once(forward: Callable[[], torch.Tensor], dout: torch.Tensor, clear: Cal
     return t0, t1, t2
 
 
+def round_order(names: list[str], round_index: int) -> list[str]:
+    """The order of round r: `names` rotated by r // 2, reversed when r is odd.
+
+    Why reversed: the time of a call depends on its place in a round (clocks settle under the power
+    cap, the previous call's traffic), by up to a few percent at 64k tokens. Rotation alone puts
+    each name at every place but runs a given pair in one order far more often than the other, so
+    a paired difference picks up the place effect. Rounds 2k and 2k+1 run every pair in both
+    orders, and `bench.stats.paired_deltas` averages them before taking medians."""
+    if not names:
+        return []
+    shift = (round_index // 2) % len(names)
+    order = names[shift:] + names[:shift]
+    return order[::-1] if round_index % 2 else order
+
+
 def timed_round(calls: dict[str, Callable[[], torch.Tensor]], dout: torch.Tensor, clear: Callable[[], None],
                 clock: Clock, flush: L2Flusher, round_index: int,
                 phase_timer: PhaseTimer | None = None) -> dict[str, dict]:
-    """Every implementation once, order rotated by the round index; {name: {forward, backward[, phases]}}."""
-    names = list(calls)
-    shift = round_index % len(names)
+    """Every implementation once, in `round_order`; {name: {forward, backward[, phases]}}."""
     marks, phases = {}, {}
-    for name in names[shift:] + names[:shift]:
+    for name in round_order(list(calls), round_index):
         flush()
         if phase_timer is None:
             marks[name] = run_once(calls[name], dout, clear, clock)

@@ -118,10 +118,12 @@ GLOSSARY: dict[str, str] = {
                              "events around each call; in brackets the 95% interval of the median.",
     "95% CI / interval": "Distribution-free 95% confidence interval of a median, from order statistics of the "
                          "samples (no assumption about the shape of the timing distribution).",
-    "round": "One pass in which every implementation of a configuration runs once, in a rotated order; samples "
+    "round": "One pass in which every implementation of a configuration runs once; round r rotates the order by "
+             "r // 2 and reverses it when r is odd, so every pair runs in both orders. Samples "
              "with the same round index are paired.",
-    "paired difference": "Median over rounds of (A's sample - B's sample) in the same round, with its 95% "
-                         "interval; drift that moves a whole round (clocks, power cap) cancels.",
+    "paired difference": "Median of (A's sample - B's sample) in the same round, averaged over rounds 2k and "
+                         "2k+1 (which ran A and B in opposite orders), with its 95% interval: drift that moves a "
+                         "whole round (clocks, power cap) cancels, and so does a call's place inside a round.",
     "PR saving": "The guard PR's own number: paired difference zeros_always - guarded_passthrough of the "
                  "backward, in ms and as % of zeros_always's backward.",
     "guard cost": "What the guard itself costs: paired difference guarded_passthrough - unguarded, where "

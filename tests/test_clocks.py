@@ -9,7 +9,9 @@ import torch
 from bench.clocks import interleave
 from bench.clocks.interleave import ClockSet, Interleaved, build_clock_set, measure_interleaved
 from bench.clocks.plan import CPU_GPU_NOTE, TimingPlan, plan_timing
-from bench.clocks.rounds import EagerRounds, HeldRounds, amortized_call, rotated
+from bench.clocks.rounds import EagerRounds, HeldRounds, amortized_call
+from bench.stats import paired_deltas
+from bench.timing import round_order
 from bench.clocks.summary import host_overhead, paired_difference, timing_fields
 from bench.errors import UserError
 from bench.grid import Config
@@ -62,9 +64,31 @@ def test_plan_on_cuda_measures_gpu_and_eager_and_graph_when_asked():
         plan_timing("wall", "cuda")
 
 
-def test_rotated_order_covers_every_name_once():
-    assert rotated(["a", "b", "c"], 4) == ["b", "c", "a"]
-    assert rotated([], 3) == []
+def test_round_order_runs_every_pair_in_both_orders_and_every_place():
+    names = ["a", "b", "c", "d"]
+    orders = [round_order(names, r) for r in range(2 * len(names))]
+    assert all(sorted(o) == names for o in orders)
+    assert orders[0] == ["a", "b", "c", "d"] and orders[1] == ["d", "c", "b", "a"] and orders[2] == ["b", "c", "d", "a"]
+    for x in names:
+        assert sorted(o.index(x) for o in orders) == sorted(list(range(4)) * 2)   # every place, twice
+        for y in names:
+            if x != y:
+                before = [o.index(x) < o.index(y) for o in orders]
+                assert all(before[r] != before[r + 1] for r in range(0, len(before), 2))   # opposite in 2k, 2k+1
+    assert round_order([], 3) == []
+
+
+def test_paired_deltas_cancel_a_place_effect_that_biases_plain_per_round_differences():
+    # a is 0.1 slower than b; the later call of a round is 0.5 slower; round_order puts a second in odd rounds
+    names, true_delta, place = ["a", "b"], 0.1, 0.5
+    a, b = [], []
+    for r in range(40):
+        order = round_order(names, r)
+        a.append(10.0 + true_delta + place * order.index("a"))
+        b.append(10.0 + place * order.index("b"))
+    assert paired_deltas(a, b) == pytest.approx([true_delta] * 20)
+    assert sorted({round(x - y, 6) for x, y in zip(a, b)}) == [-0.4, 0.6]     # raw rounds: either side
+    assert paired_deltas([1.0, 2.0, 3.0], [0.5, 0.5, 0.5]) == [0.5, 1.5, 2.5]  # too few rounds to pair
 
 
 def test_held_rounds_time_every_call_behind_the_hold():

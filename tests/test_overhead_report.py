@@ -29,7 +29,20 @@ def test_host_overhead_table_and_pr_delta_on_both_clocks(tmp_path):
     assert "| configuration | zeros_always | guarded_passthrough |" in md
     assert "| sft_long_prompt 16k | 0.100 [0.050, 0.200] | 0.090 [0.010, 0.300] |" in md
     assert "amortized" in md and "guarded_passthrough" in md.split("amortized")[-1]
-    assert "| sft_long_prompt 16k | 0.050 [0.050, 0.050] | 0.050 [0.050, 0.050] | yes |" in md
+    assert "| sft_long_prompt 16k | 0.050 [0.050, 0.050] | 0.050 [0.050, 0.050] | 0.000 [0.000, 0.000] | yes |" in md
+    assert "zero: 1 of 1 configurations" in md
+
+
+def test_pr_delta_clocks_disagree_when_their_paired_difference_excludes_zero(tmp_path):
+    gpu_a, gpu_b = [2.2, 2.3, 2.2, 2.3, 2.2, 2.3, 2.2, 2.3], [2.0] * 8            # gpu delta 0.2-0.3
+    eager_a, eager_b = [2.6, 2.7, 2.6, 2.7, 2.6, 2.7, 2.6, 2.7], [2.5] * 8      # eager delta 0.1-0.2
+    records = [_rec("zeros_always", gpu_a, eager_a, (0.4, 0.3, 0.5)), _rec("guarded_passthrough", gpu_b, eager_b, (0.5, 0.4, 0.6))]
+    for r in records:
+        r.samples_ms["forward"], r.samples_ms["eager_forward"] = [1.0] * 8, [1.1] * 8
+    md = to_markdown(host_overhead_blocks(records), tmp_path)
+    row = next(line for line in md.splitlines() if line.startswith("| sft_long_prompt 16k | 0.250"))
+    assert row.endswith("| 0.250 [0.250, 0.250] | 0.150 [0.150, 0.150] | 0.100 [0.100, 0.100] | no |")
+    assert "zero: 0 of 1 configurations" in md
 
 
 def test_without_host_overhead_the_block_says_why(tmp_path):

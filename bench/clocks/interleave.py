@@ -1,7 +1,8 @@
 """Rounds of every clock, interleaved, under one stopping rule.
 
-Iteration i runs one round of each clock in the plan (gpu, eager, graph), the clocks' order rotated
-by i as the implementations' order is inside each round. Drift (clocks, temperature, tenants) hits
+Iteration i runs one round of each clock in the plan (gpu, eager, graph), the clocks in
+`round_order(clocks, i)` as the implementations are inside each round (rotated, reversed on odd
+iterations, so every pair runs in both orders). Drift (clocks, temperature, tenants) hits
 every clock and implementation alike, and samples of one iteration pair up across clocks: host
 overhead is eager - gpu per iteration, and the stopping rule waits for every series.
 """
@@ -15,8 +16,9 @@ import torch
 
 from bench.clocks.hold import DEFAULT_TIMEOUT_S, StreamHold, build_hold
 from bench.clocks.plan import TimingPlan
-from bench.clocks.rounds import EagerRounds, EventClock, Forward, GraphRounds, HeldRounds, RoundResult, rotated
-from bench.stats import StoppingRule
+from bench.clocks.rounds import EagerRounds, EventClock, Forward, GraphRounds, HeldRounds, RoundResult
+from bench.timing import round_order
+from bench.stats import StoppingRule, paired_deltas
 
 RoundFn = Callable[[int], RoundResult]
 Samples = dict[str, dict[str, dict[str, list[float]]]]     # clock -> implementation -> direction -> per round
@@ -76,9 +78,9 @@ class Interleaved:
 
 
 def paired_backward_deltas(samples: Samples, clock: str, pairs: Sequence[tuple[str, str]]) -> list[list[float]]:
-    """Backward a - b per round on `clock` for each pair (same index = same interleaved round)."""
+    """Backward a - b on `clock` for each pair, as `bench.stats.paired_deltas` (pairs of rounds)."""
     per_impl = samples.get(clock, {})
-    return [[x - y for x, y in zip(per_impl[a]["backward"], per_impl[b]["backward"])]
+    return [paired_deltas(per_impl[a]["backward"], per_impl[b]["backward"])
             for a, b in pairs if a in per_impl and b in per_impl]
 
 
@@ -93,12 +95,12 @@ def measure_interleaved(clock_set: ClockSet, rule: StoppingRule, warmup: int,
     `delta_pairs` are paired backward differences on `delta_clock` the rule also waits for."""
     order = list(clock_set.rounds)
     for i in range(warmup):
-        for name in rotated(order, i):
+        for name in round_order(order, i):
             clock_set.rounds[name](i)
     samples: Samples = {name: {} for name in order}
     start, rounds, stop_reason = time.perf_counter(), 0, None
     while stop_reason is None:
-        for name in rotated(order, rounds):
+        for name in round_order(order, rounds):
             for impl, r in clock_set.rounds[name](rounds).items():
                 series = samples[name].setdefault(impl, {"forward": [], "backward": []})
                 series["forward"].append(r["forward"])

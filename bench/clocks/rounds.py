@@ -1,4 +1,4 @@
-"""One round per clock: every implementation once, in an order rotated by the round index.
+"""One round per clock: every implementation once, in `bench.timing.round_order` (rotated, reversed on odd rounds).
 
 Each round function maps a round index to `{name: {"forward": ms, "backward": ms}}`, the shape
 `bench.timing.timed_round` returns, so the interleaving loop treats every clock alike:
@@ -17,7 +17,7 @@ from typing import Any, Callable, Protocol
 import torch
 
 from bench.clocks.hold import StreamHold
-from bench.timing import timed_round
+from bench.timing import round_order, timed_round
 
 Forward = Callable[[], torch.Tensor]
 RoundResult = dict[str, dict[str, float]]
@@ -30,11 +30,6 @@ class EventClock(Protocol):
     def mark(self) -> Any: ...
     def sync(self) -> None: ...
     def elapsed_ms(self, start: Any, end: Any) -> float: ...
-
-
-def rotated(names: list[str], round_index: int) -> list[str]:
-    shift = round_index % len(names) if names else 0
-    return names[shift:] + names[:shift]
 
 
 @dataclass
@@ -66,7 +61,7 @@ class HeldRounds:
 
     def __call__(self, round_index: int) -> RoundResult:
         result = {}
-        for name in rotated(list(self.calls), round_index):
+        for name in round_order(list(self.calls), round_index):
             if name not in self.warmed:      # first calls load kernels lazily, which can wait for the stream
                 self._unheld(name)
                 self.warmed.add(name)
@@ -165,7 +160,7 @@ def capture_call(forward: Forward, dout: torch.Tensor, clear: Callable[[], None]
 
 @dataclass
 class GraphRounds:
-    """Replays of every captured implementation, rotated per round; failed captures kept as errors."""
+    """Replays of every captured implementation in `round_order`; failed captures kept as errors."""
     graphs: dict[str, CapturedCall]
     clock: EventClock
     flush: Callable[[], None]
@@ -185,7 +180,7 @@ class GraphRounds:
 
     def __call__(self, round_index: int) -> RoundResult:
         marks = {}
-        for name in rotated(list(self.graphs), round_index):
+        for name in round_order(list(self.graphs), round_index):
             self.flush()
             g = self.graphs[name]
             t0 = self.clock.mark()

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from bench.clocks.interleave import ClockSet, Interleaved
-from bench.stats import Stat, median_ci
+from bench.stats import Stat, median_ci, paired_deltas
 
 DIRECTIONS = ("forward", "backward", "fwd_bwd")
 
@@ -29,7 +29,7 @@ def paired_difference(a: dict[str, list[float]], b: dict[str, list[float]]) -> d
     fa, fb = with_fwd_bwd(a), with_fwd_bwd(b)
     if len(fa["forward"]) != len(fb["forward"]):
         raise ValueError(f"unpaired series: {len(fa['forward'])} vs {len(fb['forward'])} rounds")
-    return {d: median_ci([x - y for x, y in zip(fa[d], fb[d])]) for d in DIRECTIONS}
+    return {d: median_ci(paired_deltas(fa[d], fb[d])) for d in DIRECTIONS}
 
 
 def host_overhead(result: Interleaved, name: str) -> dict[str, Stat] | None:
