@@ -168,7 +168,12 @@ def _prefix_rows_add(plan: PassPlan, dout: Tensor, q: Tensor, k: Tensor, v: Tens
 
 
 def _single_pass_args(plan: PassPlan) -> dict:
-    prefix = torch.zeros_like(plan.prefix_lens) if plan.is_causal else plan.prefix_lens
+    """The kernel's mask: none when no sequence has response tokens (the unmasked kernel and its wider
+    tiles, as the bidirectional bound), zero prefixes for a causal op, else the prefix lengths."""
+    if plan.is_causal:
+        prefix: Optional[Tensor] = torch.zeros_like(plan.prefix_lens)
+    else:
+        prefix = None if plan.max_causal == 0 else plan.prefix_lens
     return dict(cu_seqlens=plan.cu_seqlens, prefix_lens=prefix, max_seqlen=plan.max_total,
                 softmax_scale=plan.softmax_scale)
 

@@ -86,3 +86,21 @@ def test_fa3_single_pass_refuses_without_cuda():
     q = torch.randn(8, 1, 8)
     with pytest.raises(SinglePassUnavailable):
         prefixlm_attention(q, q, q, meta, variant="single_pass", backend="fa3")
+
+
+def test_batch_without_response_tokens_runs_the_unmasked_kernel():
+    from prefixlm_attn.backends.fa3_prefixlm import _mask
+    from prefixlm_attn.passes import PassPlan
+    from prefixlm_attn.variants import _single_pass_args
+
+    def args(prefix, causal, is_causal=False):
+        meta = build_batch_metadata(prefix, causal, 32, device="cpu")
+        return _single_pass_args(PassPlan.from_op_args("reference", *meta.op_args(), is_causal, 1.0))
+
+    a = args([10, 6], [0, 0])
+    assert a["prefix_lens"] is None and a["max_seqlen"] == 10
+    a = args([10, 6], [0, 3])
+    assert a["prefix_lens"].tolist() == [10, 6] and a["max_seqlen"] == 10
+    assert args([10, 6], [0, 3], is_causal=True)["prefix_lens"].tolist() == [0, 0]
+    assert _mask(None) == {"is_causal": False}
+    assert _mask(a["prefix_lens"])["is_causal"] is True

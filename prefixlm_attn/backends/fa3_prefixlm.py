@@ -45,22 +45,30 @@ class FA3PrefixLMKernel:
                 raise SinglePassUnavailable(reason)
         return self._ops
 
-    def forward(self, q: Tensor, k: Tensor, v: Tensor, out: Tensor, *, cu_seqlens: Tensor, prefix_lens: Tensor,
-                max_seqlen: int, softmax_scale: float) -> Tensor:
+    def forward(self, q: Tensor, k: Tensor, v: Tensor, out: Tensor, *, cu_seqlens: Tensor,
+                prefix_lens: Optional[Tensor], max_seqlen: int, softmax_scale: float) -> Tensor:
         _, lse, *_ = self._load().fwd(
             q=q, k=k, v=v, out=out, cu_seqlens_q=cu_seqlens, cu_seqlens_k=cu_seqlens, max_seqlen_q=max_seqlen,
-            max_seqlen_k=max_seqlen, softmax_scale=softmax_scale, is_causal=True, window_size_left=-1,
-            window_size_right=-1, num_splits=1, prefix_lens=prefix_lens)
+            max_seqlen_k=max_seqlen, softmax_scale=softmax_scale, window_size_left=-1,
+            window_size_right=-1, num_splits=1, **_mask(prefix_lens))
         return lse
 
     def backward(self, dout: Tensor, q: Tensor, k: Tensor, v: Tensor, out: Tensor, softmax_lse: Tensor,
-                 dq: Tensor, dk: Tensor, dv: Tensor, *, cu_seqlens: Tensor, prefix_lens: Tensor,
+                 dq: Tensor, dk: Tensor, dv: Tensor, *, cu_seqlens: Tensor, prefix_lens: Optional[Tensor],
                  max_seqlen: int, softmax_scale: float) -> None:
         self._load().bwd(
             dout=dout, q=q, k=k, v=v, out=out, softmax_lse=softmax_lse, dq=dq, dk=dk, dv=dv, cu_seqlens_q=cu_seqlens,
             cu_seqlens_k=cu_seqlens, max_seqlen_q=max_seqlen, max_seqlen_k=max_seqlen,
-            softmax_scale=softmax_scale, is_causal=True, window_size_left=-1, window_size_right=-1,
-            deterministic=False, prefix_lens=prefix_lens)
+            softmax_scale=softmax_scale, window_size_left=-1, window_size_right=-1,
+            deterministic=False, **_mask(prefix_lens))
+
+
+def _mask(prefix_lens: Optional[Tensor]) -> dict:
+    """The PrefixLM mask (causal kernels + `prefix_lens`), or none at all: FA3's bidirectional kernels,
+    which use the wider non-causal tiles, when every token of the batch is a prefix token."""
+    if prefix_lens is None:
+        return {"is_causal": False}
+    return {"is_causal": True, "prefix_lens": prefix_lens}
 
 
 FA3_PREFIXLM = FA3PrefixLMKernel()

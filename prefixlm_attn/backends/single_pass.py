@@ -1,7 +1,8 @@
 """The single-pass PrefixLM kernel contract, its pure-PyTorch reference, and the lookup by backend.
 
 One varlen launch per direction over whole sequences (`cu_seqlens` for queries and keys): query i of
-a sequence sees key j iff `j < prefix_lens[b]` or `j <= i`. Rows written: `out`/`dq`/`dk`/`dv` rows
+a sequence sees key j iff `j < prefix_lens[b]` or `j <= i`. `prefix_lens=None` means every key of the
+sequence is visible (a batch without response tokens), which lets a backend run its unmasked kernel. Rows written: `out`/`dq`/`dk`/`dv` rows
 of every token inside `cu_seqlens`; rows past the last sequence are untouched.
 """
 from __future__ import annotations
@@ -19,13 +20,13 @@ class SinglePassUnavailable(RuntimeError):
 class SinglePassKernel(Protocol):
     def unavailable_reason(self) -> Optional[str]: ...
 
-    def forward(self, q: Tensor, k: Tensor, v: Tensor, out: Tensor, *, cu_seqlens: Tensor, prefix_lens: Tensor,
-                max_seqlen: int, softmax_scale: float) -> Tensor:
+    def forward(self, q: Tensor, k: Tensor, v: Tensor, out: Tensor, *, cu_seqlens: Tensor,
+                prefix_lens: Optional[Tensor], max_seqlen: int, softmax_scale: float) -> Tensor:
         """Write `out` rows of every sequence; return softmax_lse [heads, rows] float32."""
         ...
 
     def backward(self, dout: Tensor, q: Tensor, k: Tensor, v: Tensor, out: Tensor, softmax_lse: Tensor,
-                 dq: Tensor, dk: Tensor, dv: Tensor, *, cu_seqlens: Tensor, prefix_lens: Tensor,
+                 dq: Tensor, dk: Tensor, dv: Tensor, *, cu_seqlens: Tensor, prefix_lens: Optional[Tensor],
                  max_seqlen: int, softmax_scale: float) -> None: ...
 
 
@@ -36,8 +37,10 @@ def prefixlm_mask(length: int, prefix: int, device: torch.device) -> Tensor:
     return (j < prefix) | (j <= i)
 
 
-def _sequences(cu_seqlens: Tensor, prefix_lens: Tensor) -> list[tuple[int, int, int]]:
+def _sequences(cu_seqlens: Tensor, prefix_lens: Optional[Tensor]) -> list[tuple[int, int, int]]:
     cu = [int(x) for x in cu_seqlens.tolist()]
+    if prefix_lens is None:     # every key visible: the whole sequence is its prefix
+        return [(cu[b], cu[b + 1] - cu[b], cu[b + 1] - cu[b]) for b in range(len(cu) - 1)]
     pre = [int(x) for x in prefix_lens[: len(cu) - 1].tolist()]
     return [(cu[b], cu[b + 1] - cu[b], pre[b]) for b in range(len(cu) - 1)]
 
@@ -48,8 +51,8 @@ class ReferenceSinglePass:
     def unavailable_reason(self) -> Optional[str]:
         return None
 
-    def forward(self, q: Tensor, k: Tensor, v: Tensor, out: Tensor, *, cu_seqlens: Tensor, prefix_lens: Tensor,
-                max_seqlen: int, softmax_scale: float) -> Tensor:
+    def forward(self, q: Tensor, k: Tensor, v: Tensor, out: Tensor, *, cu_seqlens: Tensor,
+                prefix_lens: Optional[Tensor], max_seqlen: int, softmax_scale: float) -> Tensor:
         lse = torch.full((q.shape[1], q.shape[0]), float("-inf"), dtype=torch.float32, device=q.device)
         for start, length, prefix in _sequences(cu_seqlens, prefix_lens):
             if length <= 0:
@@ -64,7 +67,7 @@ class ReferenceSinglePass:
         return lse
 
     def backward(self, dout: Tensor, q: Tensor, k: Tensor, v: Tensor, out: Tensor, softmax_lse: Tensor,
-                 dq: Tensor, dk: Tensor, dv: Tensor, *, cu_seqlens: Tensor, prefix_lens: Tensor,
+                 dq: Tensor, dk: Tensor, dv: Tensor, *, cu_seqlens: Tensor, prefix_lens: Optional[Tensor],
                  max_seqlen: int, softmax_scale: float) -> None:
         for start, length, prefix in _sequences(cu_seqlens, prefix_lens):
             if length <= 0:
