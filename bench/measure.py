@@ -178,14 +178,15 @@ def measure_config(config: Config, batch: PackedBatch, names: list[str], backend
     calls = {n: _prepare(w, n, backend).forward for n in names}
     plan = plan_timing(opts.mode, w.device.type, opts.cuda_graph)
     hold, hold_note = _stream_hold(w.device)
-    clock_set = build_clock_set(plan, calls, w.dout, w.clear_grads, clock, flush, hold=hold)
+    watched = [(a, b) for a, b in opts.watch_pairs if a in names and b in names]
+    clock_set = build_clock_set(plan, calls, w.dout, w.clear_grads, clock, flush, hold=hold,
+                                together=tuple(watched))
     if hold is not None and hold_note and "gpu" in clock_set.plan.series:   # the sleep hold stands in
         clock_set.plan = replace(clock_set.plan, note="; ".join(n for n in (clock_set.plan.note, hold_note) if n))
     plan = clock_set.plan
     rule = StoppingRule(opts.min_reps, opts.max_reps, opts.target_rel_ci, opts.cap_for(config.tokens),
                         opts.watch_rel_ci)
     watch = tuple(c for c in plan.series if c in (plan.mode, "graph"))
-    watched = [(a, b) for a, b in opts.watch_pairs if a in names and b in names]
     result = measure_interleaved(clock_set, rule, opts.warmup, watch=watch, delta_clock=plan.mode,
                                  delta_pairs=watched)
     phases = {n: [] for n in names}

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import torch
 
@@ -83,27 +83,50 @@ def run_once(forward: Callable[[], torch.Tensor], dout: torch.Tensor, clear: Cal
     return t0, t1, t2
 
 
-def round_order(names: list[str], round_index: int) -> list[str]:
-    """The order of round r: `names` rotated by r // 2, reversed when r is odd.
+Together = Sequence[tuple[str, str]]
+
+
+def round_order(names: list[str], round_index: int, together: Together = ()) -> list[str]:
+    """The order of round r: `names` rotated by r // 2, reversed when r is odd; each pair in
+    `together` (both present) stays side by side, as one unit of the rotation.
 
     Why reversed: the time of a call depends on its place in a round (clocks settle under the power
     cap, the previous call's traffic), by up to a few percent at 64k tokens. Rotation alone puts
     each name at every place but runs a given pair in one order far more often than the other, so
     a paired difference picks up the place effect. Rounds 2k and 2k+1 run every pair in both
-    orders, and `bench.stats.paired_deltas` averages them before taking medians."""
-    if not names:
+    orders, and `bench.stats.paired_deltas` averages them before taking medians.
+    Why together: two calls far apart in a round see different clocks; on the H100 the per-round
+    difference of a pair 7 places apart scattered 2-3x more than of the same pair 2 places apart."""
+    units = _units(names, together)
+    if not units:
         return []
-    shift = (round_index // 2) % len(names)
-    order = names[shift:] + names[:shift]
+    shift = (round_index // 2) % len(units)
+    order = [name for unit in units[shift:] + units[:shift] for name in unit]
     return order[::-1] if round_index % 2 else order
+
+
+def _units(names: list[str], together: Together) -> list[list[str]]:
+    """`names` as rotation units: a pair of `together` becomes one unit at its first member's place."""
+    partner: dict[str, str] = {}
+    for a, b in together:
+        if a != b and a in names and b in names and a not in partner and b not in partner:
+            partner[a], partner[b] = b, a
+    units, placed = [], set()
+    for name in names:
+        if name in placed:
+            continue
+        unit = [name, partner[name]] if name in partner else [name]
+        units.append(unit)
+        placed.update(unit)
+    return units
 
 
 def timed_round(calls: dict[str, Callable[[], torch.Tensor]], dout: torch.Tensor, clear: Callable[[], None],
                 clock: Clock, flush: L2Flusher, round_index: int,
-                phase_timer: PhaseTimer | None = None) -> dict[str, dict]:
+                phase_timer: PhaseTimer | None = None, together: Together = ()) -> dict[str, dict]:
     """Every implementation once, in `round_order`; {name: {forward, backward[, phases]}}."""
     marks, phases = {}, {}
-    for name in round_order(list(calls), round_index):
+    for name in round_order(list(calls), round_index, together):
         flush()
         if phase_timer is None:
             marks[name] = run_once(calls[name], dout, clear, clock)

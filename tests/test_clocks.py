@@ -78,6 +78,19 @@ def test_round_order_runs_every_pair_in_both_orders_and_every_place():
     assert round_order([], 3) == []
 
 
+def test_round_order_keeps_watched_pairs_side_by_side_in_both_orders():
+    names = ["u", "a", "x", "b", "y"]
+    orders = [round_order(names, r, together=[("a", "b")]) for r in range(10)]
+    assert all(sorted(o) == sorted(names) for o in orders)
+    assert all(abs(o.index("a") - o.index("b")) == 1 for o in orders)          # never split, even at the wrap
+    a_first = [o.index("a") < o.index("b") for o in orders]
+    assert all(a_first[r] != a_first[r + 1] for r in range(0, 10, 2))
+    places = sorted(o.index("u") for o in orders)                               # singletons still visit every place
+    assert set(places) >= {0, 4}
+    assert round_order(names, 0, together=[("a", "missing")]) == names          # a pair with an absent name: ignored
+    assert round_order(["a", "b"], 3, together=[("a", "b"), ("b", "a")]) == ["b", "a"]
+
+
 def test_paired_deltas_cancel_a_place_effect_that_biases_plain_per_round_differences():
     # a is 0.1 slower than b; the later call of a round is 0.5 slower; round_order puts a second in odd rounds
     names, true_delta, place = ["a", "b"], 0.1, 0.5

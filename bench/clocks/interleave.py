@@ -37,8 +37,10 @@ class ClockSet:
 
 def build_clock_set(plan: TimingPlan, calls: dict[str, Forward], dout: torch.Tensor, clear: Callable[[], None],
                     clock: EventClock, flush: Callable[[], None], hold: StreamHold | None = None,
-                    hold_timeout_s: float = DEFAULT_TIMEOUT_S) -> ClockSet:
-    """Round functions for `plan` (graphs are captured here); a hold that cannot be built demotes gpu to eager."""
+                    hold_timeout_s: float = DEFAULT_TIMEOUT_S, together: tuple[tuple[str, str], ...] = ()
+                    ) -> ClockSet:
+    """Round functions for `plan` (graphs are captured here); a hold that cannot be built demotes gpu to eager.
+    `together`: pairs of implementations every clock runs side by side (`bench.timing.round_order`)."""
     if "gpu" in plan.series and hold is None:
         hold, hold_note = build_hold(hold_timeout_s)
         if hold is None:
@@ -48,11 +50,11 @@ def build_clock_set(plan: TimingPlan, calls: dict[str, Forward], dout: torch.Ten
     rounds: dict[str, RoundFn] = {}
     for name in plan.series:
         if name == "gpu":
-            rounds[name] = HeldRounds(calls, dout, clear, clock, flush, hold)
+            rounds[name] = HeldRounds(calls, dout, clear, clock, flush, hold, together=together)
         elif name == "eager":
-            rounds[name] = EagerRounds(calls, dout, clear, clock, flush)
+            rounds[name] = EagerRounds(calls, dout, clear, clock, flush, together)
         elif name == "graph":
-            rounds[name] = GraphRounds.capture(calls, dout, clear, clock, flush)
+            rounds[name] = GraphRounds.capture(calls, dout, clear, clock, flush, together)
     clock_set = ClockSet(plan, rounds)
     clock_set.notes = live_notes(clock_set)
     return clock_set

@@ -40,8 +40,11 @@ class EagerRounds:
     clock: EventClock
     flush: Callable[[], None]
 
+    together: tuple[tuple[str, str], ...] = ()     # pairs kept side by side (`round_order`)
+
     def __call__(self, round_index: int) -> RoundResult:
-        return timed_round(self.calls, self.dout, self.clear, self.clock, self.flush, round_index)
+        return timed_round(self.calls, self.dout, self.clear, self.clock, self.flush, round_index,
+                           together=self.together)
 
 
 @dataclass
@@ -57,11 +60,12 @@ class HeldRounds:
     fallbacks: dict[str, str] = field(default_factory=dict)          # name -> why it is timed amortized
     enqueue_ms: dict[str, list[float]] = field(default_factory=dict)  # host time to enqueue each held call
     warmed: set[str] = field(default_factory=set)                    # names called once unheld
+    together: tuple[tuple[str, str], ...] = ()                       # pairs kept side by side
     _last_timeout: str = field(default="", repr=False)
 
     def __call__(self, round_index: int) -> RoundResult:
         result = {}
-        for name in round_order(list(self.calls), round_index):
+        for name in round_order(list(self.calls), round_index, self.together):
             if name not in self.warmed:      # first calls load kernels lazily, which can wait for the stream
                 self._unheld(name)
                 self.warmed.add(name)
@@ -165,10 +169,12 @@ class GraphRounds:
     clock: EventClock
     flush: Callable[[], None]
     errors: dict[str, str] = field(default_factory=dict)
+    together: tuple[tuple[str, str], ...] = ()
 
     @classmethod
     def capture(cls, calls: dict[str, Forward], dout: torch.Tensor, clear: Callable[[], None],
-                clock: EventClock, flush: Callable[[], None]) -> "GraphRounds":
+                clock: EventClock, flush: Callable[[], None],
+                together: tuple[tuple[str, str], ...] = ()) -> "GraphRounds":
         graphs, errors = {}, {}
         for name, forward in calls.items():
             try:
@@ -176,11 +182,11 @@ class GraphRounds:
             except Exception as exc:  # noqa: BLE001 - a capture failure is data, not a crash
                 errors[name] = f"{type(exc).__name__}: {str(exc)[:300]}"
                 clear()
-        return cls(graphs, clock, flush, errors)
+        return cls(graphs, clock, flush, errors, together)
 
     def __call__(self, round_index: int) -> RoundResult:
         marks = {}
-        for name in round_order(list(self.graphs), round_index):
+        for name in round_order(list(self.graphs), round_index, self.together):
             self.flush()
             g = self.graphs[name]
             t0 = self.clock.mark()
