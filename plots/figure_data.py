@@ -5,6 +5,7 @@ from collections import defaultdict
 from typing import Any
 
 from bench.records import Record
+from bench.transformer_block import BLOCK_PREFIX
 from plots.records import by_config, config_sort_key
 
 PHASE_SEGMENTS: dict[str, tuple[str, ...]] = {
@@ -165,7 +166,7 @@ def peers(records: list[Record]) -> list[dict[str, Any]]:
             continue
         impls = []
         for rec in group:
-            if not rec.ok:
+            if not rec.ok or rec.variant.startswith(BLOCK_PREFIX):   # a whole block: another workload's scale
                 continue
             tf = rec.tflops or {}
             own = own_work_tflops(rec)

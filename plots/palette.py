@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hashlib
 
+from bench.transformer_block import BLOCK_PREFIX
+
 COLORS: dict[str, str] = {
     # the op's variants
     "unguarded": "#7f7f7f",            # upstream before the guard
@@ -29,7 +31,6 @@ COLORS: dict[str, str] = {
 FALLBACK: tuple[str, ...] = ("#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173", "#e6550d", "#31a354",
                              "#756bb1")
 
-BLOCK_PREFIX = "block:"
 
 
 def color(name: str) -> str:

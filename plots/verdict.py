@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Iterable, Optional
 
 from bench.records import paired_difference, predicted_extra_ms
+from bench.transformer_block import BLOCK_PREFIX
 from bench.stats import Stat
 from plots import fields as f
 
@@ -24,7 +25,6 @@ OURS = "prefix_rows_add"
 UNGUARDED = "unguarded"
 PR_CANDIDATES = (MERGED, FIRST_COMMIT)
 VARIANT_ORDER = (BASELINE, FIRST_COMMIT, MERGED, OURS, UNGUARDED)
-BLOCK_PREFIX = "block:"          # the variant inside a transformer block (bench.transformer_block)
 CONVERGED_REL_CI = 0.05          # a delta has converged when its 95% CI is within +-5% of itself
 
 VARIANT_ORIGIN: dict[str, str] = {

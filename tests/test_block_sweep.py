@@ -62,3 +62,17 @@ def test_block_flag_and_suite_key(tmp_path: Path) -> None:
     bad.write_text('[axes]\nvariant = ["zeros_always"]\ndistribution = ["uniform"]\ntokens = [128]\n[run]\nblock = 1\n')
     with pytest.raises(UserError, match="block = 1"):
         check_suite(load_suite(str(bad)))
+
+
+def test_peer_figure_data_leaves_out_whole_blocks() -> None:
+    from bench.records import Record
+    from plots.figure_data import peers
+
+    def rec(variant, kind, ms):
+        return Record.from_json({"config_id": "c/t16", "variant": variant, "kind": kind, "distribution": "uniform",
+                                 "tokens": 16, "status": "ok",
+                                 "timings_ms": {"forward": {"median": ms, "lo": ms, "hi": ms, "n": 3},
+                                                "backward": {"median": ms, "lo": ms, "hi": ms, "n": 3}}})
+    (row,) = peers([rec("prefix_rows_add", "variant", 1.0), rec("fa3_bidir_bound", "peer", 1.1),
+                    rec("block:prefix_rows_add", "variant", 10.0)])
+    assert [i["name"] for i in row["implementations"]] == ["prefix_rows_add", "fa3_bidir_bound"]
