@@ -17,7 +17,7 @@ from bench.records import Record, fill_ideal
 from bench.stats import Stat
 from plots.records import RunData, by_config, config_sort_key, load_dirs
 from plots.render import Block, fmt_num, to_html, to_markdown
-from plots.tables import GLOSSARY, pivot, pivot_table, tflops_cell
+from plots.tables import GLOSSARY, UNSETTLED_NOTE, pivot, pivot_table, tflops_cell
 from plots.verdict import blocks as verdict_blocks
 from plots.verdict import build_verdict
 from plots.verdict import first_screen_blocks as verdict_first_screen
@@ -246,7 +246,7 @@ def pivot_blocks(data: RunData) -> list[Block]:
     headers, rows = pivot_table(pivot(data.records))
     return [("h", 2, "All results: configurations x implementations"),
             ("p", "Backward and forward ms per implementation: median [95% interval]; a status (crashed, oom, "
-                  "skipped) where there is no timing, '-' where it was not measured."),
+                  "skipped) where there is no timing, '-' where it was not measured. " + UNSETTLED_NOTE),
             ("table", headers, rows)]
 
 

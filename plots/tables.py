@@ -19,6 +19,11 @@ from prefixlm_attn.variants import VARIANTS
 METRICS = ("backward", "forward")
 
 
+UNSETTLED = "*"
+UNSETTLED_NOTE = ("* = the configuration stopped at its time or round cap before every interval reached the "
+                  "target (record `converged: false`).")
+
+
 @dataclass(frozen=True)
 class Cell:
     """One implementation's median and interval in one configuration, or why there is none."""
@@ -26,19 +31,20 @@ class Cell:
     lo: Optional[float] = None
     hi: Optional[float] = None
     status: str = "-"
+    converged: bool = True       # False: the configuration stopped at a cap before its intervals reached the target
 
     def full(self) -> str:
-        """'2.683 [2.677, 2.697]' (markdown / HTML)."""
+        """'2.683 [2.677, 2.697]' (markdown / HTML), '*' after it when not converged."""
         if self.median is None:
             return self.status
-        return f"{self.median:.4g} [{self.lo:.4g}, {self.hi:.4g}]"
+        return f"{self.median:.4g} [{self.lo:.4g}, {self.hi:.4g}]{UNSETTLED if not self.converged else ''}"
 
     def compact(self) -> str:
-        """'2.683 +-0.4%' (terminal): the half-width of the interval over the median."""
+        """'2.683 +-0.4%' (terminal): the half-width of the interval over the median, '*' when not converged."""
         if self.median is None:
             return self.status
         half = (self.hi - self.lo) / 2 / abs(self.median) if self.median else 0.0
-        return f"{self.median:.4g} +-{100 * half:.1f}%"
+        return f"{self.median:.4g} +-{100 * half:.1f}%{UNSETTLED if not self.converged else ''}"
 
 
 @dataclass
@@ -84,7 +90,7 @@ def pivot(records: Iterable[Any], metrics: tuple[str, ...] = METRICS) -> Pivot:
             for n in names:
                 rec = by_name.get(n)
                 s = f.stat(rec, metric) if rec is not None and f.is_ok(rec) else None
-                cells.append(Cell(s["median"], s["lo"], s["hi"], "ok") if s else
+                cells.append(Cell(s["median"], s["lo"], s["hi"], "ok", f.as_record(rec).converged is not False) if s else
                              Cell(status="-" if rec is None else f.status(rec)))
             rows.append((label, metric, cells))
     return Pivot(names, rows)

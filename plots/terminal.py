@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any, Iterable, Optional
 
 from plots.console import backend_label
-from plots.tables import pivot, pivot_terminal
+from plots.tables import UNSETTLED_NOTE, pivot, pivot_terminal
 from plots.verdict import build_verdict, to_terminal
 
 
@@ -19,4 +19,6 @@ def sweep_summary(records: Iterable[Any], validation: Optional[list[dict]] = Non
         return "no records\n"
     backends = ", ".join(dict.fromkeys(backend_label(r.backend, r.device) for r in records))
     head = f"All results, backend {backends} (ms: median +-95% interval half-width, as % of the median)\n"
-    return head + pivot_terminal(pivot(records)) + "\n" + to_terminal(build_verdict(records, validation))
+    table = pivot(records)
+    note = UNSETTLED_NOTE + "\n" if any(not c.converged for _, _, cells in table.rows for c in cells) else ""
+    return head + pivot_terminal(table) + note + "\n" + to_terminal(build_verdict(records, validation))

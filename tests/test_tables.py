@@ -47,6 +47,16 @@ def test_pivot_terminal_aligns_and_names_each_configuration_once(sample) -> None
     assert Cell(2.0, 1.9, 2.1).compact() == "2 +-5.0%"
 
 
+def test_unconverged_configurations_are_starred_in_both_tables(sample) -> None:
+    recs = [dict(r) for r in sample]
+    target = next(r for r in recs if r["config_id"] == "uniform-T4096-h8-d128" and r["variant"] == "zeros_always")
+    target["converged"] = False
+    cells = dict(zip(pivot(recs).implementations, pivot(recs).rows[0][2]))
+    assert cells["zeros_always"].full().endswith("]*") and cells["zeros_always"].compact().endswith("%*")
+    assert not cells["guarded_passthrough"].full().endswith("*")
+    assert Cell(2.0, 1.9, 2.1, "ok", False).full() == "2 [1.9, 2.1]*"
+
+
 def test_pivot_labels_show_shape_only_when_it_varies(sample) -> None:
     other = [dict(r, heads=16, config_id=r["config_id"] + "-h16") for r in sample if r["tokens"] == 4096]
     labels = {label for label, _, _ in pivot(sample + other).rows}
