@@ -38,6 +38,11 @@ def environment(backend: str, device: str) -> dict[str, Any]:
 
 
 def git_revision() -> Optional[str]:
+    """PREFIXBENCH_GIT_REVISION when set (a copied tree may carry stale git metadata: the person who
+    copied it knows the revision better), else `git rev-parse HEAD` (+ `-dirty`), else None."""
+    stated = os.environ.get("PREFIXBENCH_GIT_REVISION")
+    if stated:
+        return stated
     try:
         root = Path(__file__).resolve().parent.parent
         rev = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True,
@@ -45,7 +50,7 @@ def git_revision() -> Optional[str]:
         dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
                                capture_output=True, text=True, timeout=5).stdout.strip()
         if len(rev) != 40:           # not a git checkout (e.g. a copied tree): say so rather than guess
-            return os.environ.get("PREFIXBENCH_GIT_REVISION")
+            return None
         return rev + ("-dirty" if dirty else "")
     except Exception:  # noqa: BLE001
         return None
