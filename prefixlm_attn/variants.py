@@ -203,7 +203,7 @@ def _single_pass(plan: PassPlan, dout: Tensor, q: Tensor, k: Tensor, v: Tensor, 
     if plan.total > 0:
         with phase("bwd.single_pass"):
             kernel.backward(dout, q, k, v, out, lse, dq, dk, dv, **_single_pass_args(plan),
-                            wide_tiles=single_pass_wide_tiles(plan))
+                            wide_tiles=single_pass_wide_tiles())
     _zero_padding(plan.total, dq, dk, dv)
     return dq, dk, dv
 
