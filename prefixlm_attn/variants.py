@@ -17,6 +17,7 @@ from prefixlm_attn.key_split import key_split_backward, key_split_forward
 from prefixlm_attn.passes import PassPlan, empty_lse, query_split_forward
 from prefixlm_attn.phases import phase
 from prefixlm_attn.row_add import add_prefix_rows_
+from prefixlm_attn.single_pass_tiles import single_pass_wide_tiles
 
 if TYPE_CHECKING:
     from prefixlm_attn.metadata import BatchMetadata
@@ -201,7 +202,8 @@ def _single_pass(plan: PassPlan, dout: Tensor, q: Tensor, k: Tensor, v: Tensor, 
         dq, dk, dv = torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)
     if plan.total > 0:
         with phase("bwd.single_pass"):
-            kernel.backward(dout, q, k, v, out, lse, dq, dk, dv, **_single_pass_args(plan))
+            kernel.backward(dout, q, k, v, out, lse, dq, dk, dv, **_single_pass_args(plan),
+                            wide_tiles=single_pass_wide_tiles())
     _zero_padding(plan.total, dq, dk, dv)
     return dq, dk, dv
 

@@ -15,14 +15,20 @@ from torch import Tensor
 PATCH_HINT = "build it with kernels/fa3_prefixlm/build.sh and put that build on PYTHONPATH"
 
 
+def schema_has_argument(op_packet, name: str) -> bool:
+    """True when an op's schema (e.g. torch.ops.flash_attn_3.fwd) names the argument `name`."""
+    return any(arg.name == name for arg in op_packet.default._schema.arguments)
+
+
 def schema_has_prefix_lens(op_packet) -> bool:
-    """True when an op's schema (e.g. torch.ops.flash_attn_3.fwd) names a `prefix_lens` argument."""
-    return any(arg.name == "prefix_lens" for arg in op_packet.default._schema.arguments)
+    """True when an op's schema names a `prefix_lens` argument (the patched build)."""
+    return schema_has_argument(op_packet, "prefix_lens")
 
 
 class FA3PrefixLMKernel:
     def __init__(self) -> None:
         self._ops = None
+        self._bwd_has_wide_tiles = False
 
     def unavailable_reason(self) -> Optional[str]:
         if not torch.cuda.is_available():
@@ -35,6 +41,7 @@ class FA3PrefixLMKernel:
         if not (schema_has_prefix_lens(ops.fwd) and schema_has_prefix_lens(ops.bwd)):
             return f"the loaded flash_attn_3 is unpatched (its fwd/bwd take no prefix_lens); {PATCH_HINT}"
         self._ops = ops
+        self._bwd_has_wide_tiles = schema_has_argument(ops.bwd, "prefix_wide_tiles")
         return None
 
     def _load(self):
@@ -55,12 +62,20 @@ class FA3PrefixLMKernel:
 
     def backward(self, dout: Tensor, q: Tensor, k: Tensor, v: Tensor, out: Tensor, softmax_lse: Tensor,
                  dq: Tensor, dk: Tensor, dv: Tensor, *, cu_seqlens: Tensor, prefix_lens: Optional[Tensor],
-                 max_seqlen: int, softmax_scale: float) -> None:
-        self._load().bwd(
+                 max_seqlen: int, softmax_scale: float, wide_tiles: bool = False) -> None:
+        ops = self._load()
+        ops.bwd(
             dout=dout, q=q, k=k, v=v, out=out, softmax_lse=softmax_lse, dq=dq, dk=dk, dv=dv, cu_seqlens_q=cu_seqlens,
             cu_seqlens_k=cu_seqlens, max_seqlen_q=max_seqlen, max_seqlen_k=max_seqlen,
             softmax_scale=softmax_scale, window_size_left=-1, window_size_right=-1,
-            deterministic=False, **_mask(prefix_lens))
+            deterministic=False, **_mask(prefix_lens), **self._tiles(prefix_lens, wide_tiles))
+
+    def _tiles(self, prefix_lens: Optional[Tensor], wide_tiles: bool) -> dict:
+        """`prefix_wide_tiles` only where the build takes it and a prefix mask runs (builds without it
+        keep their narrow causal tiles)."""
+        if prefix_lens is None or not wide_tiles or not self._bwd_has_wide_tiles:
+            return {}
+        return {"prefix_wide_tiles": True}
 
 
 def _mask(prefix_lens: Optional[Tensor]) -> dict:

@@ -27,7 +27,10 @@ class SinglePassKernel(Protocol):
 
     def backward(self, dout: Tensor, q: Tensor, k: Tensor, v: Tensor, out: Tensor, softmax_lse: Tensor,
                  dq: Tensor, dk: Tensor, dv: Tensor, *, cu_seqlens: Tensor, prefix_lens: Optional[Tensor],
-                 max_seqlen: int, softmax_scale: float) -> None: ...
+                 max_seqlen: int, softmax_scale: float, wide_tiles: bool = False) -> None:
+        """Write dq/dk/dv rows of every sequence; `wide_tiles` is a speed hint (a tile shape), never a
+        change of result; kernels without a choice ignore it."""
+        ...
 
 
 def prefixlm_mask(length: int, prefix: int, device: torch.device) -> Tensor:
@@ -68,7 +71,7 @@ class ReferenceSinglePass:
 
     def backward(self, dout: Tensor, q: Tensor, k: Tensor, v: Tensor, out: Tensor, softmax_lse: Tensor,
                  dq: Tensor, dk: Tensor, dv: Tensor, *, cu_seqlens: Tensor, prefix_lens: Optional[Tensor],
-                 max_seqlen: int, softmax_scale: float) -> None:
+                 max_seqlen: int, softmax_scale: float, wide_tiles: bool = False) -> None:
         for start, length, prefix in _sequences(cu_seqlens, prefix_lens):
             if length <= 0:
                 continue
