@@ -124,10 +124,16 @@ def _units(names: list[str], together: Together) -> list[list[str]]:
 def timed_round(calls: dict[str, Callable[[], torch.Tensor]], dout: torch.Tensor, clear: Callable[[], None],
                 clock: Clock, flush: L2Flusher, round_index: int,
                 phase_timer: PhaseTimer | None = None, together: Together = ()) -> dict[str, dict]:
-    """Every implementation once, in `round_order`; {name: {forward, backward[, phases]}}."""
+    """Every implementation once, in `round_order`, each from a drained queue; {name: {forward, backward[, phases]}}.
+
+    Drained: the GPU finishes the L2 flush and everything before it, then the host enqueues the call,
+    so the GPU waits for the host's launches as it does in an eager step whose host is not ahead.
+    Without the sync every call after the first of a round would find the GPU still busy with the
+    one before and hide its launch cost (host overhead = eager - gpu would read ~0)."""
     marks, phases = {}, {}
     for name in round_order(list(calls), round_index, together):
         flush()
+        clock.sync()
         if phase_timer is None:
             marks[name] = run_once(calls[name], dout, clear, clock)
         else:

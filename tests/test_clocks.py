@@ -253,3 +253,27 @@ def test_held_rounds_with_a_fake_hold_run_the_real_op_on_cpu():
     assert fields["timing_mode"] == "gpu" and fields["gpu_method"] == "held"
     assert set(fields["timings_ms"]) == {"gpu", "eager"} and fields["host_overhead_ms"]["fwd_bwd"]["n"] == 3
     assert w.q.grad is not None          # the calls really ran backward
+
+
+def test_eager_round_drains_the_queue_before_every_call():
+    from bench.timing import timed_round
+    log = []
+
+    class RecordingClock:
+        def mark(self):
+            log.append("mark")
+            return float(len(log))
+
+        def sync(self):
+            log.append("sync")
+
+        def elapsed_ms(self, a, b):
+            return b - a
+
+    x = torch.ones(3, requires_grad=True)
+    calls = {n: (lambda: (x * 2).sum()) for n in ("a", "b", "c")}
+    timed_round(calls, torch.tensor(1.0), lambda: None, RecordingClock(), lambda: log.append("flush"), 0)
+    calls_started = [i for i in range(len(log) - 2) if log[i:i + 2] == ["flush", "sync"]]
+    assert len(calls_started) == 3                                   # flush, then drain, before each call
+    assert all(log[i + 2] == "mark" for i in calls_started)         # the call's first event right after the drain
+    assert log.count("mark") == 9 and log[-1] == "sync"
