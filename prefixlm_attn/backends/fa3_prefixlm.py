@@ -31,6 +31,8 @@ class FA3PrefixLMKernel:
         self._bwd_has_wide_tiles = False
 
     def unavailable_reason(self) -> Optional[str]:
+        if self._ops is not None:       # checked once: the op is asked on every call, on the host's hot path
+            return None
         if not torch.cuda.is_available():
             return "no CUDA device"
         try:
