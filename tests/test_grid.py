@@ -6,7 +6,7 @@ from bench.grid import available_suites, check_suite, load_suite
 
 
 def test_builtin_suites_load_and_check():
-    assert {"smoke", "default"} <= set(available_suites())
+    assert {"smoke", "default", "pr_delta"} <= set(available_suites())
     default = load_suite("default")
     check_suite(default)
     assert len(default.variants) == 8 and len(default.distributions) == 6
@@ -58,3 +58,10 @@ def test_suite_tables_must_be_tables(tmp_path):
     bad.write_text("axes = 3\n")
     with pytest.raises(UserError, match=r"\[axes\] must be a table"):
         load_suite(str(bad))
+
+
+def test_pr_delta_suite_keeps_the_pair_side_by_side_and_waits_for_its_delta():
+    suite = load_suite("pr_delta")
+    assert list(suite.variants) == ["zeros_always", "guarded_passthrough"]
+    assert suite.timing.watch_pairs == (("zeros_always", "guarded_passthrough"),)
+    assert suite.timing.cap_for(65536) == 40.0 and suite.timing.cap_for(16384) == 20.0
