@@ -287,7 +287,8 @@ def _convergence_sentence(rows: list[VerdictRow]) -> list[str]:
         return [f"Every PR delta converged (95% CI within +-{CONVERGED_REL_CI:.0%} of itself)."]
     return ["The PR's delta did not converge (95% CI wider than +-"
             f"{CONVERGED_REL_CI:.0%} of itself) in " + ", ".join(
-                f"{r.label} (+-{r.saving.rel_ci:.0%})" for r in loose) + ": those rows are not settled."]
+                f"{r.label} (+-{r.saving.rel_ci:.0%})" for r in loose) + ": those rows are not settled "
+            "(`prefixbench sweep --suite pr_delta` runs the pair alone until its delta settles)."]
 
 
 def _model_sentence(rows: list[VerdictRow]) -> list[str]:
