@@ -65,12 +65,7 @@ def paired_deltas(a: Sequence[float], b: Sequence[float]) -> list[float]:
     Those two rounds run every pair of implementations in opposite orders (`bench.timing.round_order`),
     so an effect of a call's place inside a round cancels in each mean instead of biasing the median.
     Fewer than four rounds are returned unpaired."""
-    return round_pair_means([x - y for x, y in zip(a, b)])
-
-
-def round_pair_means(per_round: Sequence[float]) -> list[float]:
-    """Means of consecutive rounds 2k, 2k+1 of a per-round series of differences (see `paired_deltas`)."""
-    d = list(per_round)
+    d = [x - y for x, y in zip(a, b)]
     if len(d) < 4:
         return d
     return [(d[i] + d[i + 1]) / 2 for i in range(0, len(d) - 1, 2)]

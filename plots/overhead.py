@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Iterable, Optional
 
-from bench.records import Record
-from bench.stats import Stat, median_ci, paired_deltas, round_pair_means
+from bench.records import Record, paired_difference
+from bench.stats import Stat
 from plots.render import Block
 from prefixlm_attn.variants import VARIANTS
 
@@ -38,24 +38,18 @@ def _ordered_names(records: list[Record]) -> list[str]:
     return [n for n in VARIANTS if n in seen] + [n for n in seen if n not in VARIANTS]
 
 
-def _backward_deltas(before: Record, after: Record, prefix: str) -> Optional[list[float]]:
-    """Per-round backward before - after on one clock's samples (`` = the mode, `eager_`)."""
-    a, b = (before.samples_ms or {}).get(f"{prefix}backward"), (after.samples_ms or {}).get(f"{prefix}backward")
-    if not a or not b or len(a) != len(b):
-        return None
-    return [x - y for x, y in zip(a, b)]
-
-
 def pr_delta_on_both_clocks(before: Record, after: Record) -> Optional[tuple[Stat, Stat, Stat]]:
-    """The PR delta on the mode's clock and on eager, and their paired difference (mode - eager).
-
-    All three pair rounds as `bench.stats.paired_deltas`. The two clocks agree when the interval of
-    their difference holds zero: a launch cost both variants pay cancels in each delta."""
-    mode, eager = _backward_deltas(before, after, ""), _backward_deltas(before, after, "eager_")
-    if mode is None or eager is None or len(mode) != len(eager):
+    """The PR delta on the mode's clock and on eager, and their paired difference (mode - eager), all
+    paired as `bench.records.paired_difference`. The two clocks agree when the interval of their
+    difference holds zero."""
+    sa, sb = before.samples_ms or {}, after.samples_ms or {}
+    series = [sa.get("backward"), sb.get("backward"), sa.get("eager_backward"), sb.get("eager_backward")]
+    if not all(series) or len({len(x) for x in series}) != 1:
         return None
-    return (median_ci(round_pair_means(mode)), median_ci(round_pair_means(eager)),
-            median_ci(paired_deltas(mode, eager)))
+    a, b, a_eager, b_eager = series
+    mode = [x - y for x, y in zip(a, b)]
+    eager = [x - y for x, y in zip(a_eager, b_eager)]
+    return paired_difference(a, b), paired_difference(a_eager, b_eager), paired_difference(mode, eager)
 
 
 def host_overhead_blocks(records: Iterable[Record]) -> list[Block]:

@@ -90,8 +90,11 @@ def pivot(records: Iterable[Any], metrics: tuple[str, ...] = METRICS) -> Pivot:
             for n in names:
                 rec = by_name.get(n)
                 s = f.stat(rec, metric) if rec is not None and f.is_ok(rec) else None
-                cells.append(Cell(s["median"], s["lo"], s["hi"], "ok", f.as_record(rec).converged is not False) if s else
-                             Cell(status="-" if rec is None else f.status(rec)))
+                if s is None:
+                    cells.append(Cell(status="-" if rec is None else f.status(rec)))
+                else:
+                    settled = f.as_record(rec).converged is not False
+                    cells.append(Cell(s["median"], s["lo"], s["hi"], "ok", settled))
             rows.append((label, metric, cells))
     return Pivot(names, rows)
 

@@ -6,7 +6,7 @@ Three clocks per direction (forward, backward) of every implementation:
   back-to-back timing, and say so;
 - `eager`: today's idle-queue timing (`bench.timing.timed_round`), host launch time included;
 - `graph`: forward and backward captured as CUDA graphs and replayed.
-All three are measured in the same interleaved rounds (`interleave`, order `bench.timing.round_order`) under one stopping
-rule, so their per-round differences pair up (`summary.host_overhead` = eager - gpu).
+All three are measured in the same interleaved rounds (`interleave`, order `bench.timing.round_order`)
+under one stopping rule, so their per-round differences pair up (`summary.host_overhead` = eager - gpu).
 `plan` decides which clocks a device can run and records why one was refused.
 """

@@ -12,14 +12,19 @@ import torch
 ANNOTATIONS = ("gpu_user_annotation", "user_annotation")
 
 
-def device_activity_ms(prof, exclude: tuple[str, ...] = ()) -> tuple[float, int, list[str]]:
-    """Summed device-activity time of a finished profile (ranges on the GPU row and `exclude`d kernel
-    names left out): total ms, number of activities, their names."""
+def device_activities(prof, exclude: tuple[str, ...] = ()) -> list:
+    """The GPU activities (kernels, memsets, memcpys) of a finished profile: ranges on the GPU row and
+    `exclude`d kernel names left out."""
     from torch.autograd import DeviceType
-    device = [e for e in prof.events() if e.device_type == DeviceType.CUDA   # not ranges on the GPU row:
-              and not getattr(e, "is_user_annotation", False)            # they would count kernels twice
-              and getattr(e, "activity_type", None) not in ANNOTATIONS
-              and not any(x in e.name for x in exclude)]
+    return [e for e in prof.events() if e.device_type == DeviceType.CUDA   # not ranges on the GPU row:
+            and not getattr(e, "is_user_annotation", False)            # they would count kernels twice
+            and getattr(e, "activity_type", None) not in ANNOTATIONS
+            and not any(x in e.name for x in exclude)]
+
+
+def device_activity_ms(prof, exclude: tuple[str, ...] = ()) -> tuple[float, int, list[str]]:
+    """Summed device-activity time of a finished profile: total ms, number of activities, their names."""
+    device = device_activities(prof, exclude)
     return (sum(e.time_range.elapsed_us() for e in device) / 1e3, len(device),
             sorted({e.name for e in device})[:40])
 

@@ -1,4 +1,4 @@
-"""One round per clock: every implementation once, in `bench.timing.round_order` (rotated, reversed on odd rounds).
+"""One round per clock: every implementation once, in `bench.timing.round_order`.
 
 Each round function maps a round index to `{name: {"forward": ms, "backward": ms}}`, the shape
 `bench.timing.timed_round` returns, so the interleaving loop treats every clock alike:

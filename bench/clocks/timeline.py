@@ -13,6 +13,7 @@ from typing import Any, Callable
 
 import torch
 
+from bench.clocks.kernel_sum import device_activities
 from bench.timing import Clock
 
 MARKER = "spin_kernel"          # the kernel torch.cuda._sleep launches
@@ -20,11 +21,7 @@ MIN_GAP_US = 5.0                # idle shorter than this is launch granularity, 
 
 
 def _device_kernels(prof) -> list[tuple[float, float, str]]:
-    from torch.autograd import DeviceType
-    rows = [(e.time_range.start, e.time_range.end, e.name) for e in prof.events()
-            if e.device_type == DeviceType.CUDA and not getattr(e, "is_user_annotation", False)
-            and getattr(e, "activity_type", None) not in ("gpu_user_annotation", "user_annotation")]
-    return sorted(rows)
+    return sorted((e.time_range.start, e.time_range.end, e.name) for e in device_activities(prof))
 
 
 def split_calls(kernels: list[tuple[float, float, str]]) -> list[list[tuple[float, float, str]]]:

@@ -2,8 +2,9 @@
 
 One varlen launch per direction over whole sequences (`cu_seqlens` for queries and keys): query i of
 a sequence sees key j iff `j < prefix_lens[b]` or `j <= i`. `prefix_lens=None` means every key of the
-sequence is visible (a batch without response tokens), which lets a backend run its unmasked kernel. Rows written: `out`/`dq`/`dk`/`dv` rows
-of every token inside `cu_seqlens`; rows past the last sequence are untouched.
+sequence is visible (a batch without response tokens), which lets a backend run its unmasked kernel.
+Rows written: `out`/`dq`/`dk`/`dv` rows of every token inside `cu_seqlens`; rows past the last
+sequence are untouched.
 """
 from __future__ import annotations
 
