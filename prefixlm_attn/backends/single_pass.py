@@ -13,6 +13,8 @@ from typing import Optional, Protocol
 import torch
 from torch import Tensor
 
+from prefixlm_attn.masks import sequence_mask
+
 
 class SinglePassUnavailable(RuntimeError):
     """The backend has no single-pass PrefixLM kernel (e.g. an unpatched FA3); the message says why."""
@@ -35,10 +37,8 @@ class SinglePassKernel(Protocol):
 
 
 def prefixlm_mask(length: int, prefix: int, device: torch.device) -> Tensor:
-    """[length, length] bool: key j visible to query i iff j < prefix or j <= i."""
-    i = torch.arange(length, device=device)[:, None]
-    j = torch.arange(length, device=device)[None, :]
-    return (j < prefix) | (j <= i)
+    """[length, length] bool: key j visible to query i iff j < prefix or j <= i (masks.sequence_mask)."""
+    return sequence_mask(length, prefix, device)
 
 
 def _sequences(cu_seqlens: Tensor, prefix_lens: Optional[Tensor]) -> list[tuple[int, int, int]]:
