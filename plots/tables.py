@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Optional
 
-from bench.io import SKIPPED_CSV_KEYS as SKIPPED_KEYS  # noqa: F401 - results.csv is written by every sweep,
-from bench.io import flatten_record, write_results_csv  # noqa: F401 - so it lives in bench.io
+from bench.results.io import SKIPPED_CSV_KEYS as SKIPPED_KEYS  # noqa: F401 - results.csv is written by every sweep,
+from bench.results.io import flatten_record, write_results_csv  # noqa: F401 - so it lives in bench.results.io
 from plots import fields as f
 from prefixlm_attn.variants import VARIANTS
 
