@@ -1,9 +1,10 @@
-"""Pure-PyTorch varlen attention that keeps FA3's contract to the row.
+"""Pure-PyTorch varlen attention that keeps a kernel's contract to the row (FA3's unless told another).
 
-It writes exactly the rows FA3 writes (see docs/DESIGN.md), leaves the others untouched, and fails
-where FA3 fails: a backward with `max_seqlen_q == 0` raises the CUTLASS error and, as on the GPU,
-the "context" is dead afterwards, so every later call in this process raises too. That lets the
-CPU exercise the same crash isolation and the same row bookkeeping as the H100.
+It writes exactly the rows the mirrored kernel writes (contracts.py, docs/DESIGN.md), leaves the others
+untouched, and fails where it fails: mirroring FA3, a backward with `max_seqlen_q == 0` raises the
+CUTLASS error and, as on the GPU, the "context" is dead afterwards, so every later call in this process
+raises too; mirroring FA4, the empty pass does what FA4 was measured to do. That lets the CPU exercise
+the same crash isolation and the same row bookkeeping as the H100.
 """
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from typing import Optional
 import torch
 from torch import Tensor
 
-from prefixlm_attn.backends.base import CUTLASS_BWD_ERROR, KernelCrash
+from prefixlm_attn.backends.base import CUTLASS_BWD_ERROR, KernelCrash, Unavailable, check_direction
+from prefixlm_attn.backends.contracts import KernelContract, contract_for
 
 _dead_reason: Optional[str] = None
 
@@ -49,15 +51,32 @@ def _visible(lq: int, lk: int, causal: bool, device: torch.device) -> Optional[T
 
 
 class ReferenceBackend:
-    name = "reference"
+    kind = "reference"
+    single_pass_variants: tuple[str, ...] = ("single_pass",)
+
+    def __init__(self, contract: str = "fa3") -> None:
+        self.contract: KernelContract = contract_for(contract)
+        self.name = "reference" if contract == "fa3" else f"reference@{contract}"
+
+    def availability(self, direction: str = "backward") -> Optional[Unavailable]:
+        check_direction(direction)
+        return None
 
     def available(self) -> bool:
         return True
+
+    def check_supported(self, *, head_dim: int, dtype: str) -> Optional[Unavailable]:
+        return None
+
+    def version_info(self) -> dict:
+        return {"package": "torch", "version": torch.__version__, "mirrors": self.contract.kernel}
 
     def forward(self, q: Tensor, k: Tensor, v: Tensor, out: Tensor, *, cu_seqlens_q: Tensor,
                 cu_seqlens_k: Tensor, seqused_q: Optional[Tensor], seqused_k: Optional[Tensor],
                 max_seqlen_q: int, max_seqlen_k: int, causal: bool, softmax_scale: float) -> Tensor:
         _check_alive()
+        if max_seqlen_q == 0 and self.contract.empty_forward == "raise":
+            raise RuntimeError(f"{self.contract.kernel} forward refuses max_seqlen_q=0 [reference mirror]")
         heads = q.shape[1]
         lse = torch.full((heads, q.shape[0]), float("-inf"), dtype=torch.float32, device=q.device)
         for (qs, lq), (ks, lk) in zip(_spans(cu_seqlens_q, seqused_q), _spans(cu_seqlens_k, seqused_k)):
@@ -83,15 +102,21 @@ class ReferenceBackend:
         global _dead_reason
         _check_alive()
         if max_seqlen_q == 0:
-            _dead_reason = CUTLASS_BWD_ERROR
-            raise KernelCrash(CUTLASS_BWD_ERROR)
+            if self.contract.empty_backward == "crash":
+                _dead_reason = CUTLASS_BWD_ERROR
+                raise KernelCrash(CUTLASS_BWD_ERROR)
+            if self.contract.empty_backward == "raise":
+                raise RuntimeError(f"{self.contract.kernel} backward refuses max_seqlen_q=0 [reference mirror]")
+            return
         for (qs, lq), (ks, lk) in zip(_spans(cu_seqlens_q, seqused_q), _spans(cu_seqlens_k, seqused_k)):
-            if lk <= 0:  # FA3 still converts its zeroed dQ accumulator for the sequence's queries
-                dq[qs:qs + max(lq, 0)] = 0
+            if lk <= 0:  # the kernel may still convert its zeroed dQ accumulator for the sequence's queries
+                if self.contract.zero_key_writes_dq:
+                    dq[qs:qs + max(lq, 0)] = 0
                 continue
-            if lq <= 0:  # FA3 still writes the sequence's key rows: zero gradient
-                dk[ks:ks + lk] = 0
-                dv[ks:ks + lk] = 0
+            if lq <= 0:  # the kernel may still write the sequence's key rows: zero gradient
+                if self.contract.zero_query_writes_dkdv:
+                    dk[ks:ks + lk] = 0
+                    dv[ks:ks + lk] = 0
                 continue
             qf, kf, vf = q[qs:qs + lq].float(), k[ks:ks + lk].float(), v[ks:ks + lk].float()
             do = dout[qs:qs + lq].float()
