@@ -1,4 +1,4 @@
-"""Workloads: length distributions, how sequences are packed into batches, and one configuration's tensors.
+"""Length distributions, parsed once per process into a value that carries its content key.
 
 A distribution draws one sequence's (prefix_len, causal_len) from a seeded `random.Random`.
 Named ones model the workloads the review argued about; `frac:LO-HI` is parametric (prefix fraction
@@ -6,9 +6,9 @@ range); `file:PATH` samples a user's measured lengths (CSV or JSONL, docs/record
 accepted column names); `batches:PATH#N` is line N of a JSONL of packed batches, replayed exactly.
 A user file's distribution is keyed by a hash of its contents (`Distribution.key`): the
 configuration id and the random draws follow the data, not how the path is spelled.
-`pack` fills a token budget the way a packing data loader does. A `Workload` is everything a measured
-call needs (the packed batch, its metadata, random Q/K/V/dout on the device), built once per
-configuration and shared by every implementation measured on it, so they see identical work.
+A user file is read and hashed once per process (and again only when its size or modification time
+changes), so a `batches:` file of 100,000 lines costs one read, not one per configuration, and a
+configuration id never reads a file. Torch-free: the grid, the CLI's --help and the report import it.
 """
 from __future__ import annotations
 
@@ -17,26 +17,17 @@ import hashlib
 import io
 import json
 import math
+import os
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
-
-import torch
+from typing import Callable
 
 from bench.spec.errors import UserError
-from prefixlm_attn.dense_reference import attended_pairs
-from prefixlm_attn.metadata import BatchMetadata, build_batch_metadata
-
-if TYPE_CHECKING:          # the grid imports this module (distributions); a Config is only passed in
-    from bench.spec.grid import Config
 
 DEFAULT_CONTEXT = 8192   # longest sequence (prefix + causal) a distribution draws
 MIN_SEQ = 16
 MAX_TOKENS = 2 ** 27     # token budget cap: 128M rows is past any GPU's memory at any head count
-# K/V-sized buffers one configuration holds at its peak: q, k, v, out, dout, dq, dk, dv, the two
-# passes' partial outputs and dK/dV pairs, a float32 staging copy (2x for 16-bit dtypes) and slack.
-BUFFER_FACTOR = 16
 COLUMN_ALIASES = (("prefix_len", "causal_len"), ("prefix", "causal"), ("prompt_len", "response_len"))
 
 Draw = Callable[[random.Random, int], tuple[int, int]]
@@ -79,12 +70,24 @@ def _uniform(rng: random.Random, context: int) -> tuple[int, int]:
 
 
 @dataclass(frozen=True)
+class InputFile:
+    """A user file a distribution reads: where it is and what it held when it was read."""
+    path: str                        # absolute
+    sha256: str                      # of the bytes read (full hex digest)
+
+    def as_dict(self) -> dict[str, str]:
+        return {"path": self.path, "sha256": self.sha256}
+
+
+@dataclass(frozen=True)
 class Distribution:
     name: str
     description: str
     draw: Draw
     key: str = ""                    # what ids and seeds use: the name, or a user file's content hash
     batch: tuple[tuple[int, ...], tuple[int, ...]] | None = field(default=None, compare=False)  # batches:
+    rows: tuple[int, ...] | None = field(default=None, compare=False, repr=False)   # file: each row's total
+    source: InputFile | None = field(default=None, compare=False)                   # file: / batches:
 
     @property
     def id_key(self) -> str:
@@ -128,6 +131,14 @@ def _file_bytes(path: Path, what: str) -> bytes:
 def content_hash(data: bytes) -> str:
     """12 hex digits of the file's SHA-256: its identity in configuration ids and seeds."""
     return hashlib.sha256(data).hexdigest()[:12]
+
+
+def file_sha256(path: str | Path) -> str | None:
+    """The full SHA-256 of a file now (None when it cannot be read): what a resume compares."""
+    try:
+        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    except OSError:
+        return None
 
 
 def _text(data: bytes, path: Path) -> str:
@@ -182,7 +193,11 @@ def read_length_file(path: Path, columns: tuple[str, str] | None = None) -> list
 
 def read_lengths(path: Path, columns: tuple[str, str] | None = None) -> tuple[list[tuple[int, int]], str]:
     """(prefix, causal) rows from a CSV with a header or a JSONL file, and the file's content hash."""
-    data = _file_bytes(path, "length file")
+    rows, data = _parse_lengths(path, columns, _file_bytes(path, "length file"))
+    return rows, content_hash(data)
+
+
+def _parse_lengths(path: Path, columns: tuple[str, str] | None, data: bytes) -> tuple[list[tuple[int, int]], bytes]:
     text = _text(data, path)
     rows: list[tuple[int, int]] = []
     try:
@@ -202,7 +217,7 @@ def read_lengths(path: Path, columns: tuple[str, str] | None = None) -> tuple[li
         raise UserError(f"length file {path}: cannot parse ({exc})") from None
     if not rows:
         raise UserError(f"length file {path} holds no rows")
-    return rows, content_hash(data)
+    return rows, data
 
 
 def _length_row(obj: dict, names: tuple[str, str], where: str) -> tuple[int, int]:
@@ -221,20 +236,51 @@ def _split_spec(spec: str, prefix: str) -> tuple[Path, str | None]:
     return Path(body), None
 
 
+# (kind, absolute path, columns) -> (the file's stat stamp, what it parsed to): one read per file and edit
+_PARSED: dict[tuple, tuple[tuple, object]] = {}
+
+
+def _stamp(path: Path, what: str) -> tuple:
+    try:
+        st = path.stat()
+    except OSError:
+        _file_bytes(path, what)                        # raises the one-line error
+        raise
+    return st.st_mtime_ns, st.st_size, st.st_ino
+
+
+def _parsed(kind: str, path: Path, columns: tuple[str, str] | None, parse: Callable[[bytes], object],
+            what: str) -> tuple[object, InputFile]:
+    """`parse(bytes)` of a user file, cached until the file's size or modification time changes."""
+    key = (kind, str(path.resolve()), columns)
+    stamp = _stamp(path, what)
+    hit = _PARSED.get(key)
+    if hit is None or hit[0] != stamp:
+        data = _file_bytes(path, what)
+        hit = (stamp, (parse(data), InputFile(key[1], hashlib.sha256(data).hexdigest())))
+        _PARSED[key] = hit
+    return hit[1]
+
+
 def _file_distribution(spec: str) -> Distribution:
     path, cols = _split_spec(spec, "file:")
     columns = parse_columns(cols)
-    rows, digest = read_lengths(path, columns)
+    rows, source = _parsed("file", path, columns, lambda data: _parse_lengths(path, columns, data)[0], "length file")
 
     def draw(rng: random.Random, context: int) -> tuple[int, int]:
         return rng.choice(rows)
-    key = f"file@{digest}" + (f"[{','.join(columns)}]" if columns else "")
-    return Distribution(spec, f"lengths sampled from {path.name} ({len(rows)} rows)", draw, key)
+    key = f"file@{source.sha256[:12]}" + (f"[{','.join(columns)}]" if columns else "")
+    return Distribution(spec, f"lengths sampled from {path.name} ({len(rows)} rows)", draw, key,
+                        rows=tuple(p + c for p, c in rows), source=source)
 
 
 def read_batches_file(path: Path) -> tuple[list[tuple[tuple[int, ...], tuple[int, ...]]], str]:
-    """Packed batches, one JSON object a line: {"prefix_lens": [...], "causal_lens": [...]}."""
-    data = _file_bytes(path, "batches file")
+    """Packed batches, one JSON object a line: {"prefix_lens": [...], "causal_lens": [...]} (read once)."""
+    batches, source = _parsed("batches", path, None, lambda data: _parse_batches(path, data), "batches file")
+    return batches, source.sha256[:12]
+
+
+def _parse_batches(path: Path, data: bytes) -> list[tuple[tuple[int, ...], tuple[int, ...]]]:
     batches = []
     for n, line in enumerate(_text(data, path).splitlines(), 1):
         if not line.strip():
@@ -255,7 +301,7 @@ def read_batches_file(path: Path) -> tuple[list[tuple[tuple[int, ...], tuple[int
         batches.append((prefix, causal))
     if not batches:
         raise UserError(f"batches file {path} holds no batches")
-    return batches, content_hash(data)
+    return batches
 
 
 def expand_distribution(spec: str) -> list[tuple[str, int | None]]:
@@ -272,7 +318,8 @@ def _batches_distribution(spec: str) -> Distribution:
     path_s, _, index_s = body.rpartition("#")
     if not path_s or not index_s.isdigit():
         raise UserError(f"distribution {spec!r}: expected batches:PATH (or batches:PATH#N, N from 1)")
-    batches, digest = read_batches_file(Path(path_s))
+    path = Path(path_s)
+    batches, source = _parsed("batches", path, None, lambda data: _parse_batches(path, data), "batches file")
     index = int(index_s)
     if not 1 <= index <= len(batches):
         raise UserError(f"distribution {spec!r}: {path_s} holds {len(batches)} batches")
@@ -280,8 +327,8 @@ def _batches_distribution(spec: str) -> Distribution:
 
     def draw(rng: random.Random, context: int) -> tuple[int, int]:
         raise UserError(f"distribution {spec!r} replays a fixed batch; it draws no sequences")
-    return Distribution(spec, f"batch {index} of {Path(path_s).name}, replayed exactly", draw,
-                        f"batches@{digest}#{index}", batch)
+    return Distribution(spec, f"batch {index} of {path.name}, replayed exactly", draw,
+                        f"batches@{source.sha256[:12]}#{index}", batch, source=source)
 
 
 def longest_sequence(spec: str) -> int | None:
@@ -289,35 +336,40 @@ def longest_sequence(spec: str) -> int | None:
     d = get_distribution(spec)
     if d.batch is not None:
         return max(p + c for p, c in zip(*d.batch))
-    if spec.startswith("file:"):
-        path, cols = _split_spec(spec, "file:")
-        rows = read_length_file(path, parse_columns(cols))
-        return max(p + c for p, c in rows)
+    if d.rows is not None:
+        return max(d.rows)
     return None
 
 
-def batch_bytes(tokens: int, heads: int, head_dim: int, dtype_bytes: int) -> int:
-    """Estimated peak bytes of one configuration: BUFFER_FACTOR K/V-sized buffers."""
-    return BUFFER_FACTOR * tokens * heads * head_dim * dtype_bytes
+def input_file(spec: str) -> InputFile | None:
+    """The user file behind a `file:` or `batches:` axis value (None for the others)."""
+    if spec.startswith("batches:") and "#" not in spec.removeprefix("batches:"):
+        path = Path(spec.removeprefix("batches:"))
+        return _parsed("batches", path, None, lambda data: _parse_batches(path, data), "batches file")[1]
+    return get_distribution(spec).source if spec.startswith(("file:", "batches:")) else None
 
 
-_KEYS: dict[tuple[str, str], str] = {}
+def absolute_spec(spec: str) -> str:
+    """`file:rel/lens.csv` -> `file:/abs/rel/lens.csv` (a run directory remembers where its inputs are,
+    whatever directory a resume runs from); other values unchanged."""
+    for prefix in ("file:", "batches:"):
+        if spec.startswith(prefix):
+            body = spec.removeprefix(prefix)
+            path, sep, tail = (body.partition("?columns=") if prefix == "file:" else (body, "", ""))
+            if prefix == "batches:" and "#" in body:
+                path, sep, tail = body.rpartition("#")[0], "#", body.rpartition("#")[2]
+            if not path or Path(path).is_absolute():
+                return spec
+            return prefix + os.path.abspath(path) + sep + tail
+    return spec
 
 
 def distribution_key(spec: str) -> str:
-    """The spec as configuration ids spell it: user files by content hash (the file is read each
-    time, so an edit changes the id; parsing is cached per content)."""
+    """The spec as configuration ids spell it: user files by content hash (a parse cached per file
+    and edit: no file is read again for an id)."""
     if not spec.startswith(("file:", "batches:")):
         return spec
-    prefix = "batches:" if spec.startswith("batches:") else "file:"
-    path = _split_spec(spec.rpartition("#")[0] if prefix == "batches:" and "#" in spec else spec, prefix)[0]
-    try:
-        stamp = (spec, content_hash(path.read_bytes()))
-    except OSError:
-        return get_distribution(spec).id_key          # raises the one-line error
-    if stamp not in _KEYS:
-        _KEYS[stamp] = get_distribution(spec).id_key
-    return _KEYS[stamp]
+    return get_distribution(spec).id_key
 
 
 def get_distribution(spec: str) -> Distribution:
@@ -331,115 +383,3 @@ def get_distribution(spec: str) -> Distribution:
         return _batches_distribution(spec)
     raise UserError(f"unknown distribution {spec!r}; choose from {', '.join(NAMED)}, frac:LO-HI, file:PATH, "
                     "batches:PATH")
-
-
-@dataclass(frozen=True)
-class PackedBatch:
-    prefix_lens: tuple[int, ...]
-    causal_lens: tuple[int, ...]
-    token_budget: int
-
-    @property
-    def total_tokens(self) -> int:
-        return sum(self.prefix_lens) + sum(self.causal_lens)
-
-
-def pack(distribution: Distribution, token_budget: int, seed: int, context: int = DEFAULT_CONTEXT,
-         max_misses: int = 16) -> PackedBatch:
-    """Greedy first-fit over a seeded stream: take each sequence that fits the remaining budget;
-    stop when the budget is full or `max_misses` sequences in a row did not fit (the rest is padding).
-    A sequence longer than the context or the budget is refused (a user file's rows are measured
-    as they are, never cut); a `batches:` distribution gives its batch exactly.
-    """
-    if distribution.batch is not None:
-        prefix_b, causal_b = distribution.batch
-        total = sum(prefix_b) + sum(causal_b)
-        if total > token_budget:
-            raise UserError(f"distribution {distribution.name!r}: the batch holds {total} tokens, more than "
-                            f"--tokens {token_budget}")
-        longest = max(p + c for p, c in zip(prefix_b, causal_b))
-        if longest > context:
-            raise UserError(f"distribution {distribution.name!r}: a sequence of {longest} tokens is longer "
-                            f"than --context {context}")
-        return PackedBatch(prefix_b, causal_b, token_budget)
-    if token_budget > MAX_TOKENS:
-        raise UserError(f"--tokens {token_budget}: more than {MAX_TOKENS}")
-    rng = random.Random(f"{distribution.id_key}/{token_budget}/{seed}")
-    prefix: list[int] = []
-    causal: list[int] = []
-    used = misses = 0
-    cap = min(context, token_budget)
-    while used < token_budget and misses < max_misses:
-        p, c = distribution.draw(rng, cap)
-        if p + c > context:
-            raise UserError(f"distribution {distribution.name!r}: a sequence of {p + c} tokens is longer "
-                            f"than --context {context} (raise --context; sequences are never cut)")
-        if used + p + c <= token_budget and p + c > 0:
-            prefix.append(p)
-            causal.append(c)
-            used += p + c
-            misses = 0
-        else:
-            misses += 1
-    if not prefix:
-        raise UserError(f"distribution {distribution.name!r} drew no sequence that fits {token_budget} tokens")
-    return PackedBatch(tuple(prefix), tuple(causal), token_budget)
-
-
-@dataclass
-class Workload:
-    config: Config
-    batch: PackedBatch
-    meta: BatchMetadata
-    q: torch.Tensor
-    k: torch.Tensor
-    v: torch.Tensor
-    dout: torch.Tensor
-
-    @property
-    def device(self) -> torch.device:
-        return self.q.device
-
-    def leaves(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        return self.q, self.k, self.v
-
-    def clear_grads(self) -> None:
-        for t in self.leaves():
-            t.grad = None
-
-
-def batch_summary(batch: PackedBatch) -> dict[str, int]:
-    """What a record says about the batch (attended pairs are the FLOP count's basis)."""
-    return {"num_seqs": len(batch.prefix_lens), "prefix_tokens": sum(batch.prefix_lens),
-            "causal_tokens": sum(batch.causal_lens), "total_tokens": batch.total_tokens,
-            "max_prefix": max(batch.prefix_lens), "max_causal": max(batch.causal_lens),
-            "attended_pairs": attended_pairs(batch.prefix_lens, batch.causal_lens)}
-
-
-def torch_dtype(name: str) -> torch.dtype:
-    dtype = getattr(torch, name, None)
-    if not isinstance(dtype, torch.dtype):
-        raise ValueError(f"unknown dtype {name!r}")
-    return dtype
-
-
-def random_inputs(tokens: int, heads: int, head_dim: int, seed: int, device: str | torch.device,
-                  dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """q, k, v, dout drawn in float32 from one seeded CPU generator: the same numbers on every device."""
-    gen = torch.Generator(device="cpu").manual_seed(seed)
-    return tuple(torch.randn((tokens, heads, head_dim), generator=gen, dtype=torch.float32).to(device=device, dtype=dtype)
-                 for _ in range(4))
-
-
-def packed_batch(config: Config) -> PackedBatch:
-    return pack(get_distribution(config.distribution), config.tokens, config.seed, config.context)
-
-
-def build_workload(config: Config, device: str, batch: PackedBatch | None = None) -> Workload:
-    """The configuration's tensors on `device`; `batch` is the configuration's packed batch when the
-    caller packed it already (the sweep packs once, in the parent)."""
-    batch = packed_batch(config) if batch is None else batch
-    meta = build_batch_metadata(batch.prefix_lens, batch.causal_lens, config.tokens, device)
-    q, k, v, dout = random_inputs(config.tokens, config.heads, config.head_dim, config.seed, device,
-                                  torch_dtype(config.dtype))
-    return Workload(config, batch, meta, q.requires_grad_(True), k.requires_grad_(True), v.requires_grad_(True), dout)
