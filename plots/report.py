@@ -1,8 +1,8 @@
 """Build the report (report.md, report.html, figures/) from result directories; no timing is recomputed."""
 from __future__ import annotations
 
-from bench.errors import UserError
-from bench.io import make_out_dir
+from bench.spec.errors import UserError
+from bench.results.io import make_out_dir
 
 import dataclasses
 from pathlib import Path
@@ -11,10 +11,11 @@ from typing import Any, Optional
 from plots import figure_data as fd
 from plots.figures import render_all
 from plots.overhead import host_overhead_blocks
-from bench.errors import UserError
-from bench.io import make_out_dir
-from bench.records import Record, fill_ideal
-from bench.stats import Stat
+from bench.spec.errors import UserError
+from bench.results.io import make_out_dir
+from bench.results.derived import fill_ideal
+from bench.results.records import Record
+from bench.results.stats import Stat
 from plots.records import RunData, by_config, config_sort_key, load_dirs
 from plots.render import Block, fmt_num, to_html, to_markdown
 from plots.tables import GLOSSARY, UNSETTLED_NOTE, pivot, pivot_table, tflops_cell

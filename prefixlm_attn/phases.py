@@ -11,8 +11,8 @@ from typing import Iterator, Protocol
 
 FORWARD_PHASES = ("fwd.bidir_pass", "fwd.causal_pass", "fwd.merge", "fwd.block_mask", "fwd.single_pass",
                   "fwd.pad_zero")
-BACKWARD_PHASES = ("bwd.alloc", "bwd.zero_fill", "bwd.bidir_pass", "bwd.causal_pass", "bwd.block_mask", "bwd.single_pass",
-                   "bwd.accumulate", "bwd.pad_zero")
+BACKWARD_PHASES = ("bwd.alloc", "bwd.zero_fill", "bwd.bidir_pass", "bwd.causal_pass", "bwd.block_mask",
+                   "bwd.single_pass", "bwd.accumulate", "bwd.pad_zero")
 ALL_PHASES = FORWARD_PHASES + BACKWARD_PHASES
 
 

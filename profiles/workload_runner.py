@@ -18,9 +18,9 @@ from typing import Callable, Optional, Sequence
 
 import torch
 
-from bench.grid import Config
-from bench.registry import registry
-from bench.workloads import Workload, build_workload
+from bench.spec.grid import Config
+from bench.harness.registry import registry
+from bench.harness.workloads import Workload, build_workload
 from prefixlm_attn.phases import PhaseObserver, observing
 from profiles.nvtx_ranges import (NvtxEmitter, NvtxPhaseObserver, config_range_name, measure_nvtx_overhead,
                                   nvtx_range, rep_range_name)
@@ -69,7 +69,7 @@ def measured_reps(run: ProfiledRun, reps: int, range_hook: Optional[Callable[[st
     """`reps` rounds, every variant once per round, inside config/rep ranges (plus `range_hook`'s
     context managers, e.g. torch.profiler.record_function) with every phase observer subscribed."""
     with ExitStack() as outer:
-        cfg_name = config_range_name(run.workload.config.config_id)
+        cfg_name = config_range_name(run.workload.label)
         outer.enter_context(nvtx_range(run.emitter, cfg_name))
         if range_hook:
             outer.enter_context(range_hook(cfg_name))
@@ -139,7 +139,7 @@ def runner_env() -> dict[str, str]:
 
 def main(argv: Optional[Sequence[str]] = None) -> None:
     p = argparse.ArgumentParser(prog="python -m profiles.workload_runner", description=__doc__)
-    p.add_argument("--config-json", required=True, help="Config fields as JSON (bench.grid.Config).")
+    p.add_argument("--config-json", required=True, help="Config fields as JSON (bench.spec.grid.Config).")
     p.add_argument("--variants", required=True, help="Comma-separated implementation names.")
     p.add_argument("--backend", default="fa3")
     p.add_argument("--device", default="cuda")
