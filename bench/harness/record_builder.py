@@ -91,6 +91,11 @@ def _fill_measurements(records: dict[str, Record], result: dict[str, Any], probe
             rec.setup_ms = probe["setup_ms"]
         if probe.get("notes"):
             rec.notes = probe["notes"]
+        if result.get("recompiled_in_rounds"):     # FA4 compiled a kernel inside the timed rounds
+            rec.notes = {**(rec.notes or {}), "recompiled_in_rounds": result["recompiled_in_rounds"]}
+            warning = (f"{result['recompiled_in_rounds']} kernel(s) compiled inside the timed rounds: "
+                       "some samples include compile time")
+            rec.timing_note = "; ".join(n for n in (rec.timing_note, warning) if n)
         rec.bandwidth = bw
         mine = {k: v for k, v in (result.get("watched_deltas") or {}).items() if name in k.split("-")}
         rec.watched_deltas = mine or None
