@@ -20,7 +20,9 @@ COLORS: dict[str, str] = {
     "prefix_rows_add": "#1f77b4",      # prefixbench's
     "key_split": "#3182bd",            # prefixbench's: passes cut by keys
     "auto": "#08306b",                 # prefixbench's: per-batch pick
-    "single_pass": "#e377c2",          # prefixbench's: one launch, patched FA3
+    "single_pass": "#e377c2",          # one launch, patched FA3 (records of earlier runs)
+    "fa4_single_pass_sparse": "#c51b8a",   # one FA4 launch: mask_mod + block sparsity
+    "fa4_single_pass_masked": "#fa9fb5",   # one FA4 varlen launch: mask_mod, no tile skipping
     # peers
     "flex_attention": "#2ca02c",
     "sdpa_dense": "#8c564b",
