@@ -91,5 +91,5 @@ def compiled_kernel_count(name: str) -> int | None:
     return count() if callable(count) else None
 
 
-__all__ = ["BACKEND_CHOICES", "auto_report", "compiled_kernel_count", "backend_names", "get_backend", "kernel_backend_names",
-           "resolve_backend_name"]
+__all__ = ["BACKEND_CHOICES", "auto_report", "backend_names", "compiled_kernel_count", "get_backend",
+           "kernel_backend_names", "resolve_backend_name"]

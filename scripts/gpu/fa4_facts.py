@@ -104,12 +104,14 @@ try:
         lens = [p + c for p, c in zip(prefix, causal)]
         total = sum(lens); T = total + 16
         cu = torch.tensor([0] + list(torch.tensor(lens).cumsum(0)), dtype=torch.int32, device=dev)
-        pl = torch.tensor(prefix, dtype=torch.int32, device=dev); cl = torch.tensor(causal, dtype=torch.int32, device=dev)
+        pl = torch.tensor(prefix, dtype=torch.int32, device=dev)
+        cl = torch.tensor(causal, dtype=torch.int32, device=dev)
         q, k, v, dout = rnd(T), rnd(T), rnd(T), rnd(T)
         passes = {
             "bidir": dict(cu_seqlens_q=cu, cu_seqlens_k=cu, seqused_q=pl, seqused_k=pl, max_seqlen_q=max(prefix),
                           max_seqlen_k=max(prefix), causal=False),
-            "causal": dict(cu_seqlens_q=(cu + torch.cat([pl, pl[:1] * 0])).to(torch.int32).contiguous(), cu_seqlens_k=cu,
+            "causal": dict(cu_seqlens_q=(cu + torch.cat([pl, pl[:1] * 0])).to(torch.int32).contiguous(),
+                           cu_seqlens_k=cu,
                            seqused_q=cl, seqused_k=None, max_seqlen_q=max(causal), max_seqlen_k=max(lens), causal=True),
         }
         # per-pass dense masks (query row -> key row), absolute positions
@@ -172,7 +174,8 @@ try:
             try:
                 torch.cuda.synchronize(); t0 = time.perf_counter()
                 if step == "fwd":
-                    iface._flash_attn_fwd(q=q, k=k, v=v, out=out, lse=lse, return_lse=True, softmax_scale=D ** -0.5, **kw)
+                    iface._flash_attn_fwd(q=q, k=k, v=v, out=out, lse=lse, return_lse=True,
+                                          softmax_scale=D ** -0.5, **kw)
                 else:
                     lse2 = torch.zeros(H, T, device=dev)
                     iface._flash_attn_bwd(q=q, k=k, v=v, out=torch.zeros_like(q), dout=dout, lse=lse2,
@@ -183,7 +186,8 @@ try:
                 res[step] = {"status": "raised", "error": f"{type(exc).__name__}: {exc}"[:600]}
             res[step]["alive_after"] = alive()
         try:
-            res["rows_written"] = {n: ranges(rows_written(t, T)) for n, t in (("out", out), ("dq", dq), ("dk", dk), ("dv", dv))}
+            res["rows_written"] = {n: ranges(rows_written(t, T))
+                                   for n, t in (("out", out), ("dq", dq), ("dk", dk), ("dv", dv))}
             res["lse_rows_written"] = ranges([i for i in range(T) if not torch.isnan(lse[0, i]).item()])
         except Exception as exc:
             res["rows_error"] = str(exc)[:300]
@@ -231,7 +235,8 @@ try:
         c0 = torch.arange(Nb, device=dev) * B; c1 = torch.clamp(c0 + B, max=T)
         anyv = ((lo_p[:, :, None] < c1[None, None]) & (hi_p[:, :, None] > c0[None, None])).any(1)
         validq = (torch.arange(padT, device=dev) < T).view(Mb, B)
-        lo_f = torch.where(validq, lo_p, torch.full_like(lo_p, -1)); hi_f = torch.where(validq, hi_p, torch.full_like(hi_p, 1 << 30))
+        lo_f = torch.where(validq, lo_p, torch.full_like(lo_p, -1))
+        hi_f = torch.where(validq, hi_p, torch.full_like(hi_p, 1 << 30))
         full = (lo_f.max(1).values[:, None] <= c0[None]) & (hi_f.min(1).values[:, None] >= c1[None])
         partial = anyv & ~full
         # dense check of the classes
@@ -240,8 +245,9 @@ try:
         real = torch.zeros(padT, padT, dtype=torch.bool); real[:T, :T] = True
         rb = real.view(Mb, B, Nb, B).permute(0, 2, 1, 3)
         dense_any = blk.any(-1).any(-1); dense_full = (blk | ~rb).all(-1).all(-1) & dense_any
-        res["class_check"] = {"any_ok": bool((dense_any == anyv.cpu()).all()), "full_ok": bool((dense_full == full.cpu()).all()),
-                              "Mb": Mb, "full": int(full.sum()), "partial": int(partial.sum()), "empty": int((~anyv).sum())}
+        res["class_check"] = {"any_ok": bool((dense_any == anyv.cpu()).all()),
+                              "full_ok": bool((dense_full == full.cpu()).all()), "Mb": Mb, "full": int(full.sum()),
+                              "partial": int(partial.sum()), "empty": int((~anyv).sum())}
 
         def packed(cls_rows):  # [R, C] bool -> cnt [1,H,R], idx [1,H,R,C] (true columns first, ascending)
             cnt = cls_rows.sum(-1).to(torch.int32)
@@ -258,7 +264,8 @@ try:
         forms = {
             "packed_sparse": dict(mask_mod=packed_prefixlm, aux_tensors=[doc_g, pend_g], bs=(fwd_bs, bwd_bs)),
             "packed_dense": dict(mask_mod=packed_prefixlm, aux_tensors=[doc_g, pend_g], bs=(None, None)),
-            "varlen_masked": dict(mask_mod=varlen_prefixlm, aux_tensors=[torch.tensor(prefix, dtype=torch.int32, device=dev)],
+            "varlen_masked": dict(mask_mod=varlen_prefixlm,
+                                  aux_tensors=[torch.tensor(prefix, dtype=torch.int32, device=dev)],
                                   bs=(None, None), varlen=True),
         }
         cu = torch.tensor(starts, dtype=torch.int32, device=dev)
