@@ -18,6 +18,8 @@ def variants_first(names: Iterable[str]) -> list[str]:
     names = list(dict.fromkeys(names))
     return [n for n in VARIANT_ORDER if n in names] + [n for n in names if n not in VARIANT_ORDER]
 
+# the peers (bench.harness.peers.PEERS; a test keeps them equal)
+PEER_NAMES: tuple[str, ...] = ("flex_attention", "sdpa_dense", "fa3_causal_bound", "fa3_bidir_bound")
 
 # the op's phases in execution order (prefixlm_attn.phases.ALL_PHASES; a test keeps them equal)
 PHASE_ORDER: tuple[str, ...] = ("fwd.bidir_pass", "fwd.causal_pass", "fwd.merge", "fwd.single_pass", "fwd.pad_zero",
