@@ -38,6 +38,8 @@ class StepRow:
     step_ms: float                      # one block's forward + backward (the merged variant), GPU time
     measured: Optional[Delta]           # block: baseline - merged, fwd+bwd per round (one block)
     derived: Optional[Delta]            # attention backward: baseline - merged in the same run (one layer)
+    heads: Optional[int] = None
+    head_dim: Optional[int] = None
     eager_step_ms: Optional[float] = None
     eager_measured: Optional[Delta] = None
     eager_derived: Optional[Delta] = None
@@ -186,7 +188,8 @@ def _step_row(label: str, tokens: int, runs: list[tuple[str, dict[str, Any]]], s
         eager_measured = (paired(_step_samples(base_block, "eager_"), _step_samples(merged_block, "eager_"))
                           if base_block else None)
         base, merged = recs.get(study.baseline), recs.get(study.merged)
-        return StepRow(label, tokens, layers, source, step, measured, _delta(base, merged),
+        heads, head_dim, _ = f.shape(merged_block)
+        return StepRow(label, tokens, layers, source, step, measured, _delta(base, merged), heads, head_dim,
                        eager_step_ms=_step_median(merged_block, "eager_"), eager_measured=eager_measured,
                        eager_derived=_delta(base, merged, "eager_backward"))
     return None
