@@ -12,7 +12,7 @@ from typing import Annotated, List, Optional
 
 import typer
 
-from bench.errors import UserError
+from bench.spec.errors import UserError
 from cli_options import (Backend, CacheControl, CheckedVariants, ClockControl, Context, Device, Distributions,
                          Dtypes, HeadDims, Heads, Isolation, Json, Metric, OneDtype, Peers, ProfileVariants, Progress,
                          Ranges, Seed, SuiteName, Tokens, Tool, Variants)
@@ -36,7 +36,7 @@ def _print_json(obj: object) -> None:
 def variants(as_json: Json = False) -> None:
     """List the op variants (what each allocates, zero-fills and adds, what it survives) and the peers (what each
     needs)."""
-    from bench.registry import implementation_listing
+    from bench.harness.registry import implementation_listing
     entries = implementation_listing()
     if as_json:
         _print_json(entries)
@@ -92,7 +92,7 @@ def sweep(
     as_json: Json = False,
 ) -> None:
     """Time every variant (and peer) over the grid; crashes are recorded, never fatal."""
-    from bench.sweep_command import sweep_command
+    from bench.run.sweep_command import sweep_command
     axes = dict(variants=variant, peers=peer, distributions=distribution, tokens=tokens, heads=heads,
                 head_dims=head_dim, dtypes=dtype, seed=seed, context=context, backend=backend, device=device,
                 warmup=warmup, min_reps=min_reps, max_reps=max_reps, target_rel_ci=target_rel_ci,
@@ -104,7 +104,7 @@ def sweep(
                                     notify=console.notice, on_start=on_start, on_config=on_config,
                                     retry_failed=retry_failed, call_timeout_s=call_timeout, columns=columns)
     except KeyboardInterrupt:
-        from bench.sweep import interrupted_message
+        from bench.run.sweep import interrupted_message
         console.notice(interrupted_message(out))
         raise typer.Exit(130) from None
     if not summary.main_rank:
@@ -116,8 +116,8 @@ def sweep(
             console.say(c.config_id)
     else:
         if summary.records:                          # the pivot and the verdict over the whole results file
-            from bench.io import read_records
-            from bench.records import Record
+            from bench.results.io import read_records
+            from bench.results.records import Record
             from plots.terminal import sweep_summary
             records = [Record.from_json(r) for r in read_records([summary.results_path])]
             console.say(sweep_summary(records).rstrip("\n"))
@@ -198,7 +198,7 @@ def validate(
 
     2 = bad input (flags, patterns file).
     """
-    from bench.validate_command import validate_command
+    from bench.run.validate_command import validate_command
     result = validate_command(out, variant, backend, device, dtype, heads, head_dim, random_count, seed,
                               patterns_file, isolation, probes, spare_workers, resume, notify=console.notice)
     if as_json:

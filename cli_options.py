@@ -1,7 +1,7 @@
 """The command line's shared options, declared once: each axis, choice and output flag as an `Annotated` type.
 
 Enumerated flags list their choices in `--help`; a value outside them is one line on stderr and exit 2
-(`bench.errors.UserError`), the same as any other bad input.
+(`bench.spec.errors.UserError`), the same as any other bad input.
 """
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ from typing import Annotated, Callable, List, Optional, Sequence
 
 import typer
 
-from bench.errors import UserError
-from bench.grid import DTYPES
-from bench.registry import peer_names
-from bench.workloads import NAMED, get_distribution
+from bench.spec.errors import UserError
+from bench.spec.grid import DTYPES
+from bench.harness.registry import peer_names
+from bench.harness.workloads import NAMED, get_distribution
 from prefixlm_attn.backends import BACKENDS
 from prefixlm_attn.phases import ALL_PHASES
 from plots.compare import METRICS

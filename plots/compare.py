@@ -10,9 +10,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-from bench.errors import UserError
-from bench.io import read_json_object, results_path
-from bench.records import Record, load_records
+from bench.spec.errors import UserError
+from bench.results.io import read_json_object, results_path
+from bench.results.records import Record, load_records
 
 METRICS = ("backward", "forward")
 # verdicts; SLOWER and NOW_FAILING are regressions

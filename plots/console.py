@@ -14,9 +14,9 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from bench.grid import Config
-from bench.records import Record
-from bench.stats import Stat
+from bench.spec.grid import Config
+from bench.results.records import Record
+from bench.results.stats import Stat
 from profiles.breakdown import ordered_ranges
 
 STATUS_STYLE = {"ok": "green", "crashed": "bold red", "oom": "magenta", "error": "red", "skipped": "yellow"}
@@ -122,7 +122,7 @@ def results_table(records: list[Record], title: str = "prefixbench sweep (ms: me
 # --- validate -------------------------------------------------------------------------------------------------
 
 def _validation_cell(record: dict[str, Any]) -> str:
-    from bench.accuracy import format_ranges
+    from bench.harness.accuracy import format_ranges
     outcome = record["outcome"]
     details = record["details"]
     text = outcome

@@ -11,8 +11,8 @@ import math
 from dataclasses import dataclass
 from typing import Iterable, Optional, Sequence
 
-from bench.records import paired_difference
-from bench.stats import Stat
+from bench.results.records import paired_difference
+from bench.results.stats import Stat
 
 MIN_PAIRS = 10          # fewer pairs of rounds: the order-statistic interval is the pairs' min..max
 SETTLED_REL_CI = 0.05   # a delta has settled when its 95% CI is within +-5% of itself (the sweep's watch rule)

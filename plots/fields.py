@@ -1,13 +1,13 @@
 """Every record field the verdict and tables read, in one place, through the typed `Record`.
 
-Accessors take a `bench.records.Record` (a raw results.jsonl dict is converted once by `as_record`)
+Accessors take a `bench.results.records.Record` (a raw results.jsonl dict is converted once by `as_record`)
 and return None where the record has no such value instead of raising.
 """
 from __future__ import annotations
 
 from typing import Any, Optional, Union
 
-from bench.records import Record
+from bench.results.records import Record
 
 RecordLike = Union[Record, dict]
 

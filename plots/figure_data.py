@@ -4,8 +4,8 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from bench.records import Record
-from bench.transformer_block import BLOCK_PREFIX
+from bench.results.records import Record
+from bench.harness.transformer_block import BLOCK_PREFIX
 from plots.records import by_config, config_sort_key
 
 PHASE_SEGMENTS: dict[str, tuple[str, ...]] = {

@@ -10,7 +10,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from bench.io import write_rows_csv
+from bench.results.io import write_rows_csv
 from plots import figure_data as fd  # noqa: E402
 from plots.layout import dodge, legend_below, panels, short_label, token_axis  # noqa: E402
 from plots.palette import FAILURE  # noqa: E402

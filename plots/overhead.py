@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Iterable, Optional
 
-from bench.records import Record, paired_difference
-from bench.stats import Stat
+from bench.results.records import Record, paired_difference
+from bench.results.stats import Stat
 from plots.render import Block
 from prefixlm_attn.variants import VARIANTS
 
@@ -40,7 +40,7 @@ def _ordered_names(records: list[Record]) -> list[str]:
 
 def pr_delta_on_both_clocks(before: Record, after: Record) -> Optional[tuple[Stat, Stat, Stat]]:
     """The PR delta on the mode's clock and on eager, and their paired difference (mode - eager), all
-    paired as `bench.records.paired_difference`. The two clocks agree when the interval of their
+    paired as `bench.results.records.paired_difference`. The two clocks agree when the interval of their
     difference holds zero."""
     sa, sb = before.samples_ms or {}, after.samples_ms or {}
     series = [sa.get("backward"), sb.get("backward"), sa.get("eager_backward"), sb.get("eager_backward")]

@@ -1,6 +1,6 @@
 """Load a results directory (results.jsonl + optional env/validation/breakdown) and group it by configuration.
 
-Records are read through `bench.records.Record` (docs/records.md); nothing here recomputes timing.
+Records are read through `bench.results.records.Record` (docs/records.md); nothing here recomputes timing.
 """
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.io import read_checked_jsonl, read_json_object, results_path
-from bench.records import Record, load_records
-from bench.errors import UserError
+from bench.results.io import read_checked_jsonl, read_json_object, results_path
+from bench.results.records import Record, load_records
+from bench.spec.errors import UserError
 
 VALIDATION_KEYS = ("variant", "pattern", "outcome")  # what boundary_matrix reads from each validation row
 

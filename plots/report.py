@@ -8,10 +8,10 @@ from typing import Any, Optional
 from plots import figure_data as fd
 from plots.figures import render_all
 from plots.overhead import host_overhead_blocks
-from bench.errors import UserError
-from bench.io import make_out_dir
-from bench.records import Record, fill_ideal
-from bench.stats import Stat
+from bench.spec.errors import UserError
+from bench.results.io import make_out_dir
+from bench.results.records import Record, fill_ideal
+from bench.results.stats import Stat
 from plots.records import RunData, by_config, config_sort_key, load_dirs, run_name
 from plots.render import Block, fmt_num, to_html, to_markdown
 from plots.tables import GLOSSARY, UNSETTLED_NOTE, pivot, pivot_table, tflops_cell

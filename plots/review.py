@@ -19,13 +19,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Optional
 
-from bench.grid import Config, Suite, check_suite, load_suite
-from bench.io import read_records, write_json
-from bench.patterns import catalogue, random_patterns
-from bench.records import Record
+from bench.spec.grid import Config, Suite, check_suite, load_suite
+from bench.results.io import read_records, write_json
+from bench.harness.patterns import catalogue, random_patterns
+from bench.results.records import Record
 from bench.spec.study import Study, load_study
-from bench.sweep import Target, resolve_target, run_sweep, suite_from_flags
-from bench.validate import run_validation, summarize
+from bench.run.sweep import Target, resolve_target, run_sweep, suite_from_flags
+from bench.harness.validate import run_validation, summarize
 from plots.report import build_report
 from plots.terminal import sweep_summary
 from plots.verdict import DEFAULT_LAYERS, verdict_rows

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Optional
 
-from bench.io import SKIPPED_CSV_KEYS as SKIPPED_KEYS  # noqa: F401 - results.csv is written by every sweep,
-from bench.io import flatten_record, write_results_csv  # noqa: F401 - so it lives in bench.io
+from bench.results.io import SKIPPED_CSV_KEYS as SKIPPED_KEYS  # noqa: F401 - results.csv is written by every sweep,
+from bench.results.io import flatten_record, write_results_csv  # noqa: F401 - so it lives in bench.results.io
 from plots import fields as f
 from prefixlm_attn.variants import VARIANTS
 
@@ -37,7 +37,7 @@ class Cell:
         """'2.683 [2.677, 2.697]' (markdown / HTML), '*' after it when not converged."""
         if self.median is None:
             return self.status
-        from bench.stats import Stat
+        from bench.results.stats import Stat
         from plots.deltas import fmt_interval
         text = fmt_interval(Stat(self.median, self.lo, self.hi, 0))      # digits to the interval's precision
         return f"{text}{UNSETTLED if not self.converged else ''}"

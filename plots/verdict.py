@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Optional
 
-from bench.records import predicted_extra_ms
+from bench.results.records import predicted_extra_ms
 from bench.spec.study import Study, load_study
-from bench.stats import Stat
-from bench.transformer_block import BLOCK_PREFIX
+from bench.results.stats import Stat
+from bench.harness.transformer_block import BLOCK_PREFIX
 from plots import fields as f
 from plots.deltas import (FASTER, MIN_PAIRS, SAME, SETTLED_REL_CI, SLOWER, TOO_FEW, Delta, cell, counts,
                           counts_text, fmt_interval, paired)
@@ -151,7 +151,7 @@ def _step_samples(rec: Any, prefix: str = "") -> Optional[list[float]]:
 def _step_median(rec: Any, prefix: str = "") -> Optional[float]:
     s = _step_samples(rec, prefix)
     if s:
-        from bench.stats import median
+        from bench.results.stats import median
         return median(s)
     fwd, bwd = f.median(rec, "forward"), f.median(rec, "backward")
     return None if prefix or fwd is None or bwd is None else fwd + bwd

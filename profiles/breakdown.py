@@ -15,7 +15,7 @@ import os
 from pathlib import Path
 from typing import Optional, Sequence
 
-from bench.grid import Config
+from bench.spec.grid import Config
 from prefixlm_attn.phases import ALL_PHASES
 from profiles.attribution import OUTSIDE_PHASES, difference
 

@@ -18,8 +18,8 @@ import io
 from pathlib import Path
 from typing import Optional, Sequence
 
-from bench.errors import UserError
-from bench.grid import Config
+from bench.spec.errors import UserError
+from bench.spec.grid import Config
 from profiles.nsys import find_tool, run_tool
 from profiles.nvtx_ranges import NvtxEmitter
 from profiles.workload_runner import runner_command, runner_env

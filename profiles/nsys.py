@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional, Sequence
 
-from bench.errors import UserError
-from bench.grid import Config
+from bench.spec.errors import UserError
+from bench.spec.grid import Config
 from profiles.workload_runner import REPO_ROOT, runner_command, runner_env
 
 NSYS_GLOBS = ("/opt/nvidia/nsight-systems/*/bin/nsys", "/opt/nvidia/nsight-compute/*/host/target-linux-x64/nsys",

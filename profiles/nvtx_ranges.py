@@ -12,7 +12,7 @@ from typing import Callable, Iterator, Optional
 
 import torch
 
-from bench.timing import Clock
+from bench.harness.timing import Clock
 from prefixlm_attn.phases import observing
 from profiles.attribution import CONFIG_PREFIX, REP_PREFIX
 

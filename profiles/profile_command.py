@@ -5,9 +5,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Callable, Optional
 
-from bench.errors import UserError
-from bench.grid import Config, Suite, check_suite
-from bench.sweep import Target, resolve_target, suite_from_flags
+from bench.spec.errors import UserError
+from bench.spec.grid import Config, Suite, check_suite
+from bench.run.sweep import Target, resolve_target, suite_from_flags
 
 TOOLS = ("auto", "nsys", "ncu", "torch")
 DEFAULT_VARIANTS = ("zeros_always", "guarded_passthrough")

@@ -15,7 +15,7 @@ from typing import Optional, Sequence
 
 from torch.profiler import ProfilerActivity, profile, record_function
 
-from bench.grid import Config
+from bench.spec.grid import Config
 from profiles.attribution import Activity, Span, global_spans, thread_stacks
 from profiles.workload_runner import measured_reps, overhead_for, prepare_run, warm_up
 

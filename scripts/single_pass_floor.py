@@ -20,9 +20,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.errors import UserError  # noqa: E402
-from bench.records import Record, load_records  # noqa: E402
-from bench.workloads import packed_batch  # noqa: E402
+from bench.spec.errors import UserError  # noqa: E402
+from bench.results.records import Record, load_records  # noqa: E402
+from bench.harness.workloads import packed_batch  # noqa: E402
 from prefixlm_attn.pair_counts import prefixlm_pair_counts  # noqa: E402
 
 BIDIR, CAUSAL, VARIANT = "fa3_bidir_bound", "fa3_causal_bound", "single_pass"

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from bench.errors import UserError
-from bench.grid import check_suite, load_suite
-from bench.sweep import resolve_target, run_sweep
+from bench.spec.errors import UserError
+from bench.spec.grid import check_suite, load_suite
+from bench.run.sweep import resolve_target, run_sweep
 from plots.records import load_dirs
 from plots.verdict import build_verdict
 
@@ -65,7 +65,7 @@ def test_block_flag_and_suite_key(tmp_path: Path) -> None:
 
 
 def test_peer_figure_data_leaves_out_whole_blocks() -> None:
-    from bench.records import Record
+    from bench.results.records import Record
     from plots.figure_data import peers
 
     def rec(variant, kind, ms):

@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 import cli
-from bench.errors import UserError
+from bench.spec.errors import UserError
 from prefixlm_attn.variants import VARIANTS
 
 FIXTURE = Path(__file__).parent / "fixtures" / "records_sample"
@@ -162,7 +162,7 @@ def test_distribution_forms_pass_through(tmp_path):
 
 def test_auto_backend_on_cuda_without_fa3_refuses(monkeypatch):
     import torch
-    from bench.sweep import resolve_target
+    from bench.run.sweep import resolve_target
     from prefixlm_attn.backends import BACKENDS
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(BACKENDS["fa3"], "available", lambda: False)

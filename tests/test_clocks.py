@@ -6,19 +6,19 @@ import time
 import pytest
 import torch
 
-from bench.clocks import interleave
-from bench.clocks.interleave import ClockSet, Interleaved, build_clock_set, measure_interleaved
-from bench.clocks.plan import CPU_GPU_NOTE, TimingPlan, plan_timing
-from bench.clocks.rounds import EagerRounds, HeldRounds, amortized_call
-from bench.stats import paired_deltas
-from bench.timing import round_order
-from bench.clocks.summary import host_overhead, paired_difference, timing_fields
-from bench.errors import UserError
-from bench.grid import Config
-from bench.registry import registry
-from bench.workloads import build_workload
-from bench.stats import StoppingRule
-from bench.timing import Clock
+from bench.harness.clocks import interleave
+from bench.harness.clocks.interleave import ClockSet, Interleaved, build_clock_set, measure_interleaved
+from bench.harness.clocks.plan import CPU_GPU_NOTE, TimingPlan, plan_timing
+from bench.harness.clocks.rounds import EagerRounds, HeldRounds, amortized_call
+from bench.results.stats import paired_deltas
+from bench.harness.timing import round_order
+from bench.harness.clocks.summary import host_overhead, paired_difference, timing_fields
+from bench.spec.errors import UserError
+from bench.spec.grid import Config
+from bench.harness.registry import registry
+from bench.harness.workloads import build_workload
+from bench.results.stats import StoppingRule
+from bench.harness.timing import Clock
 
 
 class FakeHold:
@@ -256,7 +256,7 @@ def test_held_rounds_with_a_fake_hold_run_the_real_op_on_cpu():
 
 
 def test_eager_round_drains_the_queue_before_every_call():
-    from bench.timing import timed_round
+    from bench.harness.timing import timed_round
     log = []
 
     class RecordingClock:

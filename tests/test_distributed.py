@@ -1,7 +1,7 @@
 """Sharding is disjoint, covering and balanced; merging rank files gives one grid-ordered file."""
 import json
 
-from bench.distributed import RankInfo, merge_rank_files, rank_file, shard
+from bench.run.distributed import RankInfo, merge_rank_files, rank_file, shard
 
 
 def test_shards_are_disjoint_covering_and_balanced():

@@ -1,9 +1,9 @@
-"""bench/environment.py: the git revision a record names."""
+"""bench/harness/environment.py: the git revision a record names."""
 from __future__ import annotations
 
 import re
 
-from bench.environment import git_revision
+from bench.harness.environment import git_revision
 
 
 def test_stated_revision_wins_over_the_checkouts_metadata(monkeypatch) -> None:

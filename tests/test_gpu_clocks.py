@@ -8,7 +8,7 @@ import types
 
 import pytest
 
-from bench import gpu_clocks as gc
+from bench.harness import gpu_clocks as gc
 
 KEYS = {f"nvsmi.{f}" for f in gc.FIELDS}
 

@@ -1,8 +1,8 @@
 """Suites load, flags override them, and a bad grid is refused before anything runs."""
 import pytest
 
-from bench.errors import UserError
-from bench.grid import available_suites, check_suite, load_suite
+from bench.spec.errors import UserError
+from bench.spec.grid import available_suites, check_suite, load_suite
 
 
 def test_builtin_suites_load_and_check():

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from bench.grid import load_suite
-from bench.records import IDEAL_PEER, fill_ideal
-from bench.sweep import resolve_target, run_sweep
+from bench.spec.grid import load_suite
+from bench.results.records import IDEAL_PEER, fill_ideal
+from bench.run.sweep import resolve_target, run_sweep
 from plots.records import by_config, load_dirs
 from plots.report import build_report
 

@@ -1,5 +1,5 @@
 """A worker that crashes, dies hard or runs out of memory becomes a record, never the caller's crash."""
-from bench.isolation import InProcess, IsolatedWorker
+from bench.harness.isolation import InProcess, IsolatedWorker
 
 import tests.isolation_targets as T
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from bench.patterns import catalogue, random_patterns
+from bench.harness.patterns import catalogue, random_patterns
 from prefixlm_attn import build_batch_metadata, prefixlm_attention
 from prefixlm_attn.auto import last_choice
 from prefixlm_attn.dense_reference import attended_pairs

@@ -1,6 +1,6 @@
 """The report's clocks block: host overhead per configuration x implementation, the PR delta on both clocks,
 and the reason when the records hold no host overhead (CPU reference)."""
-from bench.records import Record
+from bench.results.records import Record
 from plots.overhead import host_overhead_blocks
 from plots.render import to_markdown
 

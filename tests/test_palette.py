@@ -5,7 +5,7 @@ import re
 import subprocess
 import sys
 
-from bench.registry import registry
+from bench.harness.registry import registry
 from plots.palette import COLORS, color, colors
 
 

@@ -7,13 +7,13 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-import bench.peers.check as peers_check
-from bench.grid import Config
-from bench.workloads import build_workload
-from bench.peers import PEERS, PeerUnsupported, check_peer
-from bench.peers.base import CAUSAL, PeerCheckFailed, row_tables
-from bench.peers.bounds import bidir_pairs, causal_pairs, prepare_bidir_bound
-from bench.peers.flex import flex_forward, flex_fn, prefixlm_mask_mod, workload_block_mask
+import bench.harness.peers.check as peers_check
+from bench.spec.grid import Config
+from bench.harness.workloads import build_workload
+from bench.harness.peers import PEERS, PeerUnsupported, check_peer
+from bench.harness.peers.base import CAUSAL, PeerCheckFailed, row_tables
+from bench.harness.peers.bounds import bidir_pairs, causal_pairs, prepare_bidir_bound
+from bench.harness.peers.flex import flex_forward, flex_fn, prefixlm_mask_mod, workload_block_mask
 from prefixlm_attn.dense_reference import attended_pairs, dense_prefixlm_attention, prefixlm_mask
 
 CPU_PEERS = ["fa3_causal_bound", "fa3_bidir_bound", "sdpa_dense"]

@@ -8,8 +8,8 @@ import pytest
 
 import sys
 
-from bench.grid import Config
-from bench.sweep import Target
+from bench.spec.grid import Config
+from bench.run.sweep import Target
 from profiles.profile_command import profile_config
 from profiles.ncu import METRICS, import_command, ncu_command, nvtx_filter, parse_ncu_csv, summarize
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from bench.grid import Config
-from bench.sweep import Target
+from bench.spec.grid import Config
+from bench.run.sweep import Target
 from profiles.profile_command import profile_config
 from profiles.nsys import profile_command, stats_command
 

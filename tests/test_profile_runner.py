@@ -9,8 +9,8 @@ import torch
 
 import profiles.torch_profiler as torch_profiler
 import profiles.workload_runner as workload_runner
-from bench.grid import Config
-from bench.sweep import Target
+from bench.spec.grid import Config
+from bench.run.sweep import Target
 from profiles.attribution import is_global, leaf_range, rep_variant
 from profiles.profile_command import profile_config
 from profiles.nvtx_ranges import config_range_name, rep_range_name

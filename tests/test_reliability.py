@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from bench.errors import UserError
-from bench.grid import load_suite
-from bench.io import RecordFile, read_record_file
-from bench.lock import LOCK_NAME, DirLock
-from bench.sweep import resolve_target, run_sweep
+from bench.spec.errors import UserError
+from bench.spec.grid import load_suite
+from bench.results.io import RecordFile, read_record_file
+from bench.run.lock import LOCK_NAME, DirLock
+from bench.run.sweep import resolve_target, run_sweep
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = dict(tokens=[128], heads=[1], head_dims=[16], dtypes=["float32"], context=64, warmup=0, min_reps=3,
@@ -64,7 +64,7 @@ def test_a_full_disk_leaves_no_half_line(tmp_path, monkeypatch):
     def half_then_enospc(fd, data):
         real_write(fd, bytes(data[: len(data) // 2]))
         raise OSError(errno.ENOSPC, "No space left on device")
-    monkeypatch.setattr("bench.io.os.write", half_then_enospc)
+    monkeypatch.setattr("bench.results.io.os.write", half_then_enospc)
     with pytest.raises(UserError, match="the disk is full"):
         sink.append({"config_id": "b", "variant": "v", "status": "ok"})
     monkeypatch.undo()
@@ -72,7 +72,7 @@ def test_a_full_disk_leaves_no_half_line(tmp_path, monkeypatch):
 
 
 def test_report_and_compare_read_past_a_cut_line(tmp_path, capsys):
-    from bench.records import load_records
+    from bench.results.records import load_records
     suite = tiny_suite(distributions=["uniform", "no_causal"], variants=["prefix_rows_add"])
     run_sweep(suite, tmp_path, CPU, isolation="none")
     path = tmp_path / "results.jsonl"
@@ -248,7 +248,7 @@ def test_sigint_before_the_first_record_names_no_results_file(tmp_path):
 
 
 def test_a_host_memory_error_is_recorded_as_oom():
-    from bench.isolation import InProcess, IsolatedWorker
+    from bench.harness.isolation import InProcess, IsolatedWorker
     from tests.isolation_targets import host_oom
     assert InProcess().call(host_oom).status == "oom"
     with IsolatedWorker() as worker:
@@ -277,8 +277,8 @@ def test_numeric_flags_are_range_checked_at_once(tmp_path, args, message):
 
 
 def test_buffers_are_checked_against_memory_before_work():
-    from bench.grid import Config
-    from bench.sweep import check_memory
+    from bench.spec.grid import Config
+    from bench.run.sweep import check_memory
     big = Config("uniform", 2 ** 20, 64, 128, "bfloat16")
     with pytest.raises(UserError, match=r"need about 256\.0 GiB .* more than the available host memory"):
         check_memory([big], {"free": 8 * 2 ** 30, "what": "available host memory"})
@@ -300,7 +300,7 @@ def _lengths(tmp_path: Path, text: str, name: str = "lens.jsonl") -> str:
     ('{"prefix_len": 10, "causal_len": NaN}', "nan is not an integer length"),
 ])
 def test_length_files_accept_only_integers(tmp_path, row, message):
-    from bench.workloads import get_distribution
+    from bench.harness.workloads import get_distribution
     with pytest.raises(UserError, match=message):
         get_distribution(_lengths(tmp_path, row + "\n"))
     one_line_exit_2(cli("sweep", "--out", str(tmp_path / "o"), *TINY_FLAGS, "--distribution",
@@ -314,8 +314,8 @@ def test_a_sequence_longer_than_the_context_is_refused(tmp_path):
 
 
 def test_config_id_follows_the_file_contents_not_its_path(tmp_path, monkeypatch):
-    from bench.grid import Config
-    from bench.workloads import packed_batch
+    from bench.spec.grid import Config
+    from bench.harness.workloads import packed_batch
     monkeypatch.chdir(tmp_path)
     (tmp_path / "x.csv").write_text("prefix_len,causal_len\n20,4\n9,30\n")
     a, b = Config("file:x.csv", 128, 1, 16, "float32", context=64), Config("file:./x.csv", 128, 1, 16, "float32", context=64)
@@ -331,13 +331,13 @@ def test_config_id_follows_the_file_contents_not_its_path(tmp_path, monkeypatch)
 
 @pytest.mark.parametrize("header", ["prefix_len,causal_len", "prefix,causal", "prompt_len,response_len"])
 def test_length_headers_are_recognised(tmp_path, header):
-    from bench.workloads import read_length_file
+    from bench.harness.workloads import read_length_file
     (tmp_path / "l.csv").write_bytes(b"\xef\xbb\xbf" + f"{header}\n7,3\n".encode())      # with a UTF-8 BOM
     assert read_length_file(tmp_path / "l.csv") == [(7, 3)]
 
 
 def test_columns_flag_names_other_columns(tmp_path):
-    from bench.workloads import get_distribution
+    from bench.harness.workloads import get_distribution
     (tmp_path / "l.csv").write_text("ctx,ans,other\n7,3,x\n")
     with pytest.raises(UserError, match="no length columns among ctx, ans, other"):
         get_distribution(f"file:{tmp_path / 'l.csv'}")
@@ -362,7 +362,7 @@ def test_batches_are_replayed_exactly_and_in_order(tmp_path):
     assert [(r["batch"]["prefix_tokens"], r["batch"]["causal_tokens"], r["batch"]["num_seqs"]) for r in recs] == \
         [(50, 5, 2), (4, 60, 1)]
     with pytest.raises(UserError, match="more than --tokens 60"):
-        from bench.grid import check_suite
+        from bench.spec.grid import check_suite
         check_suite(suite.with_overrides(tokens=[60]))
     proc = cli("sweep", "--out", str(tmp_path / "c"), *[f for f in TINY_FLAGS if f not in ("--tokens", "128")],
                "--variant", "prefix_rows_add", "--distribution", f"batches:{path}", "--dry-run")
@@ -371,8 +371,8 @@ def test_batches_are_replayed_exactly_and_in_order(tmp_path):
 
 def test_seed_pr_suite_holds_the_guard_pr_batch():
     suite = load_suite("seed_pr")
-    from bench.grid import check_suite
-    from bench.workloads import packed_batch
+    from bench.spec.grid import check_suite
+    from bench.harness.workloads import packed_batch
     check_suite(suite)
     (config,) = {c.distribution: c for c in suite.configs()}.values()
     batch = packed_batch(config)
@@ -384,7 +384,7 @@ def test_seed_pr_suite_holds_the_guard_pr_batch():
 
 
 def test_a_hung_call_times_out_and_the_worker_is_respawned():
-    from bench.isolation import IsolatedWorker
+    from bench.harness.isolation import IsolatedWorker
     from tests.isolation_targets import add, hang
     with IsolatedWorker(call_timeout_s=1.0) as worker:
         start = time.monotonic()
@@ -398,7 +398,7 @@ def test_a_hung_call_times_out_and_the_worker_is_respawned():
 
 
 def test_the_time_cap_cannot_cut_min_reps():
-    from bench.stats import StoppingRule
+    from bench.results.stats import StoppingRule
     rule = StoppingRule(min_reps=5, max_reps=50, target_rel_ci=0.01, time_cap_s=1.0)
     wide = [[1.0, 3.0, 2.0]]
     assert rule.verdict(wide, elapsed_s=100.0) is None

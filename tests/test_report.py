@@ -175,7 +175,7 @@ def test_multiple_dirs_merge_adds_new_implementations(sample_dir, tmp_path):
 
 
 def test_malformed_records_are_user_errors(tmp_path):
-    from bench.errors import UserError
+    from bench.spec.errors import UserError
     from plots.records import load_records
     bad = tmp_path / "bad"
     bad.mkdir()
@@ -193,7 +193,7 @@ def test_throttled_configurations_are_noted():
     rec = {"config_id": "c1", "variant": "a", "prediction": {"best_variant": "a"},
            "gpu_clocks": {"nvsmi.clocks_throttle_reasons.active": "0x0000000000000044", "nvsmi.clocks.sm": "1500"}}
     idle = {**rec, "config_id": "c2", "gpu_clocks": {"nvsmi.clocks_throttle_reasons.active": "0x0000000000000001"}}
-    from bench.records import Record
+    from bench.results.records import Record
     typed = [Record.from_json({"distribution": "d", "tokens": 1, "status": "error", **r})
              for r in (rec, idle, {"config_id": "c3", "variant": "a"})]
     notes = throttle_notes(typed)
@@ -220,8 +220,8 @@ def test_breakdown_kernels_are_counted(sample_dir, tmp_path):
 
 
 def test_read_jsonl_strict_names_the_line(tmp_path):
-    from bench.io import read_jsonl
-    from bench.errors import UserError
+    from bench.results.io import read_jsonl
+    from bench.spec.errors import UserError
     path = tmp_path / "r.jsonl"
     path.write_text('{"a": 1}\n\n[1]\n')
     with pytest.raises(UserError, match=r"r\.jsonl:3: expected a JSON object"):
@@ -240,7 +240,7 @@ def test_read_jsonl_strict_names_the_line(tmp_path):
      "validation.jsonl: row 2 lacks variant, pattern, outcome"),
 ])
 def test_malformed_side_files_are_user_errors(sample_dir, name, text, message):
-    from bench.errors import UserError
+    from bench.spec.errors import UserError
     (sample_dir / name).write_text(text)
     with pytest.raises(UserError, match=message):
         load_dirs([sample_dir])

@@ -6,7 +6,7 @@ import sys
 import tomllib
 from pathlib import Path
 
-from bench.grid import SUITES_DIR, check_suite, load_suite
+from bench.spec.grid import SUITES_DIR, check_suite, load_suite
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -42,7 +42,7 @@ def test_tick_labels_of_close_token_budgets_do_not_overlap() -> None:
 
 
 def test_scaling_figure_draws_unconverged_points_as_open_markers(tmp_path) -> None:
-    from bench.records import Record
+    from bench.results.records import Record
     from plots.figures import scaling_figure
     from plots.records import RunData
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from bench.patterns import catalogue
-from bench.validate import rel_err as _rel
-from bench.validate import tolerance
+from bench.harness.patterns import catalogue
+from bench.harness.validate import rel_err as _rel
+from bench.harness.validate import tolerance
 from prefixlm_attn import build_batch_metadata, prefixlm_attention
 from prefixlm_attn.backends.fa3_prefixlm import FA3PrefixLMKernel, schema_has_prefix_lens
 from prefixlm_attn.backends.single_pass import SinglePassUnavailable, prefixlm_mask, require_single_pass

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from bench.grid import Config
-from bench.workloads import packed_batch
+from bench.spec.grid import Config
+from bench.harness.workloads import packed_batch
 from prefixlm_attn.pair_counts import prefixlm_pair_counts
 
 _spec = importlib.util.spec_from_file_location(

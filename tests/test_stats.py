@@ -1,7 +1,7 @@
 """The median's interval covers the median, tightens with samples, and drives the stopping rule."""
 import random
 
-from bench.stats import StoppingRule, median, median_ci
+from bench.results.stats import StoppingRule, median, median_ci
 
 
 def test_median_and_interval_basics():

@@ -6,9 +6,9 @@ import sys
 
 import pytest
 
-from bench.grid import load_suite
-from bench.measure import TEST_DIE_ENV
-from bench.sweep import resolve_target, run_sweep
+from bench.spec.grid import load_suite
+from bench.harness.measure import TEST_DIE_ENV
+from bench.run.sweep import resolve_target, run_sweep
 
 TINY = dict(tokens=[128], heads=[1], head_dims=[16], dtypes=["float32"], context=64, warmup=0, min_reps=3,
             max_reps=4, time_cap_s=0.3, phase_reps=2)
@@ -70,7 +70,7 @@ def test_worker_dying_hard_is_recorded_and_the_sweep_goes_on(tmp_path, monkeypat
 
 def test_resume_continues_the_saved_grid_and_refuses_another(tmp_path):
     suite = tiny_suite(distributions=["sft_long_prompt", "uniform"], variants=["prefix_rows_add"])
-    from bench.errors import UserError
+    from bench.spec.errors import UserError
     first = suite.configs()[0]
     run_sweep(suite, tmp_path, resolve_target("reference", "cpu"), isolation="none")
     with pytest.raises(UserError, match="--resume"):

@@ -6,10 +6,10 @@ import dataclasses
 
 import pytest
 
-from bench.grid import load_suite
-from bench.records import Record
-from bench.stats import median
-from bench.sweep import resolve_target, run_sweep
+from bench.spec.grid import load_suite
+from bench.results.records import Record
+from bench.results.stats import median
+from bench.run.sweep import resolve_target, run_sweep
 
 pytestmark = pytest.mark.gpu
 

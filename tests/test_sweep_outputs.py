@@ -7,8 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bench.grid import load_suite
-from bench.sweep import resolve_target, run_sweep
+from bench.spec.grid import load_suite
+from bench.run.sweep import resolve_target, run_sweep
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = dict(tokens=[128], heads=[1], head_dims=[16], dtypes=["float32"], context=64, warmup=0, min_reps=3,

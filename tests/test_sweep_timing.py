@@ -5,16 +5,16 @@ import time
 
 import pytest
 
-from bench import measure
-from bench.clocks.interleave import ClockSet, measure_interleaved
-from bench.clocks.plan import CPU_GPU_NOTE, TimingPlan
-from bench.grid import Config, TimingOptions, load_suite
-from bench.isolation import Outcome
-from bench.records import Record, build_records
-from bench.registry import registry
-from bench.stats import StoppingRule
-from bench.sweep import resolve_target, run_sweep
-from bench.workloads import packed_batch
+from bench.harness import measure
+from bench.harness.clocks.interleave import ClockSet, measure_interleaved
+from bench.harness.clocks.plan import CPU_GPU_NOTE, TimingPlan
+from bench.spec.grid import Config, TimingOptions, load_suite
+from bench.harness.isolation import Outcome
+from bench.results.records import Record, build_records
+from bench.harness.registry import registry
+from bench.results.stats import StoppingRule
+from bench.run.sweep import resolve_target, run_sweep
+from bench.harness.workloads import packed_batch
 
 CONFIG = Config("sft_long_prompt", 128, 1, 16, "float32", context=64)
 NAMES = ["zeros_always", "guarded_passthrough"]
@@ -149,8 +149,8 @@ def test_the_stopping_rule_waits_for_the_mode_not_for_eager():
 
 
 def test_bad_timing_mode_in_a_suite_is_a_user_error(tmp_path):
-    from bench.errors import UserError
-    from bench.grid import check_suite
+    from bench.spec.errors import UserError
+    from bench.spec.grid import check_suite
     with pytest.raises(UserError, match="--timing 'wall'"):
         check_suite(load_suite("smoke").with_overrides(mode="wall"))
     path = tmp_path / "s.toml"

@@ -1,5 +1,5 @@
-"""bench/clocks/timeline.py: calls cut out of a timeline by marker kernels, and their idle gaps."""
-from bench.clocks.timeline import MARKER, call_gaps, split_calls
+"""bench/harness/clocks/timeline.py: calls cut out of a timeline by marker kernels, and their idle gaps."""
+from bench.harness.clocks.timeline import MARKER, call_gaps, split_calls
 
 
 def test_calls_are_cut_at_markers_and_gaps_name_their_neighbours():

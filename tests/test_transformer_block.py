@@ -1,14 +1,14 @@
-"""bench/transformer_block.py on the reference backend: gradients flow, the op's rows are used, and every
+"""bench/harness/transformer_block.py on the reference backend: gradients flow, the op's rows are used, and every
 variant that survives a batch gives the same block."""
 from __future__ import annotations
 
 import pytest
 import torch
 
-from bench.grid import Config
-from bench.workloads import build_workload
-from bench.timing import Clock, L2Flusher, timed_round
-from bench.transformer_block import (BlockShape, block_forward, block_implementation, build_block,
+from bench.spec.grid import Config
+from bench.harness.workloads import build_workload
+from bench.harness.timing import Clock, L2Flusher, timed_round
+from bench.harness.transformer_block import (BlockShape, block_forward, block_implementation, build_block,
                                      prepare_block)
 from prefixlm_attn.dense_reference import dense_prefixlm_attention
 

@@ -12,11 +12,11 @@ import torch
 from typer.testing import CliRunner
 
 import prefixlm_attn.variants as variants_mod
-from bench.contract_probes import run_probes
-from bench.errors import UserError
-from bench.patterns import catalogue, load_patterns, random_patterns
-from bench.accuracy import as_ranges
-from bench.validate import passed, run_validation, validate_case
+from bench.harness.contract_probes import run_probes
+from bench.spec.errors import UserError
+from bench.harness.patterns import catalogue, load_patterns, random_patterns
+from bench.harness.accuracy import as_ranges
+from bench.harness.validate import passed, run_validation, validate_case
 from prefixlm_attn.metadata import build_batch_metadata
 
 REPO = Path(__file__).resolve().parents[1]
@@ -170,9 +170,9 @@ def test_contract_probes_reference(tmp_path):
 
 def test_resume_keeps_recorded_cases_and_runs_the_rest(tmp_path):
     """An interrupted validation continues with --resume; without it, results are never overwritten."""
-    from bench.errors import UserError
-    from bench.patterns import catalogue
-    from bench.validate import run_validation
+    from bench.spec.errors import UserError
+    from bench.harness.patterns import catalogue
+    from bench.harness.validate import run_validation
     pats = catalogue()[:3]
     first = run_validation(["prefix_rows_add"], pats[:2], "reference", "cpu", "float32", tmp_path,
                            isolation="none")
@@ -188,9 +188,9 @@ def test_resume_keeps_recorded_cases_and_runs_the_rest(tmp_path):
 
 def test_resume_refuses_records_it_cannot_read(tmp_path):
     import json
-    from bench.errors import UserError
-    from bench.patterns import catalogue
-    from bench.validate import run_validation
+    from bench.spec.errors import UserError
+    from bench.harness.patterns import catalogue
+    from bench.harness.validate import run_validation
     (tmp_path / "validation.jsonl").write_text(json.dumps({"variant": "retired_variant", "pattern": "x",
                                                            "outcome": "ok"}) + "\n")
     with pytest.raises(UserError, match="retired_variant"):

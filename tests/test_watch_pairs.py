@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from bench.errors import UserError
-from bench.grid import TimingOptions, load_suite
-from bench.stats import StoppingRule
-from bench.sweep import resolve_target, run_sweep
+from bench.spec.errors import UserError
+from bench.spec.grid import TimingOptions, load_suite
+from bench.results.stats import StoppingRule
+from bench.run.sweep import resolve_target, run_sweep
 
 
 def test_rule_goes_on_until_the_delta_converges() -> None:

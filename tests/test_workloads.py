@@ -3,8 +3,8 @@ import json
 
 import pytest
 
-from bench.errors import UserError
-from bench.workloads import NAMED, get_distribution, pack, read_length_file
+from bench.spec.errors import UserError
+from bench.harness.workloads import NAMED, get_distribution, pack, read_length_file
 
 
 @pytest.mark.parametrize("name", list(NAMED))

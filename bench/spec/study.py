@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from bench.errors import UserError
+from bench.spec.errors import UserError
 
 STUDIES_DIR = Path(__file__).resolve().parents[1] / "suites" / "studies"
 DEFAULT_STUDY = STUDIES_DIR / "guard_pr.toml"

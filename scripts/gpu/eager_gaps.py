@@ -1,4 +1,4 @@
-"""Where drained-queue (eager) calls leave the GPU idle, per implementation (bench/clocks/timeline.py).
+"""Where drained-queue (eager) calls leave the GPU idle, per implementation (bench/harness/clocks/timeline.py).
 
     python scripts/gpu/eager_gaps.py --out DIR [--tokens 16384 --tokens 65536]
 """
@@ -11,10 +11,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from bench.clocks.timeline import eager_gaps  # noqa: E402
-from bench.grid import Config  # noqa: E402
-from bench.registry import registry  # noqa: E402
-from bench.workloads import build_workload  # noqa: E402
+from bench.harness.clocks.timeline import eager_gaps  # noqa: E402
+from bench.spec.grid import Config  # noqa: E402
+from bench.harness.registry import registry  # noqa: E402
+from bench.harness.workloads import build_workload  # noqa: E402
 
 
 def main() -> int:

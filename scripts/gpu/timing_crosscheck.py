@@ -17,11 +17,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import torch  # noqa: E402
 
-from bench.clocks.crosscheck import detection, graph_pair, held_under_profiler, held_vs_kernels  # noqa: E402
-from bench.clocks.hold import build_hold, held_ms  # noqa: E402
-from bench.grid import Config  # noqa: E402
-from bench.measure import spin_up  # noqa: E402
-from bench.stats import StoppingRule  # noqa: E402
+from bench.harness.clocks.crosscheck import detection, graph_pair, held_under_profiler, held_vs_kernels  # noqa: E402
+from bench.harness.clocks.hold import build_hold, held_ms  # noqa: E402
+from bench.spec.grid import Config  # noqa: E402
+from bench.harness.measure import spin_up  # noqa: E402
+from bench.results.stats import StoppingRule  # noqa: E402
 
 CONFIGS = [("sft_long_prompt", 16384), ("sft_long_prompt", 65536), ("short_prefix_long_response", 65536)]
 VARIANTS = ["guarded_passthrough", "prefix_rows_add"]

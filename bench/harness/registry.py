@@ -1,0 +1,53 @@
+"""Every implementation a sweep can measure, by name: the op's variants, then the peers.
+
+It sits above both (`prefixlm_attn.variants` and `bench.harness.peers`), so neither imports the other.
+"""
+from __future__ import annotations
+
+import functools
+
+from bench.spec.errors import UserError
+from bench.harness.implementations import Implementation, Prepared
+from bench.harness.peers import PEERS
+from bench.harness.transformer_block import BLOCK_PREFIX, block_implementation
+from bench.harness.workloads import Workload
+from prefixlm_attn.op import prefixlm_attention
+from prefixlm_attn.variants import DEFAULT_VARIANT, VARIANTS, auto_choice_for
+
+
+def _variant_impl(name: str) -> Implementation:
+    def prepare(w: Workload, backend: str) -> Prepared:
+        notes = {"auto_choice": auto_choice_for(w.q, w.meta, backend).as_dict()} if name == "auto" else {}
+        return Prepared(lambda: prefixlm_attention(w.q, w.k, w.v, w.meta, variant=name, backend=backend),
+                        notes=notes)
+    v = VARIANTS[name]
+    return Implementation(name, "variant", v.description, prepare, v.byte_model)
+
+
+@functools.cache
+def registry() -> dict[str, Implementation]:
+    """Every implementation by name, built once per process (read-only: callers look names up)."""
+    return {**{name: _variant_impl(name) for name in VARIANTS}, **PEERS,
+            **{f"{BLOCK_PREFIX}{name}": block_implementation(name) for name in VARIANTS}}
+
+
+def peer_names() -> list[str]:
+    return [n for n, i in registry().items() if i.kind == "peer"]
+
+
+def check_names(variants: tuple[str, ...], peers: tuple[str, ...]) -> None:
+    for v in variants:
+        if v not in VARIANTS:
+            raise UserError(f"unknown variant {v!r}; choose from {', '.join(VARIANTS)}")
+    known = peer_names()
+    for p in peers:
+        if p not in known:
+            raise UserError(f"unknown peer {p!r}; choose from {', '.join(known) or '(none registered)'}")
+
+
+def implementation_listing() -> list[dict]:
+    """`prefixbench variants`: each variant's contract, then each peer with what it needs to run."""
+    variants = [{"kind": "variant", **v.summary(), "default": v.name == DEFAULT_VARIANT} for v in VARIANTS.values()]
+    peers = [{"kind": "peer", "name": p.name, "description": p.description, "needs": p.needs}
+             for p in registry().values() if p.kind == "peer"]
+    return variants + peers

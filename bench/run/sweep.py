@@ -1,0 +1,255 @@
+"""The sweep driver: grid -> (isolated worker) probes and interleaved measurement -> records.
+
+The parent process never touches CUDA: each configuration runs in a worker that a dead context,
+an OOM, a hang (the per-call timeout) or a hard crash cannot take down. Records of a configuration
+are appended and fsynced as soon as it finishes, so Ctrl-C or a crash loses at most the
+configuration in flight. The output directory is locked for one writer and remembers its grid
+(`run.json`); `--resume` measures every configuration that is not wholly recorded (bench.run.runstate).
+Bounds come before work: the grid is range-checked (check_suite) and every configuration's buffers
+are estimated against the device's memory before the first one is measured.
+"""
+from __future__ import annotations
+
+import os
+import sys
+from datetime import datetime, timezone
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Callable, Optional
+
+import torch
+
+from bench.run.distributed import ProcessGroup, RankInfo, merge_rank_files, rank_file, shard
+from bench.harness import measure
+from bench.harness.environment import environment, git_revision, write_env_file
+from bench.spec.errors import UserError
+from bench.results.io import write_json
+from bench.spec.grid import Config, Suite, check_suite
+from bench.harness.isolation import InProcess, IsolatedWorker, Outcome, WithSpare, Worker
+from bench.results.io import RecordFile, make_out_dir, open_results, read_records, write_results_csv
+from bench.harness.isolation import DEFAULT_CALL_TIMEOUT_S
+from bench.run.lock import DirLock
+from bench.results.records import Record, build_records
+from bench.harness.registry import registry
+from bench.run.runstate import check_same_grid, load_run, recorded_configs, save_run, supersede
+from bench.harness.workloads import batch_bytes, packed_batch, torch_dtype
+from prefixlm_attn.backends import resolve_backend_name
+
+ProgressHook = Callable[[Config, list[Record]], None]
+
+
+@dataclass
+class Target:
+    backend: str
+    device: str            # what the worker uses ("cuda" or "cpu")
+
+
+def resolve_target(backend: str, device: str) -> Target:
+    """Backend and device for sweep, profile and validate: auto -> fa3 on CUDA, the reference on CPU.
+    On CUDA without FA3, auto refuses: a reference figure must be asked for, never slipped in."""
+    from prefixlm_attn.backends import BACKENDS
+    has_cuda = torch.cuda.is_available()
+    if device == "auto":
+        device = "cuda" if has_cuda else "cpu"
+    if device not in ("cuda", "cpu"):
+        raise UserError(f"--device {device!r}: choose auto, cuda or cpu")
+    if device == "cuda" and not has_cuda:
+        raise UserError("--device cuda: no CUDA device is visible")
+    try:
+        name = resolve_backend_name(backend) if device == "cuda" or backend != "auto" else "reference"
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    if name == "fa3" and device == "cpu":
+        raise UserError("--backend fa3 needs --device cuda (FA3 is a Hopper kernel)")
+    if name == "fa3" and not BACKENDS["fa3"].available():
+        raise UserError("--backend fa3: FA3 did not load (no importable build with torch.ops.flash_attn_3)")
+    if backend == "auto" and device == "cuda" and name == "reference":
+        raise UserError("--backend auto: CUDA is here but FA3 did not load; run `prefixbench doctor` for the fix, "
+                        "or pass --backend reference to time the PyTorch reference on the GPU")
+    return Target(name, device)
+
+
+def suite_from_flags(suite: Optional[str], **flags) -> tuple[Suite, bool]:
+    """The suite file (default: `default`, or `smoke` on a machine without CUDA) with flags applied;
+    and whether the smoke fallback was taken."""
+    return suite_for_run(Path("."), suite, False, **flags)
+
+
+@dataclass
+class SweepResult:
+    records: list[Record] = field(default_factory=list)
+    skipped_configs: int = 0
+    results_path: Optional[Path] = None
+    csv_path: Optional[Path] = None          # results.csv: every record of results.jsonl, one flat row each
+
+
+def measure_one_config(worker: Worker, config: Config, names: list[str], target: Target, suite: Suite,
+                       rank: RankInfo) -> list[Record]:
+    """Probe each implementation alone (so one crash cannot hide another's numbers), then measure
+    the survivors interleaved."""
+    batch = packed_batch(config)                 # packed once, here; the worker gets it as data
+    probes: dict[str, Outcome] = {}
+    for name in names:
+        probes[name] = worker.call(measure.probe, config=config, batch=batch, name=name,
+                                   backend=target.backend, device=target.device)
+    alive = [n for n in names if probes[n].ok and "skipped" not in probes[n].value]
+    measured = None
+    if alive:
+        measured = worker.call(measure.measure_config, config=config, batch=batch, names=alive,
+                               backend=target.backend, device=target.device, timing=suite.timing)
+    return build_records(config, batch, [registry()[n] for n in names], target.backend,
+                         target.device, rank.rank, rank.local_rank if target.device == "cuda" else None,
+                         probes, measured)
+
+
+def write_env(worker: Worker, out_dir: Path, target: Target, suite: Suite, rank: RankInfo) -> dict:
+    """The worker's environment (where the numbers are measured) plus the run's settings, to env.json."""
+    outcome = worker.call(environment, backend=target.backend, device=target.device)
+    env = outcome.value if outcome.ok else {"environment_error": outcome.error}
+    env.update(date_utc=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S"), git_revision=git_revision(),
+               seed=suite.seed, suite=suite.name, argv=sys.argv,
+               timing=asdict(suite.timing), world_size=rank.world_size, cpu_reference=target.device == "cpu")
+    write_env_file(out_dir, env, rank.rank)
+    return env
+
+
+def suite_for_run(out_dir: Path, suite: Optional[str], resume: bool, columns: Optional[str] = None,
+                  **flags) -> tuple[Suite, bool]:
+    """The grid a sweep measures, and whether the CPU fallback suite was chosen.
+
+    With --resume and a saved grid in DIR, that grid (flags that would change it are refused);
+    else the suite file (default: `default`, or `smoke` on a machine without CUDA) with the flags
+    applied. `columns` (--columns A,B) names the length columns of every `file:` distribution.
+    """
+    from bench.spec.grid import load_suite
+    from bench.run.runstate import resume_suite
+    from bench.harness.workloads import parse_columns
+    if columns is not None:
+        parse_columns(columns)
+        flags["distributions"] = [d + f"?columns={columns}" if d.startswith("file:") else d
+                                  for d in flags.get("distributions") or []]
+    if resume:
+        saved = resume_suite(Path(out_dir), suite, flags)
+        if saved is not None:
+            return saved, False
+    fallback = suite is None and not torch.cuda.is_available()
+    base = load_suite(suite or ("smoke" if fallback else "default"))
+    out = base.with_overrides(**flags)
+    given = flags.get("distributions") or []
+    if given and all(d.startswith("batches:") for d in given) and not flags.get("tokens"):
+        out = replace(out, tokens=())           # each batch's own total, not the suite's budgets
+    return out, fallback
+
+
+def check_memory(configs: list[Config], memory: dict) -> None:
+    """Refuse, before any work, a configuration whose estimated buffers exceed the device's memory."""
+    free = memory.get("free")
+    if not free:
+        return
+    for c in configs:
+        need = batch_bytes(c.tokens, c.heads, c.head_dim, torch_dtype(c.dtype).itemsize)
+        if need > free:
+            raise UserError(f"{c.config_id}: its buffers need about {need / 2**30:.1f} GiB "
+                            f"({BUFFER_NOTE}), more than the {memory.get('what', 'memory')} "
+                            f"({free / 2**30:.1f} GiB); lower --tokens or --heads")
+
+
+BUFFER_NOTE = "tokens x heads x head_dim x dtype bytes x 16 buffers"
+
+
+def interrupted_message(out_dir: Path) -> str:
+    """What Ctrl-C says: where the finished records are, or that none were written yet."""
+    results = Path(out_dir) / "results.jsonl"
+    if results.is_file() and results.stat().st_size:
+        return f"prefixbench: interrupted; finished records are kept in {results} (continue with --resume)"
+    return "prefixbench: interrupted before the first record was written (nothing to resume)"
+
+
+def run_sweep(suite: Suite, out_dir: Path, target: Target, *, resume: bool = False, isolation: str = "process",
+              rank: Optional[RankInfo] = None, on_config: Optional[ProgressHook] = None,
+              on_start: Optional[Callable[[int], None]] = None, retry_failed: bool = False,
+              call_timeout_s: float = DEFAULT_CALL_TIMEOUT_S) -> SweepResult:
+    """Measure the grid into out_dir/results.jsonl, holding the directory's lock throughout."""
+    check_suite(suite)
+    if not (call_timeout_s > 0 and call_timeout_s < float("inf")):
+        raise UserError(f"--call-timeout {call_timeout_s}: must be a finite number of seconds > 0")
+    rank = rank or RankInfo.from_env()
+    out_dir = make_out_dir(out_dir)
+    lock = DirLock(out_dir) if rank.rank == 0 else None
+    if lock is not None:
+        lock.acquire()
+    try:
+        return _run_locked(suite, out_dir, target, resume, isolation, rank, on_config, on_start,
+                           retry_failed, call_timeout_s)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _run_locked(suite: Suite, out_dir: Path, target: Target, resume: bool, isolation: str, rank: RankInfo,
+                on_config: Optional[ProgressHook], on_start: Optional[Callable[[int], None]],
+                retry_failed: bool, call_timeout_s: float) -> SweepResult:
+    results = open_results(out_dir, "results.jsonl", resume)
+    if rank.rank == 0:
+        saved = load_run(out_dir) if resume else None
+        if saved is not None:
+            check_same_grid(out_dir, saved, suite)
+        else:
+            save_run(out_dir, suite)
+    group = ProcessGroup(rank)
+    sink = RecordFile(rank_file(out_dir, rank.rank) if rank.distributed else results)
+    names = suite.implementations()
+    configs = suite.configs()
+    done: set[str] = set()
+    if resume:
+        records = read_records([results, sink.path])
+        done = recorded_configs(records, configs, names, retry_failed)
+        if not rank.distributed:
+            supersede(results, records, configs, done)    # partial or retried configurations rerun whole
+    done |= group.broadcast(done)           # rank 0's merged file may live on another node
+    mine = shard(configs, Config.cost, rank.rank, rank.world_size)
+    todo = [c for c in mine if c.config_id not in done]
+    result = SweepResult(skipped_configs=len(mine) - len(todo), results_path=results,
+                         csv_path=results.with_name("results.csv"))
+    env = {}
+    if target.device == "cuda" and rank.distributed and "CUDA_VISIBLE_DEVICES" not in os.environ:
+        env["CUDA_VISIBLE_DEVICES"] = str(rank.local_rank)
+    # on a GPU a crash's replacement is already warm (a CUDA cold start is seconds); on the CPU a spare
+    # would only double the imports
+    worker: Worker = (InProcess() if isolation != "process"
+                      else WithSpare(env=env, call_timeout_s=call_timeout_s, device=target.device)
+                      if target.device == "cuda" else IsolatedWorker(env=env, call_timeout_s=call_timeout_s))
+    try:
+        if target.device == "cpu":
+            check_memory(todo, measure.device_memory("cpu"))
+        else:
+            memory = worker.call(measure.device_memory, device=target.device)
+            if memory.ok:
+                check_memory(todo, memory.value)
+        write_env(worker, out_dir, target, suite, rank)
+        spun = worker.call(measure.spin_up, device=target.device)
+        if spun.ok and rank.rank == 0 and target.device == "cuda":
+            write_json(out_dir / "clocks_after_spin_up.json", spun.value)
+        if on_start:
+            on_start(len(todo))
+        for config in todo:
+            records = measure_one_config(worker, config, names, target, suite, rank)
+            for rec in records:
+                sink.append(rec.to_json())
+            result.records.extend(records)
+            if on_config:
+                on_config(config, records)
+    finally:
+        worker.close()
+    if rank.distributed:
+        gathered = group.gather([r.to_json() for r in result.records])
+        if rank.rank == 0:
+            merge_rank_files(out_dir, rank.world_size, [c.config_id for c in configs], names,
+                             extra_records=[r for recs in gathered for r in recs])
+        group.barrier()                         # rank 0 may still be reading the rank files until here
+        if rank.rank != 0:
+            sink.path.unlink(missing_ok=True)   # rank 0 holds them now (on its node)
+        group.close()
+    if rank.rank == 0:                          # the whole file (resumed runs included), after any merge
+        write_results_csv(read_records([results]), result.csv_path)
+    return result

@@ -1,0 +1,82 @@
+"""The `sweep` driver: flags (or a suite file) -> grid -> records in DIR/results.jsonl -> a summary.
+
+It prints nothing itself: notices go through `notify`, progress through the hooks, and the caller
+shows the returned records (tables live in plots/console.py).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Optional
+
+from bench.run.distributed import RankInfo
+from bench.spec.grid import Config, Suite, check_suite
+from bench.results.io import read_records
+from bench.results.records import Record
+from bench.spec.errors import UserError
+from bench.run.sweep import ProgressHook, Target, resolve_target, run_sweep, suite_for_run
+
+CPU_NOTICE = ("prefixbench: no CUDA device: running on the CPU reference backend; "
+              "timings are CPU-reference figures, not GPU figures")
+
+
+@dataclass
+class SweepSummary:
+    suite: Suite
+    configs: list[Config]
+    names: list[str]
+    target: Optional[Target] = None              # None on a dry run
+    records: list[Record] = field(default_factory=list)
+    skipped_configs: int = 0
+    results_path: Optional[Path] = None
+    main_rank: bool = True                       # only rank 0 shows the (merged) run
+
+    def as_json(self) -> dict:
+        """The run for machines: where its records are and one line per record."""
+        return {"suite": self.suite.name, "results": str(self.results_path) if self.results_path else None,
+                "backend": self.target.backend if self.target else self.suite.backend,
+                "device": self.target.device if self.target else self.suite.device,
+                "configurations": [c.config_id for c in self.configs], "implementations": self.names,
+                "skipped_configs": self.skipped_configs,
+                "records": [{"config_id": r.config_id, "variant": r.variant, "status": r.status,
+                             "forward_ms": r.median("forward"), "backward_ms": r.median("backward"),
+                             "stop_reason": r.stop_reason} for r in self.records]}
+
+
+def plan_line(suite: Suite, configs: list[Config], names: list[str]) -> str:
+    return (f"suite {suite.name}: {len(configs)} configurations x {len(names)} implementations "
+            f"= {len(configs) * len(names)} records; backend={suite.backend} device={suite.device}")
+
+
+def sweep_command(out: Path, suite: Optional[str], axes: dict, *, resume: bool = False, dry_run: bool = False,
+                  isolation: str = "process", notify: Callable[[str], None] = print,
+                  on_start: Optional[Callable[[int], None]] = None,
+                  on_config: Optional[ProgressHook] = None, retry_failed: bool = False,
+                  call_timeout_s: float = 600.0, columns: Optional[str] = None) -> SweepSummary:
+    """Time every variant (and peer) over the grid; crashes are recorded, never fatal. With --resume the
+    grid saved in `out` is continued (flags that would change it are refused)."""
+    if retry_failed and not resume:
+        raise UserError("--retry-failed needs --resume")
+    the_suite, fallback = suite_for_run(out, suite, resume and not dry_run, columns, **axes)
+    check_suite(the_suite)
+    names = the_suite.implementations()
+    summary = SweepSummary(the_suite, the_suite.configs(), names)
+    if dry_run:
+        notify(plan_line(the_suite, summary.configs, names))
+        notify(f"implementations: {', '.join(names)}")
+        return summary
+    rank = RankInfo.from_env()
+    summary.target = resolve_target(the_suite.backend, the_suite.device)
+    if summary.target.device == "cpu" and rank.rank == 0:
+        notify(CPU_NOTICE + (" (smoke suite)" if fallback else ""))
+    result = run_sweep(the_suite, out, summary.target, resume=resume, isolation=isolation,
+                       on_config=on_config, on_start=on_start, retry_failed=retry_failed,
+                       call_timeout_s=call_timeout_s)
+    summary.results_path, summary.skipped_configs = result.results_path, result.skipped_configs
+    summary.main_rank = rank.rank == 0
+    summary.records = result.records
+    if rank.distributed and summary.main_rank:
+        summary.records = [Record.from_json(r) for r in read_records([result.results_path])]
+    if result.skipped_configs and summary.main_rank:
+        notify(f"resume: skipped {result.skipped_configs} configurations already recorded")
+    return summary
