@@ -297,7 +297,7 @@ def review(out: Annotated[Path, typer.Option("--out", "-o", help="Directory for 
     Exit codes: 0 = report written; 2 = bad input.
     """
     from bench.spec.study import load_study
-    from plots.review import run_review
+    from bench.run.review import run_review
     result = run_review(out, suite, backend, device, isolation=isolation, nsys_path=nsys, log=console.notice,
                         layers=layers, settle_budget_s=settle_budget, study=load_study(study))
     console.say(result.summary.rstrip("\n"))
