@@ -64,6 +64,9 @@ def hot_path_cost(records: list[Record], baseline: str | None = None) -> dict[st
                 ratio = lo = hi = 1.0
             elif d is not None and d.stat is not None:
                 ratio, lo, hi = (1 + d.stat.median / b.median, 1 + d.stat.lo / b.median, 1 + d.stat.hi / b.median)
+            elif (extra := rec.stat("extra_vs_best")) is not None and \
+                    (rec.prediction or {}).get("best_variant") == baseline:   # paired against this baseline
+                ratio, lo, hi = 1 + extra.median / b.median, 1 + extra.lo / b.median, 1 + extra.hi / b.median
             else:
                 ratio, lo, hi = v.median / b.median, v.lo / b.hi, v.hi / b.lo
             out[rec.distribution][rec.variant].append(

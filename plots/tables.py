@@ -104,7 +104,7 @@ def pivot(records: Iterable[Any], metrics: tuple[str, ...] = METRICS) -> Pivot:
 
 def pivot_table(p: Pivot) -> tuple[list[str], list[list[str]]]:
     """Headers and rows for markdown / HTML: 'median [lo, hi]' ms."""
-    headers = ["configuration", "time"] + p.implementations
+    headers = ["configuration", "ms"] + p.implementations
     return headers, [[label, metric] + [c.full() for c in cells] for label, metric, cells in p.rows]
 
 
