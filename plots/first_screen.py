@@ -44,7 +44,7 @@ def saving_blocks(verdict: Verdict) -> list[Block]:
             continue
         c = counts(r.saving_delta for r in rows)
         out.append(("p", f"{title}: {counts_text(c)}.", "count"))
-        out.append(("table", headers, _saving_rows(rows), "compact"))
+        out.append(("table", headers, _saving_rows(rows), "compact saving"))
     if not verdict.hot_rows and not verdict.guard_rows:
         out.append(("p", verdict.sentences[0] if verdict.sentences else "no GPU timings", "small"))
     out.append(("p", "A saving is claimed only where the interval excludes zero (status faster); 'same' means "
@@ -101,7 +101,7 @@ def step_blocks(verdict: Verdict) -> list[Block]:
 
 def crash_blocks(verdict: Verdict) -> list[Block]:
     """Answer 4: the boundary matrix per variant, merged first, failures styled as failures."""
-    out: list[Block] = [("h", 3, "4. Which batch patterns crash each variant")]
+    out: list[Block] = [("h", 3, "4. Which batch patterns crash each variant (validation)")]
     if not verdict.crashes:
         return out + [("p", "Not answered: no validation rows (run `prefixbench validate`).", "answer")]
     rows = []
@@ -119,15 +119,14 @@ def crash_blocks(verdict: Verdict) -> list[Block]:
 
 def first_screen_blocks(verdict: Verdict) -> list[Block]:
     """The four answers in a two-column grid, then what is faster still and which variant is which."""
-    left = saving_blocks(verdict)
-    right = guard_blocks(verdict) + step_blocks(verdict) + crash_blocks(verdict)
-    tail: list[Block] = []
+    left = saving_blocks(verdict) + crash_blocks(verdict)
+    right = guard_blocks(verdict) + step_blocks(verdict)
     if verdict.hot_rows or verdict.guard_rows:
-        tail.append(("p", fastest_sentence(verdict.fastest), "faster"))
+        right.append(("p", fastest_sentence(verdict.fastest), "faster"))
     else:
-        tail += [("p", s, "small") for s in verdict.sentences[:1]]
-    tail.append(("p", mapping_line(verdict), "small"))
-    return [("grid", [left, right])] + tail
+        right += [("p", s, "small") for s in verdict.sentences[:1]]
+    right.append(("p", mapping_line(verdict), "small"))
+    return [("grid", [left, right])]
 
 
 __all__ = ["first_screen_blocks", "saving_blocks", "guard_blocks", "step_blocks", "crash_blocks", "cell",

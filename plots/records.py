@@ -30,6 +30,10 @@ class RunData:
     # config -> [(run name, {implementation: ok record})] over every directory, duplicates included,
     # so the verdict can take a configuration's settled delta from whichever run settled it
 
+    def run_names(self) -> set[str]:
+        """Every run that holds records (duplicates of an earlier directory's included)."""
+        return {name for runs in self.runs.values() for name, _ in runs}
+
     def add_run_record(self, run: str, rec: Record) -> None:
         runs = self.runs.setdefault(rec.config_id, [])
         if not runs or runs[-1][0] != run:

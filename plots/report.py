@@ -211,7 +211,7 @@ PROVENANCE_KEYS = (("GPU", "gpu"), ("host", "hostname"), ("torch", "torch"), ("g
 
 def mixing_warning(data: RunData) -> list[Block]:
     """A warning when records come from several runs, or the runs differ in host, GPU, torch or revision."""
-    dirs = data.run_dirs()
+    dirs = list(dict.fromkeys(data.run_dirs() + [d for d in data.sources if run_name(d) in data.run_names()]))
     if len(dirs) < 2:
         return []
     envs = [data.env_by_dir.get(d, {}) for d in dirs]

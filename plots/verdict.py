@@ -545,6 +545,15 @@ def fastest_per_config(records: list[Any], study: Study) -> list[tuple[str, str,
     return out
 
 
+def _grouped(labels: list[str]) -> str:
+    """'sft_long_prompt 16k/64k, uniform 16k': configuration labels grouped by distribution."""
+    groups: dict[str, list[str]] = {}
+    for label in labels:
+        dist, _, tokens = label.rpartition(" ")
+        groups.setdefault(dist or label, []).append(tokens)
+    return ", ".join(f"{d} {'/'.join(t)}" for d, t in groups.items())
+
+
 def fastest_sentence(fastest: list[tuple[str, str, str]]) -> str:
     if not fastest:
         return "Anything faster: not answered (no GPU timings of the implementations)."
@@ -553,8 +562,8 @@ def fastest_sentence(fastest: list[tuple[str, str, str]]) -> str:
     for cfg, name, need in fastest:
         by_impl.setdefault(name, []).append(cfg)
         needs[name] = need
-    parts = [f"{name} in {len(cfgs)} of {len(fastest)} configurations (needs {needs[name]})"
-             + ("" if len(cfgs) == len(fastest) else f": {', '.join(cfgs)}")
+    parts = [f"{name} in {len(cfgs)} of {len(fastest)} (needs {needs[name]})"
+             + ("" if len(cfgs) == len(fastest) else f": {_grouped(cfgs)}")
              for name, cfgs in sorted(by_impl.items(), key=lambda kv: -len(kv[1]))]
     return "Anything faster (fwd+bwd, fastest per configuration): " + "; ".join(parts) + "."
 
@@ -639,8 +648,9 @@ def table(verdict: Verdict) -> tuple[list[str], list[list[str]]]:
 
 
 def mapping_line(verdict: Verdict) -> str:
-    """Which variant is which commit, in one line."""
-    return "; ".join(f"{verdict.study.label(n)} = {n}: {o}" for n, o in verdict.origins.items()) + "."
+    """Which variant is which commit, in one line (the study's variants only)."""
+    return "; ".join(f"{verdict.study.label(n)} = {n}: {o}" for n, o in verdict.origins.items()
+                     if n in verdict.study.variants) + "."
 
 
 def first_screen_blocks(verdict: Verdict) -> list[tuple]:
