@@ -223,13 +223,18 @@ def validate(
 
 @app.command()
 def report(dirs: List[Path] = typer.Argument(..., help="Result directories (each holding results.jsonl)."),
-           out: Path = typer.Option(..., "--out", "-o", help="Directory for report.md, report.html, figures/.")) -> None:
+           out: Path = typer.Option(..., "--out", "-o", help="Directory for report.md, report.html, figures/."),
+           layers: int = typer.Option(32, "--layers", help="Layers of the stated model for the per-step answer."),
+           study: Optional[Path] = typer.Option(None, "--study", help="Study file naming the variants' roles "
+                                                "(default: bench/suites/studies/guard_pr.toml).")) -> None:
     """Write OUT/report.md, a self-contained OUT/report.html and OUT/figures/*.png|svg from result directories.
 
+    Several runs of one configuration: each PR delta comes from the settled one (named in the report).
     Exit codes: 0 = written; 2 = bad input (missing results.jsonl, malformed records).
     """
+    from bench.spec.study import load_study
     from plots.report import build_report  # matplotlib is imported only when a report is made
-    paths = build_report(dirs, out)
+    paths = build_report(dirs, out, layers=layers, study=load_study(study))
     console.say(f"wrote {paths['markdown']}, {paths['html']} and {paths['figures']}/")
 
 
@@ -285,17 +290,24 @@ def review(out: Annotated[Path, typer.Option("--out", "-o", help="Directory for 
            backend: Backend = "auto",
            device: Device = "auto",
            nsys: Optional[str] = typer.Option(None, "--nsys", help="Path to the nsys executable (default: on PATH)."),
-           isolation: Isolation = "process") -> None:
-    """The whole review in one command: sweep the suite, validate the PR's variants and ours, nsys-profile
-    zeros_always vs guarded_passthrough (when nsys is found; a note when not), and write the report.
+           isolation: Isolation = "process",
+           layers: int = typer.Option(32, "--layers", help="Layers of the stated model for the per-step answer."),
+           settle_budget: float = typer.Option(60.0, "--settle-budget", help="Seconds, all together, to settle "
+                                               "the PR deltas the sweep left wide."),
+           study: Optional[Path] = typer.Option(None, "--study", help="Study file naming the variants' roles.")) -> None:
+    """The whole review in one command: sweep the suite, settle the PR deltas it left wide, validate every
+    variant of the study (the unguarded one included), nsys-profile the study's pair (when nsys is found;
+    a note when not), write the report, and print the wall time of each stage (DIR/stage_times.json).
 
     Exit codes: 0 = report written; 2 = bad input.
     """
-    from plots.review import run_review
-    result = run_review(out, suite, backend, device, isolation=isolation, nsys_path=nsys, log=console.notice)
+    from bench.spec.study import load_study
+    from bench.run.review import run_review
+    result = run_review(out, suite, backend, device, isolation=isolation, nsys_path=nsys, log=console.notice,
+                        layers=layers, settle_budget_s=settle_budget, study=load_study(study))
     console.say(result.summary.rstrip("\n"))
-    walls = ", ".join(f"{k} {v:.0f} s" for k, v in result.wall_s.items())
-    console.say(f"review: {walls}; report {result.report['html']}")
+    console.say(f"review: report {result.report['html']}")
+    console.say(result.stage_times())
 
 
 @app.command()

@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from plots.review import VALIDATE_VARIANTS, run_review
+from bench.run.review import VALIDATE_VARIANTS, run_review
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = dict(distributions=["sft_long_prompt", "no_causal"], tokens=[128], heads=[1], head_dims=[16],

@@ -26,7 +26,7 @@ from bench.spec.errors import UserError
 from bench.results.io import write_json
 from bench.spec.grid import Config, GridFlags, Suite
 from bench.harness.registry import check_suite
-from bench.harness.isolation import InProcess, IsolatedWorker, Outcome, Worker
+from bench.harness.isolation import InProcess, IsolatedWorker, Outcome, WithSpare, Worker
 from bench.results.io import RecordFile, make_out_dir, open_results, read_records, write_results_csv
 from bench.harness.isolation import DEFAULT_CALL_TIMEOUT_S
 from bench.run.lock import DirLock
@@ -230,8 +230,11 @@ def _run_locked(suite: Suite, out_dir: Path, target: Target, resume: bool, isola
     env = {}
     if target.device == "cuda" and rank.distributed and "CUDA_VISIBLE_DEVICES" not in os.environ:
         env["CUDA_VISIBLE_DEVICES"] = str(rank.local_rank)
-    worker: Worker = (IsolatedWorker(env=env, call_timeout_s=call_timeout_s) if isolation == "process"
-                      else InProcess())
+    # on a GPU a crash's replacement is already warm (a CUDA cold start is seconds); on the CPU a spare
+    # would only double the imports
+    worker: Worker = (InProcess() if isolation != "process"
+                      else WithSpare(env=env, call_timeout_s=call_timeout_s, device=target.device)
+                      if target.device == "cuda" else IsolatedWorker(env=env, call_timeout_s=call_timeout_s))
     try:
         if target.device == "cpu":
             check_memory(todo, measure.device_memory("cpu"))
