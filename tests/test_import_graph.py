@@ -185,3 +185,26 @@ def test_names_as_data_match_their_sources():
     assert PEER_NAMES == tuple(PEERS)
     assert PHASE_ORDER == ALL_PHASES
     assert METRICS == COMPARE_METRICS
+
+
+FIXTURE = ROOT / "tests" / "fixtures" / "records_sample"
+
+
+def test_report_and_compare_run_where_torch_cannot_be_imported(tmp_path):
+    """A machine without torch reads results: `report` writes its files, `compare` gives its verdict."""
+    run = ("import runpy\nsys.argv = ['cli'] + sys.argv[1:]\ntry:\n    runpy.run_module('cli', run_name='__main__')\n"
+           "except SystemExit as exc:\n    code = exc.code or 0\nelse:\n    code = 0\n"
+           "assert 'torch' not in [m for m, v in sys.modules.items() if v is not None], 'torch was imported'\n"
+           "sys.exit(code)\n")
+    prelude = "import sys\nsys.modules['torch'] = None\nsys.modules['triton'] = None\n"
+
+    def cli(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-c", prelude + run, *args], cwd=ROOT, capture_output=True, text=True,
+                              timeout=300)
+
+    report = cli("report", str(FIXTURE), "--out", str(tmp_path / "report"))
+    assert report.returncode == 0, report.stderr
+    assert (tmp_path / "report" / "report.md").is_file() and (tmp_path / "report" / "report.html").is_file()
+    compare = cli("compare", str(FIXTURE), str(FIXTURE))
+    assert compare.returncode == 0, compare.stderr
+    assert "same" in compare.stdout
