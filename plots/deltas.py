@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass
 from typing import Iterable, Optional, Sequence
 
-from bench.results.records import paired_difference
+from bench.results.derived import paired_difference
 from bench.results.stats import Stat
 
 MIN_PAIRS = 10          # fewer pairs of rounds: the order-statistic interval is the pairs' min..max

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 
-from bench.harness.transformer_block import BLOCK_PREFIX
+from bench.spec.names import BLOCK_PREFIX
 
 # Okabe & Ito, "Color Universal Design" (2008): eight colours told apart by every common colour vision
 OKABE_ITO: dict[str, str] = {"orange": "#e69f00", "sky_blue": "#56b4e9", "bluish_green": "#009e73",

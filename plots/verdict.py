@@ -3,7 +3,7 @@
 Which variant plays which role (the baseline the PR replaced, the PR as merged, its first commit,
 ours, the unguarded version) comes from a study file (`bench.spec.study`), so another PR's variants
 get the same verdict without code changes. The PR's number is the paired difference baseline - merged
-over pairs of rounds (`bench.records.paired_difference`, the same code as `scripts/paired_difference.py`).
+over pairs of rounds (`bench.results.derived.paired_difference`, the same code as `scripts/paired_difference.py`).
 Every delta carries a status (faster / slower / same, `plots.deltas`); "saves" is said only where the
 interval excludes zero, and below `MIN_PAIRS` pairs there is no interval at all. Where a configuration
 was measured by several runs, the settled one (converged, else the narrowest interval) gives the delta,
@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Optional
 
-from bench.results.records import predicted_extra_ms
+from bench.results.derived import predicted_extra_ms
+from bench.spec.names import BLOCK_PREFIX
 from bench.spec.study import Study, load_study
 from bench.results.stats import Stat
-from bench.harness.transformer_block import BLOCK_PREFIX
 from plots import fields as f
 from plots.deltas import (FASTER, MIN_PAIRS, SAME, SETTLED_REL_CI, SLOWER, TOO_FEW, Delta, cell, counts,
                           counts_text, fmt_interval, paired)

@@ -11,13 +11,14 @@ import math
 import tomllib
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Optional
 
-from bench.harness.clocks.plan import TIMING_MODES
+from bench.spec.distributions import (MAX_TOKENS, MIN_SEQ, distribution_key, expand_distribution, get_distribution,
+                                      longest_sequence)
 from bench.spec.errors import UserError
-from bench.harness.registry import check_names
-from bench.harness.workloads import (MAX_TOKENS, MIN_SEQ, distribution_key, expand_distribution, get_distribution,
-                             longest_sequence)
+from bench.spec.packing import pack
+
+TIMING_MODES = ("gpu", "eager")      # gpu: stream held, GPU work only; eager: from an idle queue (docs/CLOCKS.md)
 
 SUITES_DIR = Path(__file__).resolve().parent.parent / "suites"   # bench/suites: data beside the floors
 DTYPES = ("bfloat16", "float16", "float32")
@@ -111,13 +112,63 @@ class Suite:
                         itertools.product(tokens, self.heads, self.head_dims, self.dtypes)]
         return out
 
-    def with_overrides(self, **overrides: Any) -> "Suite":
-        """Flags given on the command line replace the suite's values (None = not given)."""
-        timing_keys = {f.name for f in fields(TimingOptions)}
-        timing = {k: v for k, v in overrides.items() if k in timing_keys and v is not None}
-        rest = {k: (tuple(v) if isinstance(v, list) else v) for k, v in overrides.items()
-                if k not in timing_keys and v is not None and v != [] and v != ()}
+    def with_flags(self, flags: "GridFlags") -> "Suite":
+        """Flags given on the command line replace the suite's values (None or empty = not given)."""
+        timing = {f.name: getattr(flags.timing, f.name) for f in fields(TimingFlags)
+                  if getattr(flags.timing, f.name) is not None}
+        rest = {f.name: (tuple(v) if isinstance(v, list) else v) for f in fields(GridFlags) if f.name != "timing"
+                for v in [getattr(flags, f.name)] if v is not None and v != [] and v != ()}
         return replace(self, timing=replace(self.timing, **timing), **rest)
+
+    def with_overrides(self, **overrides: Any) -> "Suite":
+        """`with_flags` by keyword, for tests and scripts (timing option names set the timing flags)."""
+        return self.with_flags(GridFlags.of(**overrides))
+
+
+@dataclass(frozen=True)
+class TimingFlags:
+    """Timing options given on a command line; None = not given (the suite's value stands)."""
+    warmup: Optional[int] = None
+    min_reps: Optional[int] = None
+    max_reps: Optional[int] = None
+    target_rel_ci: Optional[float] = None
+    time_cap_s: Optional[float] = None
+    phase_reps: Optional[int] = None
+    l2_flush: Optional[bool] = None
+    cuda_graph: Optional[bool] = None
+    mode: Optional[str] = None
+    watch_pairs: Optional[tuple] = None
+    watch_rel_ci: Optional[float] = None
+    time_cap_long_s: Optional[float] = None
+    long_tokens: Optional[int] = None
+
+
+@dataclass(frozen=True)
+class GridFlags:
+    """The grid's axes and settings given on a command line; empty or None = the suite's own."""
+    variants: tuple = ()
+    peers: tuple = ()
+    distributions: tuple = ()
+    tokens: tuple = ()
+    heads: tuple = ()
+    head_dims: tuple = ()
+    dtypes: tuple = ()
+    seed: Optional[int] = None
+    context: Optional[int] = None
+    backend: Optional[str] = None
+    device: Optional[str] = None
+    block: Optional[bool] = None
+    name: Optional[str] = None
+    description: Optional[str] = None
+    timing: TimingFlags = field(default_factory=TimingFlags)
+
+    @classmethod
+    def of(cls, **flags: Any) -> "GridFlags":
+        """Keyword form: a TimingOptions name sets the timing flag of that name; an unknown name is a TypeError."""
+        timing_keys = {f.name for f in fields(TimingFlags)}
+        timing = TimingFlags(**{k: v for k, v in flags.items() if k in timing_keys})
+        return cls(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in flags.items() if k not in timing_keys},
+                   timing=timing)
 
 
 _AXIS_KEYS = {"variant": "variants", "peer": "peers", "distribution": "distributions", "tokens": "tokens",
@@ -189,8 +240,14 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def check_suite(suite: Suite) -> None:
-    """Reject an unusable grid with one line, before any worker starts (flags and suite files alike)."""
+NamesCheck = Callable[[tuple[str, ...], tuple[str, ...]], None]
+
+
+def check_suite(suite: Suite, check_names: Optional[NamesCheck] = None) -> None:
+    """Reject an unusable grid with one line, before any worker starts (flags and suite files alike).
+
+    `check_names(variants, peers)` refuses unknown implementation names; the harness passes its
+    registry's (`bench.harness.registry.check_suite`), since this floor knows no implementation."""
     if not suite.distributions or (not suite.tokens and not all(d.startswith("batches:") for d in suite.distributions)):
         raise UserError("empty grid: give at least one --distribution and one --tokens (or a --suite)")
     if not suite.variants and not suite.peers:
@@ -200,7 +257,8 @@ def check_suite(suite: Suite) -> None:
         for v in values:
             if not isinstance(v, str):
                 raise UserError(f"--{name} {v!r}: must be a name")
-    check_names(suite.variants, suite.peers)
+    if check_names is not None:
+        check_names(suite.variants, suite.peers)
     for name, values, cap in (("tokens", suite.tokens, MAX_TOKENS), ("heads", suite.heads, MAX_HEADS),
                               ("head_dim", suite.head_dims, MAX_HEAD_DIM)):
         for v in values:
@@ -248,5 +306,4 @@ def check_suite(suite: Suite) -> None:
         raise UserError(f"target relative CI {t.target_rel_ci} must lie in (0, 1)")
     for c in suite.configs():          # batches: a batch larger than --tokens, or longer than --context
         if c.distribution.startswith("batches:"):
-            from bench.harness.workloads import pack
             pack(get_distribution(c.distribution), c.tokens, c.seed, c.context)

@@ -1,25 +1,46 @@
-"""Kernel backends behind one contract; `get_backend("auto")` picks fa3 when it loads."""
+"""Kernel backends behind one contract (base.py), listed once in registry.py.
+
+Imports lazily: `import prefixlm_attn.backends.registry` (backend names for a CLI's --help) loads no torch.
+"""
 from __future__ import annotations
 
-from prefixlm_attn.backends.base import KernelBackend, KernelCrash, is_device_dead_error
-from prefixlm_attn.backends.fa3 import FA3Backend
-from prefixlm_attn.backends.reference import ReferenceBackend
+import importlib
+from collections.abc import Iterator, Mapping
+from typing import Any
 
-BACKENDS: dict[str, KernelBackend] = {"fa3": FA3Backend(), "reference": ReferenceBackend()}
-
-
-def resolve_backend_name(name: str) -> str:
-    """'auto' -> 'fa3' when FA3 and CUDA are there, else 'reference'."""
-    if name == "auto":
-        return "fa3" if BACKENDS["fa3"].available() else "reference"
-    if name not in BACKENDS:
-        raise ValueError(f"unknown backend {name!r}; choose from auto, {', '.join(BACKENDS)}")
-    return name
+_LAZY = {
+    "BACKEND_CHOICES": "registry", "auto_report": "registry", "backend_names": "registry",
+    "get_backend": "registry", "kernel_backend_names": "registry", "resolve_backend_name": "registry",
+    "KernelBackend": "base", "KernelCrash": "base", "Unavailable": "base", "is_device_dead_error": "base",
+    "FA3Backend": "fa3", "FA4Backend": "fa4", "ReferenceBackend": "reference",
+}
 
 
-def get_backend(name: str) -> KernelBackend:
-    return BACKENDS[resolve_backend_name(name)]
+class _Backends(Mapping):
+    """`BACKENDS[name]`: the registry's backend instances by name, built on first lookup."""
+
+    def __getitem__(self, name: str) -> Any:
+        from prefixlm_attn.backends.registry import backend_names, get_backend
+        if name not in backend_names():
+            raise KeyError(name)
+        return get_backend(name)
+
+    def __iter__(self) -> Iterator[str]:
+        from prefixlm_attn.backends.registry import backend_names
+        return iter(backend_names())
+
+    def __len__(self) -> int:
+        from prefixlm_attn.backends.registry import backend_names
+        return len(backend_names())
 
 
-__all__ = ["BACKENDS", "KernelBackend", "KernelCrash", "get_backend", "resolve_backend_name",
-           "is_device_dead_error"]
+BACKENDS = _Backends()
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(f"prefixlm_attn.backends.{_LAZY[name]}"), name)
+    raise AttributeError(f"module 'prefixlm_attn.backends' has no attribute {name!r}")
+
+
+__all__ = ["BACKENDS", *_LAZY]
