@@ -82,7 +82,8 @@ def peers_caption(data: RunData, verdict: Any) -> str:
         return ""
     top = max(wins, key=wins.get)
     return (f"{top} is the fastest implementation (fwd+bwd, bounds excepted) in {wins[top]} of {len(rows)} "
-            "configurations; the per-configuration numbers are in the Peers table.")
+            "configurations; one panel per distribution at its largest token budget, every configuration in "
+            "the Peers table.")
 
 
 CAPTIONS: dict[str, Callable[[RunData, Any], str]] = {

@@ -133,6 +133,8 @@ def peers_figure(data: RunData) -> Figure | None:
     rows = sorted(fd.peers(data.records), key=lambda r: (r["distribution"], r["tokens"]))
     if not rows:
         return None
+    largest = {r["distribution"]: r["tokens"] for r in rows}          # one panel per distribution, at its
+    rows = [r for r in rows if r["tokens"] == largest[r["distribution"]]]   # largest budget (all in the table)
     n_impl = max(len(r["implementations"]) for r in rows)
     fig, axes = panels(len(rows), width=5.6, height=0.42 * n_impl + 1.8, sharey=False)
     for ax, row in zip(axes, rows):

@@ -106,9 +106,10 @@ def crash_blocks(verdict: Verdict) -> list[Block]:
         return out + [("p", "Not answered: no validation rows (run `prefixbench validate`).", "answer")]
     rows = []
     for c in verdict.crashes:
-        result = (f"FAILS {len(c.failing)} of {c.patterns} ({'/'.join(c.outcomes)})" if c.failing
+        result = (f"FAILS {len(c.failing)} of {c.patterns}" if c.failing
                   else f"passes all {c.patterns}")
-        detail = ", ".join(c.failing) + (f"; {c.shared}" if c.shared else "") if c.failing else "-"
+        detail = (f"{'/'.join(c.outcomes)}: " + ", ".join(c.failing) + (f"; {c.shared}" if c.shared else "")
+                  if c.failing else "-")
         if c.smallest:
             detail += f"; smallest: prefix {c.smallest.get('prefix_lens')}, causal {c.smallest.get('causal_lens')}"
         rows.append([f"{c.variant} ({c.role})", result, detail])
