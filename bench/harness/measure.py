@@ -22,6 +22,7 @@ from bench.harness.implementations import Prepared
 from bench.harness.peers.base import PeerUnsupported
 from bench.harness.registry import registry
 from bench.harness.workloads import Workload, build_workload
+from bench.results.samples import MeasuredSamples
 from bench.spec.packing import PackedBatch
 from bench.results.stats import StoppingRule, median, median_ci
 from prefixlm_attn.backends.registry import compiled_kernel_count
@@ -67,7 +68,7 @@ def probe(config: Config, batch: PackedBatch, name: str, backend: str, device: s
     try:
         prepared = _prepare(w, name, backend)
     except PeerUnsupported as exc:          # a refusal with a reason: recorded as skipped, not as an error
-        return {"skipped": str(exc)}
+        return {"skipped": exc.why.reason}
     cuda = w.device.type == "cuda"
     if cuda:
         torch.cuda.synchronize()
@@ -228,14 +229,13 @@ def measure_config(config: Config, batch: PackedBatch, names: list[str], backend
             phases[n].append(r["phases"])
     clocks = gpu_clocks() if w.device.type == "cuda" else None   # right after the timed rounds: throttling?
     probe_hold = hold if plan.mode == "gpu" else None
-    return {"gpu_clocks": clocks, "samples_ms": result.samples_ms[plan.mode],
-            "clock_samples_ms": result.samples_ms, "phase_samples_ms": phases,
-            "timing": {"mode": plan.mode, "series": list(plan.series), "note": plan.note,
-                       "notes": clock_set.notes, "watched": list(watch)},
-            "rounds": result.rounds, "stop_reason": result.stop_reason,
-            "converged": result.stop_reason == "converged", "measure_s": result.measure_s,
-            "watched_deltas": _watched(result.samples_ms, plan.mode, watched, opts, rule),
-            "bandwidth": bandwidth_gbps(w, clock, probe_hold), "recompiled_in_rounds": recompiled}
+    return MeasuredSamples(
+        gpu_clocks=clocks, samples_ms=result.samples_ms[plan.mode], clock_samples_ms=result.samples_ms,
+        phase_samples_ms=phases, timing={"mode": plan.mode, "series": list(plan.series), "note": plan.note,
+                                         "notes": clock_set.notes, "watched": list(watch)},
+        rounds=result.rounds, stop_reason=result.stop_reason, converged=result.stop_reason == "converged",
+        measure_s=result.measure_s, watched_deltas=_watched(result.samples_ms, plan.mode, watched, opts, rule),
+        bandwidth=bandwidth_gbps(w, clock, probe_hold), recompiled_in_rounds=recompiled)
 
 
 def _watched(samples: dict, clock: str, pairs: list, opts: TimingOptions, rule: StoppingRule) -> dict[str, Any]:
