@@ -30,6 +30,8 @@ COLORS: dict[str, str] = {
     "key_split": OKABE_ITO["reddish_purple"],       # prefixbench's: passes cut by keys
     "auto": OKABE_ITO["sky_blue"],                  # prefixbench's: per-batch pick
     "single_pass": OKABE_ITO["black"],              # prefixbench's: one launch, patched FA3
+    "fa4_single_pass_masked": "#332288",            # FA4: one launch, mask function
+    "fa4_single_pass_sparse": "#999933",            # FA4: one launch, block-sparse
     # peers
     "flex_attention": OKABE_ITO["yellow"],
     "sdpa_dense": "#8c564b",
