@@ -1,6 +1,7 @@
 """`prefixbench review --out DIR`: the whole review of the PR in one command, each stage timed.
 
-    DIR/sweep       the suite's sweep (default suite; `smoke` on the CPU reference)
+    DIR/sweep       the suite's sweep (default suite; `smoke` on the CPU reference), every configuration at
+                    the suite's short time cap (the pair's long wait moves to the settle stage)
     DIR/settle/tN   the study's pair alone, side by side, for every configuration whose delta did not
                     settle in the sweep (as `--suite pr_delta` runs it), within a stated budget
     DIR/validate    the boundary matrix of every variant the study names, the unguarded one included
@@ -136,6 +137,10 @@ def run_review(out: str | Path, suite: Optional[str] = None, backend: str = "aut
     study = study or load_study()
     result = ReviewResult(out)
     the_suite, _ = suite_from_flags(suite, backend=backend, device=device, **overrides)
+    if "time_cap_long_s" not in overrides and the_suite.timing.watch_pairs:
+        # the sweep need not wait for the watched pair at long sequences with every implementation in the
+        # rounds: the settle stage times the pair alone, which is what settles it
+        the_suite = replace(the_suite, timing=replace(the_suite.timing, time_cap_long_s=0.0))
     check_suite(the_suite)
     target = resolve_target(the_suite.backend, the_suite.device)
     if target.device == "cpu":
