@@ -94,7 +94,9 @@ def unsettled_configs(records: list[Record], study: Study) -> list[tuple[str, in
     out = []
     for recs in pairs.values():
         a, b = recs.get(study.baseline), recs.get(study.merged)
-        sa, sb = ((a.samples_ms or {}).get("backward"), (b.samples_ms or {}).get("backward")) if a and b else (None, None)
+        if a is None or b is None:
+            continue
+        sa, sb = (a.samples_ms or {}).get("backward"), (b.samples_ms or {}).get("backward")
         if not sa or not sb:
             continue
         stat = paired_difference(sa, sb)
