@@ -17,8 +17,6 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Optional
 
-import torch
-
 from bench.run.distributed import ProcessGroup, RankInfo, merge_rank_files, rank_file, shard
 from bench.harness import measure
 from bench.harness.environment import environment, git_revision, write_env_file
@@ -26,6 +24,7 @@ from bench.spec.errors import UserError
 from bench.results.io import write_json
 from bench.spec.grid import Config, GridFlags, Suite
 from bench.harness.registry import check_suite
+from bench.harness.target import Target, cuda_available, resolve_target  # noqa: F401 - Target: callers' type
 from bench.harness.isolation import InProcess, IsolatedWorker, Outcome, WithSpare, Worker
 from bench.results.io import RecordFile, make_out_dir, open_results, read_records, write_results_csv
 from bench.harness.isolation import DEFAULT_CALL_TIMEOUT_S
@@ -37,40 +36,8 @@ from bench.run.runstate import (check_inputs, check_same_grid, load_run, recorde
                                 supersede)
 from bench.spec.distributions import absolute_spec
 from bench.harness.workloads import batch_bytes, packed_batch, torch_dtype
-from prefixlm_attn.backends import resolve_backend_name
 
 ProgressHook = Callable[[Config, list[Record]], None]
-
-
-@dataclass
-class Target:
-    backend: str
-    device: str            # what the worker uses ("cuda" or "cpu")
-
-
-def resolve_target(backend: str, device: str) -> Target:
-    """Backend and device for sweep, profile and validate: auto -> fa3 on CUDA, the reference on CPU.
-    On CUDA without FA3, auto refuses: a reference figure must be asked for, never slipped in."""
-    from prefixlm_attn.backends import BACKENDS
-    has_cuda = torch.cuda.is_available()
-    if device == "auto":
-        device = "cuda" if has_cuda else "cpu"
-    if device not in ("cuda", "cpu"):
-        raise UserError(f"--device {device!r}: choose auto, cuda or cpu")
-    if device == "cuda" and not has_cuda:
-        raise UserError("--device cuda: no CUDA device is visible")
-    try:
-        name = resolve_backend_name(backend) if device == "cuda" or backend != "auto" else "reference"
-    except ValueError as exc:
-        raise UserError(str(exc)) from None
-    if name == "fa3" and device == "cpu":
-        raise UserError("--backend fa3 needs --device cuda (FA3 is a Hopper kernel)")
-    if name == "fa3" and not BACKENDS["fa3"].available():
-        raise UserError("--backend fa3: FA3 did not load (no importable build with torch.ops.flash_attn_3)")
-    if backend == "auto" and device == "cuda" and name == "reference":
-        raise UserError("--backend auto: CUDA is here but FA3 did not load; run `prefixbench doctor` for the fix, "
-                        "or pass --backend reference to time the PyTorch reference on the GPU")
-    return Target(name, device)
 
 
 def suite_from_flags(suite: Optional[str], **flags) -> tuple[Suite, bool]:
@@ -141,7 +108,7 @@ def suite_for_run(out_dir: Path, suite: Optional[str], resume: bool, flags: Grid
         saved = resume_suite(Path(out_dir), suite, flags)
         if saved is not None:
             return saved, False
-    fallback = suite is None and not torch.cuda.is_available()
+    fallback = suite is None and not cuda_available()
     base = load_suite(suite or ("smoke" if fallback else "default"))
     out = base.with_flags(flags)
     given = flags.distributions

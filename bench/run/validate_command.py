@@ -82,10 +82,20 @@ def validate_command(out: Path, variants: Optional[list[str]], backend: str = "a
                              seed=seed, isolation=isolation, on_record=progress,
                              spare_workers=(8 if device == "cuda" else 3) if spare_workers is None
                              else spare_workers, resume=resume)
-    probe_backends = ["reference"] + (["fa3"] if backend_name == "fa3" else [])
+    probe_backends = _probe_backends(backend_name)
     report = None
     if probes:
         report = run_probes(probe_backends, out, device=device, dtype=dtype, heads=heads, head_dim=head_dim,
                             isolation=isolation)
     return ValidateResult(Path(out), names, backend_name, device, dtype, records, summarize(records),
                           probe_backends, report)
+
+
+def _probe_backends(backend_name: str) -> list[str]:
+    """The validated backend with its reference mirror; the reference alone probes every kernel contract
+    it mirrors (so the CPU covers each)."""
+    from prefixlm_attn.backends.contracts import CONTRACTS, mirror_of
+    from prefixlm_attn.backends.registry import kernel_backend_names
+    if backend_name.startswith("reference"):
+        return [mirror_of(k) for k in kernel_backend_names() if k in CONTRACTS]
+    return [mirror_of(backend_name), backend_name]
