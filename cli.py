@@ -302,8 +302,11 @@ def review(out: Annotated[Path, typer.Option("--out", "-o", help="Directory for 
     """
     from bench.spec.study import load_study
     from bench.run.review import run_review
+    from plots.report import build_report
+    from plots.terminal import sweep_summary
     result = run_review(out, suite, backend, device, isolation=isolation, nsys_path=nsys, log=console.notice,
-                        layers=layers, settle_budget_s=settle_budget, study=load_study(study))
+                        layers=layers, settle_budget_s=settle_budget, study=load_study(study),
+                        report_fn=build_report, summary_fn=sweep_summary)
     console.say(result.summary.rstrip("\n"))
     console.say(f"review: report {result.report['html']}")
     console.say(result.stage_times())

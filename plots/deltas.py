@@ -1,6 +1,6 @@
 """A paired delta with its status, nvbench_compare style: faster, slower or same, never a saving in the noise.
 
-A delta a - b is formed over pairs of rounds (`bench.records.paired_difference`). Below `MIN_PAIRS`
+A delta a - b is formed over pairs of rounds (`bench.results.derived.paired_difference`). Below `MIN_PAIRS`
 pairs its 95% interval is little more than the range of the pairs, so it gets no interval, no status
 and no saving, only the reason. Digits are trimmed to the interval's precision, as torch's `Compare`
 trims to the measured significance.
@@ -13,9 +13,7 @@ from typing import Iterable, Optional, Sequence
 
 from bench.results.derived import paired_difference
 from bench.results.stats import Stat
-
-MIN_PAIRS = 10          # fewer pairs of rounds: the order-statistic interval is the pairs' min..max
-SETTLED_REL_CI = 0.05   # a delta has settled when its 95% CI is within +-5% of itself (the sweep's watch rule)
+from bench.spec.study import MIN_PAIRS, SETTLED_REL_CI
 FASTER, SLOWER, SAME, TOO_FEW = "faster", "slower", "same", "too few pairs"
 STATUSES = (FASTER, SLOWER, SAME)
 

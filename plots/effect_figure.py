@@ -114,7 +114,8 @@ def model_figure(verdict: Verdict) -> Optional[Figure]:
         if not sel:
             continue
         ax.errorbar([r.predicted[0] for r in sel], [r.saving.median for r in sel],
-                    xerr=[[r.predicted[0] - r.predicted[1] for r in sel], [r.predicted[2] - r.predicted[0] for r in sel]],
+                    xerr=[[r.predicted[0] - r.predicted[1] for r in sel],
+                          [r.predicted[2] - r.predicted[0] for r in sel]],
                     yerr=[[r.saving.median - r.saving.lo for r in sel], [r.saving.hi - r.saving.median for r in sel]],
                     fmt=markers[d], color=colors[d], ms=5, capsize=2, elinewidth=0.8, label=d)
     ax.set_xlim(0, top)
@@ -143,8 +144,26 @@ def effect_caption(verdict: Verdict) -> str:
         else:
             parts.append(f"on the {name} no saving beyond the noise in {len(rows)} configurations")
     text = "; ".join(parts)
-    return (text[0].upper() + text[1:] + ". The saving grows with tokens per batch; dashed lines: the byte "
-            "model. Open markers: the interval contains zero.") if text else ""
+    if not text:
+        return ""
+    trend = _trend(verdict.hot_rows + verdict.guard_rows)
+    return (text[0].upper() + text[1:] + f".{trend} Dashed lines: the byte model. Open markers: the interval "
+            "contains zero.")
+
+
+def _trend(rows: list[VerdictRow]) -> str:
+    """' The saving grows with tokens per batch in every distribution.' when the data say so."""
+    by_dist: dict[str, list[VerdictRow]] = {}
+    for r in rows:
+        if r.saving is not None:
+            by_dist.setdefault(r.distribution, []).append(r)
+    spans = [sorted(pts, key=lambda r: r.tokens) for pts in by_dist.values() if len(pts) >= 2]
+    if not spans:
+        return ""
+    grows = sum(pts[-1].saving.median > pts[0].saving.median for pts in spans)
+    if grows == len(spans):
+        return " The saving grows with tokens per batch in every distribution measured at two budgets."
+    return f" The saving grows with tokens per batch in {grows} of {len(spans)} distributions."
 
 
 def model_caption(verdict: Verdict) -> str:

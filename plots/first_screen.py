@@ -87,14 +87,15 @@ def step_blocks(verdict: Verdict) -> list[Block]:
                       f"scaling` does); {layers} layers x the attention saving would ignore the rest of the step.",
                  "answer")]
     shape = f"{steps[0].heads} heads x {steps[0].head_dim}" if steps[0].heads else "the suite's shape"
-    headers = ["tokens", f"step ms ({layers} layers)", "measured saving ms", "derived saving ms (% of step)",
-               "eager derived ms (%)"]
+    headers = ["tokens", f"step ({layers} layers)", "measured saving", "derived saving (% of step)",
+               "eager derived (%)"]
     rows = [[s.label.split()[-1], f"{s.step_ms * layers:.1f}", _step_cells(s, s.measured),
              _step_cells(s, s.derived), _step_cells(s, s.eager_derived, eager=True)] for s in steps]
     sources = sorted({s.source for s in steps})
     return [("h", 3, f"3. Per training step of a {layers}-layer model ({steps[0].label.split()[0]}, {shape})"),
             ("table", headers, rows, "compact"),
-            ("p", f"GPU time unless eager. measured = {layers} x the paired block delta (fwd+bwd); derived = "
+            ("p", f"ms per training step, GPU time unless eager. measured = {layers} x the paired block delta "
+                  f"(fwd+bwd); derived = "
                   f"{layers} x the attention backward delta, over the block step of the same run "
                   f"({', '.join(sources)}); L is set by --layers.", "small")]
 

@@ -35,9 +35,9 @@ th,td{border:1px solid #ccc;padding:3px 8px;text-align:left}th{background:#f3f3f
 td.num{text-align:right;font-variant-numeric:tabular-nums}img{max-width:100%;border:1px solid #eee}
 h2{border-bottom:1px solid #ddd;padding-bottom:0.2em}
 .scroll{overflow-x:auto;max-width:100%}.scroll table{margin-bottom:0.6em}
-td{overflow-wrap:anywhere}
+td{overflow-wrap:break-word}td.num{white-space:nowrap}
 .grid{display:grid;grid-template-columns:minmax(0,1.05fr) minmax(0,1fr);gap:0 16px;align-items:start}
-table.saving td{white-space:nowrap}
+.grid td.num{white-space:normal}table.saving td{white-space:nowrap}
 .grid table.compact th{font-weight:600}
 .grid h3{font-size:0.95em;margin:0.35em 0 0.15em}.grid table.compact{margin:0.15em 0 0.25em}
 .grid p{margin:0.15em 0}p.count,p.answer{font-size:0.82em;margin:0.15em 0}

@@ -315,7 +315,8 @@ def build_report(dirs: list[str | Path], out: str | Path, extra_notes: Optional[
     if appendix:
         blocks += [("h", 3, "Other figures")] + figure_blocks(appendix, 4)
     blocks += provenance_blocks(data) + env_blocks(data)
-    blocks += [("h", 3, "Notes"), ("ul", list(extra_notes or []) + notes_for(data) + fig_notes or ["none"])] + summary_blocks(data)
+    notes = list(extra_notes or []) + notes_for(data) + fig_notes
+    blocks += [("h", 3, "Notes"), ("ul", notes or ["none"])] + summary_blocks(data)
     blocks = [b for b in blocks if not (b[0] == "p" and not b[1])]
     md, html_path = out / "report.md", out / "report.html"
     md.write_text(to_markdown(blocks, out))

@@ -622,9 +622,9 @@ def _settled_cell(row: VerdictRow) -> str:
 
 
 def table_caption(study: Study) -> str:
-    return (f"Backward ms (medians) per variant. PR saving = {study.baseline} - {study.merged}, paired over pairs "
-            f"of rounds of the run named under 'run', and as % of {study.baseline}'s backward; the medians do not "
-            f"subtract to it (a paired statistic). status: faster / slower where the 95% CI excludes zero, same "
+    return (f"All times in ms. Backward medians per variant. PR saving = {study.baseline} - {study.merged}, "
+            f"paired over pairs of rounds of the run named under 'run', and as % of {study.baseline}'s backward; "
+            f"the medians do not subtract to it (a paired statistic). status: faster / slower where the 95% CI excludes zero, same "
             f"where it contains zero; below {MIN_PAIRS} pairs no interval. byte model = the saving its byte counts "
             f"predict; settled = its 95% CI within +-{CONVERGED_REL_CI:.0%} of itself; guard cost = {study.merged} "
             f"- {study.unguarded}; ours beyond PR = {study.merged} - {study.ours}.")
@@ -633,8 +633,8 @@ def table_caption(study: Study) -> str:
 def table(verdict: Verdict) -> tuple[list[str], list[list[str]]]:
     """Headers and string rows of the verdict table (markdown / HTML)."""
     headers = (["configuration", "guard branch"] + list(verdict.variants)
-               + ["PR saving ms [95% CI]", "% of bwd", "run", "byte model ms", "settled", "guard cost ms",
-                  "ours beyond PR ms"])
+               + ["PR saving [95% CI]", "% of bwd", "run", "byte model", "settled", "guard cost",
+                  "ours beyond PR"])
     rows = []
     for r in verdict.rows:
         model = "-" if r.predicted is None else _ms(r.predicted[0])

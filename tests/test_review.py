@@ -17,7 +17,10 @@ TINY = dict(distributions=["sft_long_prompt", "no_causal"], tokens=[128], heads=
 
 def test_review_runs_every_step_into_one_directory(tmp_path: Path) -> None:
     lines: list[str] = []
-    result = run_review(tmp_path, "smoke", isolation="none", log=lines.append, **TINY)
+    from plots.report import build_report
+    from plots.terminal import sweep_summary
+    result = run_review(tmp_path, "smoke", isolation="none", log=lines.append, report_fn=build_report,
+                        summary_fn=sweep_summary, **TINY)
     assert list(result.wall_s) == ["sweep", "validate", "profile", "report"]   # the reference has no delta to settle
     assert (tmp_path / "sweep" / "results.csv").is_file()
     validation = [json.loads(x) for x in (tmp_path / "validate" / "validation.jsonl").read_text().splitlines()]
@@ -54,3 +57,15 @@ def test_settle_runs_only_the_unsettled_pairs_within_the_budget() -> None:
         assert s.timing.watch_pairs == ((study.baseline, study.merged),)
         assert s.timing.cap_for(s.tokens[0]) == 10.0                     # 30 s over three configurations
     assert settle_suites(base, [], study, 30.0) == []
+
+
+def test_only_wide_or_short_deltas_are_settled_again() -> None:
+    from bench.results.records import Record
+    from bench.run.review import unsettled_configs
+    from tests.test_settled_verdict import _pair
+    records = (_pair("uniform", 16384, 0.3, 0.005) + _pair("no_causal", 16384, 0.3, 0.6, seed=2)
+               + _pair("sft_long_prompt", 16384, 0.3, 0.005, rounds=8, seed=4))
+    todo = unsettled_configs([Record.from_json(r) for r in records], load_study())
+    assert todo == [("no_causal", 16384), ("sft_long_prompt", 16384)]       # wide, and too few pairs
+    on_cpu = [Record.from_json(r | {"backend": "reference", "device": "cpu"}) for r in records]
+    assert unsettled_configs(on_cpu, load_study()) == []

@@ -1,6 +1,7 @@
 """`prefixbench review --out DIR`: the whole review of the PR in one command, each stage timed.
 
-    DIR/sweep       the suite's sweep (default suite; `smoke` on the CPU reference)
+    DIR/sweep       the suite's sweep (default suite; `smoke` on the CPU reference), every configuration at
+                    the suite's short time cap (the pair's long wait moves to the settle stage)
     DIR/settle/tN   the study's pair alone, side by side, for every configuration whose delta did not
                     settle in the sweep (as `--suite pr_delta` runs it), within a stated budget
     DIR/validate    the boundary matrix of every variant the study names, the unguarded one included
@@ -24,12 +25,14 @@ from bench.harness.registry import check_suite
 from bench.results.io import read_records, write_json
 from bench.harness.patterns import catalogue, random_patterns
 from bench.results.records import Record
-from bench.spec.study import Study, load_study
+from bench.spec.study import MIN_PAIRS, SETTLED_REL_CI, Study, load_study
 from bench.run.sweep import Target, resolve_target, run_sweep, suite_from_flags
 from bench.harness.validate import run_validation, summarize
-from plots.report import build_report
-from plots.terminal import sweep_summary
-from plots.verdict import DEFAULT_LAYERS, verdict_rows
+from bench.results.derived import paired_difference
+
+DEFAULT_LAYERS = 32
+ReportFn = Callable[..., dict]          # plots.report.build_report(dirs, out, extra_notes=, layers=, study=)
+SummaryFn = Callable[[list, list], str]  # plots.terminal.sweep_summary(records, validation)
 
 PROFILE_DISTRIBUTION = "sft_long_prompt"      # the SFT case the PR is about
 RANDOM_PATTERNS = 3          # 19 named + 3 random = the 22-pattern boundary matrix; `validate --random N` for more
@@ -82,9 +85,24 @@ def _profile(out: Path, suite: Suite, target: Target, nsys_path: Optional[str], 
 
 
 def unsettled_configs(records: list[Record], study: Study) -> list[tuple[str, int]]:
-    """(distribution, tokens) of every GPU configuration whose paired delta has not settled."""
-    return [(r.distribution, r.tokens) for r in verdict_rows(records, study)
-            if not r.reference and r.saving_delta is not None and not r.converged]
+    """(distribution, tokens) of every GPU configuration whose paired delta baseline - merged has not
+    settled: too few pairs of rounds, or a 95% CI wider than +-SETTLED_REL_CI of itself."""
+    pairs: dict[str, dict[str, Record]] = {}
+    for r in records:
+        if r.ok and r.variant in (study.baseline, study.merged) and r.backend != "reference" and r.device != "cpu":
+            pairs.setdefault(r.config_id, {})[r.variant] = r
+    out = []
+    for recs in pairs.values():
+        a, b = recs.get(study.baseline), recs.get(study.merged)
+        if a is None or b is None:
+            continue
+        sa, sb = (a.samples_ms or {}).get("backward"), (b.samples_ms or {}).get("backward")
+        if not sa or not sb:
+            continue
+        stat = paired_difference(sa, sb)
+        if stat.n < MIN_PAIRS or stat.rel_ci > SETTLED_REL_CI:
+            out.append((a.distribution, a.tokens))
+    return out
 
 
 def settle_suites(base: Suite, todo: list[tuple[str, int]], study: Study, budget_s: float) -> list[Suite]:
@@ -109,15 +127,22 @@ def run_review(out: str | Path, suite: Optional[str] = None, backend: str = "aut
                isolation: str = "process", nsys_path: Optional[str] = None, profile: bool = True,
                log: Callable[[str], None] = print, layers: int = DEFAULT_LAYERS,
                settle_budget_s: float = SETTLE_BUDGET_S, study: Optional[Study] = None,
+               report_fn: Optional[ReportFn] = None, summary_fn: Optional[SummaryFn] = None,
                **overrides: object) -> ReviewResult:
     """Sweep, settle, validate, profile and report into OUT; returns what ran and how long each stage took.
 
-    `overrides` narrow the suite as the sweep's flags do (distributions=[...], tokens=[...], ...).
+    `report_fn` / `summary_fn` come from the caller (the CLI passes plots.report.build_report and
+    plots.terminal.sweep_summary): the run floor does not import the printers above it. Without
+    report_fn there is no report stage. `overrides` narrow the suite as the sweep's flags do.
     """
     out = Path(out)
     study = study or load_study()
     result = ReviewResult(out)
     the_suite, _ = suite_from_flags(suite, backend=backend, device=device, **overrides)
+    if "time_cap_long_s" not in overrides and the_suite.timing.watch_pairs:
+        # the sweep need not wait for the watched pair at long sequences with every implementation in the
+        # rounds: the settle stage times the pair alone, which is what settles it
+        the_suite = replace(the_suite, timing=replace(the_suite.timing, time_cap_long_s=0.0))
     check_suite(the_suite)
     target = resolve_target(the_suite.backend, the_suite.device)
     if target.device == "cpu":
@@ -162,8 +187,9 @@ def run_review(out: str | Path, suite: Optional[str] = None, backend: str = "aut
             log(f"review: {note}")
         elif (out / "profile" / "breakdown.json").is_file():
             dirs.append(out / "profile")
-    result.report = stage("report", lambda: build_report(dirs, out / "report", extra_notes=result.notes,
-                                                         layers=layers, study=study))
+    if report_fn is not None:
+        result.report = stage("report", lambda: report_fn(dirs, out / "report", extra_notes=result.notes,
+                                                          layers=layers, study=study))
     write_json(out / "stage_times.json", {"wall_s": result.wall_s, "total_s": round(sum(result.wall_s.values()), 1)},
                indent=1, newline=True)
     write_json(out / "review.json", {"suite": the_suite.name, "backend": target.backend, "device": target.device,
@@ -174,5 +200,5 @@ def run_review(out: str | Path, suite: Optional[str] = None, backend: str = "aut
     validation = [json.loads(line) for line in (out / "validate" / "validation.jsonl").read_text().splitlines()
                   if line.strip()]
     recs = [Record.from_json(r) for r in read_records([out / "sweep" / "results.jsonl"])]
-    result.summary = sweep_summary(recs, validation)
+    result.summary = summary_fn(recs, validation) if summary_fn is not None else ""
     return result

@@ -17,6 +17,8 @@ from bench.spec.errors import UserError
 STUDIES_DIR = Path(__file__).resolve().parents[1] / "suites" / "studies"
 DEFAULT_STUDY = STUDIES_DIR / "guard_pr.toml"
 ROLES = ("baseline", "merged", "first_commit", "ours", "unguarded")
+MIN_PAIRS = 10          # fewer pairs of rounds: the order-statistic 95% interval is the pairs' min..max
+SETTLED_REL_CI = 0.05   # a delta has settled when its 95% CI is within +-5% of itself (the sweep's watch rule)
 REQUIRED_ROLES = ("baseline", "merged")
 
 
