@@ -5,22 +5,42 @@ plots/console.py; the shared options are declared once in cli_options.py.
 """
 from __future__ import annotations
 
-import json
 import sys
-from pathlib import Path
-from typing import Annotated, List, Optional
 
-import typer
+from bench.run import interrupts
 
-from bench.spec.errors import UserError
-from cli_options import (Backend, CacheControl, CheckedVariants, ClockControl, Context, Device, Distributions,
-                         Dtypes, HeadDims, Heads, Isolation, Json, Metric, OneDtype, Peers, ProfileVariants, Progress,
-                         Ranges, Seed, SuiteName, Tokens, Tool, Variants)
-from plots import console
-from prefixlm_attn.metadata import InvalidLengths
+with interrupts.while_starting(__name__):        # Ctrl-C during the imports: one line, not an import traceback
+    import json
+    from pathlib import Path
+    from typing import Annotated, List, Optional
+
+    import typer
+    try:                                          # typer >= 0.2x carries its own copy of click
+        from typer._click import exceptions as click_errors
+    except ImportError:
+        from click import exceptions as click_errors
+
+    from bench.spec.errors import UserError
+    from cli_options import (Backend, CacheControl, CheckedVariants, ClockControl, Context, Device, Distributions,
+                             Dtypes, HeadDims, Heads, Isolation, Json, Metric, OneDtype, Peers, ProfileVariants,
+                             Progress, Ranges, Seed, SuiteName, Tokens, Tool, Variants)
+    from plots import console
+    from prefixlm_attn.metadata import InvalidLengths
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Microbenchmarks, profiles and boundary checks for PrefixLM attention (two FA3 passes).")
+
+
+def _out_dir(value: object) -> Path:
+    """An --out value: an empty one would write into the current directory, so it is refused."""
+    if isinstance(value, Path):
+        return value
+    if not str(value).strip():
+        raise UserError(f"--out {str(value)!r}: an empty path; name a directory")
+    return Path(str(value))
+
+
+OUT_DIR = {"parser": _out_dir, "metavar": "DIR"}
 
 
 @app.callback()
@@ -46,7 +66,7 @@ def variants(as_json: Json = False) -> None:
 
 @app.command()
 def sweep(
-    out: Annotated[Path, typer.Option("--out", help="Directory for results.jsonl and env.json.")] = Path("runs/sweep"),
+    out: Annotated[Path, typer.Option("--out", **OUT_DIR, help="Directory for results.jsonl and env.json.")] = Path("runs/sweep"),
     suite: SuiteName = None,
     variant: Variants = [],  # noqa: B006 - typer reads the default
     peer: Peers = [],  # noqa: B006
@@ -126,7 +146,7 @@ def sweep(
 
 @app.command()
 def profile(
-    out: Annotated[Path, typer.Option("--out", help="Directory for breakdown.json and the tool's files.")],
+    out: Annotated[Path, typer.Option("--out", **OUT_DIR, help="Directory for breakdown.json and the tool's files.")],
     tool: Tool = "auto",
     nsys: Optional[str] = typer.Option(None, "--nsys", help="Path to the nsys executable."),
     ncu: Optional[str] = typer.Option(None, "--ncu", help="Path to the ncu executable."),
@@ -165,7 +185,7 @@ def profile(
 
 @app.command()
 def validate(
-    out: Annotated[Path, typer.Option("--out", help="Directory for validation.jsonl, validation_summary.json, "
+    out: Annotated[Path, typer.Option("--out", **OUT_DIR, help="Directory for validation.jsonl, validation_summary.json, "
                                                     "contract_probes.json.")],
     variant: CheckedVariants = None,
     backend: Backend = "auto",
@@ -218,7 +238,7 @@ def validate(
 
 @app.command()
 def report(dirs: List[Path] = typer.Argument(..., help="Result directories (each holding results.jsonl)."),
-           out: Path = typer.Option(..., "--out", "-o", help="Directory for report.md, report.html, figures/.")) -> None:
+           out: Path = typer.Option(..., "--out", "-o", **OUT_DIR, help="Directory for report.md, report.html, figures/.")) -> None:
     """Write OUT/report.md, a self-contained OUT/report.html and OUT/figures/*.png|svg from result directories.
 
     Exit codes: 0 = written; 2 = bad input (missing results.jsonl, malformed records).
@@ -274,7 +294,7 @@ def compare(base: Path = typer.Argument(..., help="Baseline: a result directory 
 
 
 @app.command()
-def review(out: Annotated[Path, typer.Option("--out", "-o", help="Directory for sweep/, validate/, profile/, "
+def review(out: Annotated[Path, typer.Option("--out", "-o", **OUT_DIR, help="Directory for sweep/, validate/, profile/, "
                                                                  "report/ and review.json.")],
            suite: SuiteName = None,
            backend: Backend = "auto",
@@ -294,7 +314,7 @@ def review(out: Annotated[Path, typer.Option("--out", "-o", help="Directory for 
 
 
 @app.command()
-def doctor(out: Path = typer.Option(Path("runs"), "--out",
+def doctor(out: Path = typer.Option(Path("runs"), "--out", **OUT_DIR,
                                     help="Folder a sweep would write to (checked for write access).")) -> None:
     """Can a GPU sweep run here? One line per check: ok, or the fix. Exit 0 only if it can."""
     from profiles.doctor import diagnose, format_check, verdict_line
@@ -305,16 +325,68 @@ def doctor(out: Path = typer.Option(Path("runs"), "--out",
     raise typer.Exit(0 if can_sweep else 1)
 
 
-def main() -> None:
-    """Entry point: user errors become one line on stderr and exit code 2, never a traceback."""
+def _bad_value_message(exc: click_errors.UsageError) -> Optional[str]:
+    """'--tokens '1e12': input should be a valid integer' for a value typer's validation refused (its message
+    alone does not show the value)."""
+    errors = getattr(exc.__cause__, "errors", None)
+    param = getattr(exc, "param", None)
+    if not callable(errors) or param is None:
+        return None
     try:
-        app()
+        first = errors()[0]
+        value, why = first["input"], first["msg"]
+    except (Exception,):  # noqa: BLE001 - another validation library's shape: keep click's message
+        return None
+    flag = param.opts[0] if getattr(param, "opts", None) else param.name
+    return f"{flag} {str(value)!r}: {why[:1].lower()}{why[1:]}"
+
+
+def usage_line(exc: click_errors.UsageError) -> str:
+    """Click's usage error (a missing option, an unknown flag, a value out of range) as one line."""
+    command = " ".join(exc.ctx.command_path.split()[1:]) if exc.ctx is not None else ""
+    message = _bad_value_message(exc) or " ".join(exc.format_message().split())
+    if command:
+        return f"prefixbench: error: {command}: {message} (see prefixbench {command} --help)"
+    return f"prefixbench: error: {message} (see prefixbench --help)"
+
+
+def run(args: Optional[List[str]] = None) -> int:
+    """Run one command line and return its exit code: user errors (bad flags, values, files) are one line
+    on stderr and 2; SIGINT / SIGTERM are one line and 130 / 143; never a traceback."""
+    try:
+        code = app(args=args, prog_name="prefixbench", standalone_mode=False)
+        return code if isinstance(code, int) else 0
     except (UserError, InvalidLengths) as exc:
         print(f"prefixbench: error: {exc}", file=sys.stderr)
-        sys.exit(2)
-    except KeyboardInterrupt:
-        print("prefixbench: interrupted; finished records are kept", file=sys.stderr)
-        sys.exit(130)
+        return 2
+    except getattr(click_errors, "NoArgsIsHelpError", ()) as exc:     # bare `prefixbench`: the help (shown)
+        return exc.exit_code
+    except click_errors.UsageError as exc:
+        print(usage_line(exc), file=sys.stderr)
+        return 2
+    except typer.Abort:                     # end of input at a prompt
+        print("prefixbench: aborted", file=sys.stderr)
+        return 1
+    except interrupts.Interrupted as exc:
+        print(exc.line or f"prefixbench: {exc.what}", file=sys.stderr)
+        return exc.exit_code
+    except BrokenPipeError:                            # `prefixbench ... | head`
+        return 1
+    except OSError as exc:                             # the machine said no (disk, permissions): one line
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"prefixbench: error: {exc.strerror or exc}{where}", file=sys.stderr)
+        return 2
+
+
+def main() -> None:
+    """Entry point (the `prefixbench` script and `python -m cli`): signals raise `Interrupted` from here on."""
+    interrupts.install()
+    code = run()
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        pass
+    sys.exit(code)
 
 
 if __name__ == "__main__":

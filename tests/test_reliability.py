@@ -18,6 +18,7 @@ from bench.spec.grid import load_suite
 from bench.results.io import RecordFile, read_record_file
 from bench.run.lock import LOCK_NAME, DirLock
 from bench.run.sweep import resolve_target, run_sweep
+from tests.cli_run import cli_in_process
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = dict(tokens=[128], heads=[1], head_dims=[16], dtypes=["float32"], context=64, warmup=0, min_reps=3,
@@ -71,25 +72,30 @@ def test_a_full_disk_leaves_no_half_line(tmp_path, monkeypatch):
     assert read(tmp_path / "results.jsonl") == [{"config_id": "a", "variant": "v", "status": "ok"}]
 
 
-def test_report_and_compare_read_past_a_cut_line(tmp_path, capsys):
-    from bench.results.records import load_records
-    suite = tiny_suite(distributions=["uniform", "no_causal"], variants=["prefix_rows_add"])
-    run_sweep(suite, tmp_path, CPU, isolation="none")
-    path = tmp_path / "results.jsonl"
-    path.write_text(path.read_text() + '{"config_id": "x", "vari')
-    records = load_records(tmp_path)
-    assert len(records) == 2 and "unreadable line" in capsys.readouterr().err
-    assert (tmp_path / "results.jsonl.corrupt").read_text() == '{"config_id": "x", "vari\n'
-    assert len(read(path)) == 2                                 # the file parses whole again
+def test_report_and_compare_read_around_a_cut_line_and_never_write_into_their_input(full_run, tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    text = (full_run / "results.jsonl").read_text() + '{"config_id": "x", "vari'
+    (run / "results.jsonl").write_text(text)
+    before = sorted(p.name for p in run.iterdir())
+    for args in (["report", str(run), "--out", str(tmp_path / "report")], ["compare", str(full_run), str(run)],
+                 ["compare", str(run), str(full_run)]):
+        code, out, err = cli_in_process(*args)
+        assert code == 0 and "unreadable line" in err and "skipped" in err, (args, out, err)
+        assert (run / "results.jsonl").read_text() == text        # not moved, not rewritten
+        assert sorted(p.name for p in run.iterdir()) == before     # no .corrupt beside it
 
 
-def test_a_bad_line_is_only_skipped_while_a_writer_holds_the_directory(tmp_path):
+def test_only_a_resuming_writer_repairs_a_cut_line(tmp_path):
     path = tmp_path / "results.jsonl"
     path.write_text('{"config_id": "a"}\n{"cut')
     warnings = []
-    assert read_record_file(path, move_aside=False, warn=warnings.append) == [{"config_id": "a"}]
+    assert read_record_file(path, warn=warnings.append) == [{"config_id": "a"}]
     assert path.read_text().endswith('{"cut') and "skipped" in warnings[0]
     assert not (tmp_path / "results.jsonl.corrupt").exists()
+    assert read_record_file(path, repair=True, warn=warnings.append) == [{"config_id": "a"}]
+    assert path.read_text() == '{"config_id": "a"}\n' and "moved to" in warnings[1]
+    assert (tmp_path / "results.jsonl.corrupt").read_text() == '{"cut\n'
 
 
 # 2 + 5. resume continues the saved grid; a partly recorded configuration is measured again whole

@@ -157,7 +157,7 @@ def run_validation(variants: Sequence[str], patterns: Sequence[Pattern], backend
     """
     out_dir = Path(out_dir)
     path = open_results(out_dir, "validation.jsonl", resume)
-    records = read_record_file(path) if resume else []
+    records = read_record_file(path, repair=True) if resume else []
     for r in records:
         if r.get("variant") not in VARIANTS or "pattern" not in r or "outcome" not in r:
             raise UserError(f"{path}: a record of variant {r.get('variant')!r} that this version cannot resume "

@@ -202,7 +202,7 @@ def _run_locked(suite: Suite, out_dir: Path, target: Target, resume: bool, isola
     configs = suite.configs()
     done: set[str] = set()
     if resume:
-        records = read_records([results, sink.path])
+        records = read_records([results, sink.path], repair=True)
         done = recorded_configs(records, configs, names, retry_failed)
         if not rank.distributed:
             supersede(results, records, configs, done)    # partial or retried configurations rerun whole
