@@ -13,7 +13,7 @@ import typer
 from bench.spec.errors import UserError
 from bench.spec.grid import DTYPES
 from bench.harness.registry import peer_names
-from bench.harness.workloads import NAMED, get_distribution
+from bench.spec.distributions import NAMED, get_distribution
 from prefixlm_attn.backends import BACKENDS
 from prefixlm_attn.phases import ALL_PHASES
 from plots.compare import METRICS

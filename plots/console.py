@@ -17,7 +17,7 @@ from rich.table import Table
 from bench.spec.grid import Config
 from bench.results.records import Record
 from bench.results.stats import Stat
-from profiles.breakdown import ordered_ranges
+from bench.spec.names import format_ranges, ordered_ranges
 
 STATUS_STYLE = {"ok": "green", "crashed": "bold red", "oom": "magenta", "error": "red", "skipped": "yellow"}
 OUTCOME_STYLE = {"ok": "green", "wrong": "bold red", "unwritten": "bold magenta", "crashed": "bold red"}
@@ -122,7 +122,6 @@ def results_table(records: list[Record], title: str = "prefixbench sweep (ms: me
 # --- validate -------------------------------------------------------------------------------------------------
 
 def _validation_cell(record: dict[str, Any]) -> str:
-    from bench.harness.accuracy import format_ranges
     outcome = record["outcome"]
     details = record["details"]
     text = outcome

@@ -5,7 +5,7 @@ from collections import defaultdict
 from typing import Any
 
 from bench.results.records import Record
-from bench.harness.transformer_block import BLOCK_PREFIX
+from bench.spec.names import BLOCK_PREFIX
 from plots.records import by_config, config_sort_key
 
 PHASE_SEGMENTS: dict[str, tuple[str, ...]] = {

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from typing import Iterable, Optional
 
-from bench.results.records import Record, paired_difference
+from bench.results.derived import paired_difference
+from bench.results.records import Record
 from bench.results.stats import Stat
 from plots.render import Block
-from prefixlm_attn.variants import VARIANTS
+from bench.spec.names import variants_first
 
 PR_BEFORE, PR_AFTER = "zeros_always", "guarded_passthrough"
 
@@ -35,12 +36,12 @@ def _label(rec: Record) -> str:
 
 def _ordered_names(records: list[Record]) -> list[str]:
     seen = list(dict.fromkeys(r.variant for r in records))
-    return [n for n in VARIANTS if n in seen] + [n for n in seen if n not in VARIANTS]
+    return variants_first(seen)
 
 
 def pr_delta_on_both_clocks(before: Record, after: Record) -> Optional[tuple[Stat, Stat, Stat]]:
     """The PR delta on the mode's clock and on eager, and their paired difference (mode - eager), all
-    paired as `bench.results.records.paired_difference`. The two clocks agree when the interval of their
+    paired as `bench.results.derived.paired_difference`. The two clocks agree when the interval of their
     difference holds zero."""
     sa, sb = before.samples_ms or {}, after.samples_ms or {}
     series = [sa.get("backward"), sb.get("backward"), sa.get("eager_backward"), sb.get("eager_backward")]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 
-from bench.harness.transformer_block import BLOCK_PREFIX
+from bench.spec.names import BLOCK_PREFIX
 
 COLORS: dict[str, str] = {
     # the op's variants

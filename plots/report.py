@@ -13,7 +13,8 @@ from plots.figures import render_all
 from plots.overhead import host_overhead_blocks
 from bench.spec.errors import UserError
 from bench.results.io import make_out_dir
-from bench.results.records import Record, fill_ideal
+from bench.results.derived import fill_ideal
+from bench.results.records import Record
 from bench.results.stats import Stat
 from plots.records import RunData, by_config, config_sort_key, load_dirs
 from plots.render import Block, fmt_num, to_html, to_markdown

@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
 
-from bench.spec.grid import Config, Suite, check_suite
+from bench.spec.grid import Config, Suite
+from bench.harness.registry import check_suite
 from bench.results.io import read_records, write_json
 from bench.harness.patterns import catalogue, random_patterns
 from bench.results.records import Record

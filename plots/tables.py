@@ -14,7 +14,7 @@ from typing import Any, Iterable, Optional
 from bench.results.io import SKIPPED_CSV_KEYS as SKIPPED_KEYS  # noqa: F401 - results.csv is written by every sweep,
 from bench.results.io import flatten_record, write_results_csv  # noqa: F401 - so it lives in bench.results.io
 from plots import fields as f
-from prefixlm_attn.variants import VARIANTS
+from bench.spec.names import variants_first
 
 METRICS = ("backward", "forward")
 
@@ -72,7 +72,7 @@ def pivot(records: Iterable[Any], metrics: tuple[str, ...] = METRICS) -> Pivot:
         groups.setdefault(f.config_id(rec), []).append(rec)
     seen = list(dict.fromkeys(f.name(r) for r in records))
     variants = [n for n in seen if f.kind(next(r for r in records if f.name(r) == n)) == "variant"]
-    names = [n for n in VARIANTS if n in variants] + [n for n in variants if n not in VARIANTS]
+    names = variants_first(variants)
     names += [n for n in seen if n not in names]
     vary = set()
     if len({f.shape(r)[:2] for r in records}) > 1:

@@ -2,7 +2,7 @@
 
 The guard PR's own number is the paired difference zeros_always - guarded_passthrough (the reverted
 version against the merged one), from per-round samples so drift between rounds cancels; it uses
-`bench.results.records.paired_difference` and `predicted_extra_ms`, the same code as
+`bench.results.derived.paired_difference` and `predicted_extra_ms`, the same code as
 `scripts/paired_difference.py`, so the two always agree. Where the records cannot answer a question
 (CPU reference timings, a variant not measured, no per-round samples, a delta whose interval is still
 wide) the sentences say so instead of guessing.
@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Optional
 
-from bench.results.records import paired_difference, predicted_extra_ms
-from bench.harness.transformer_block import BLOCK_PREFIX
+from bench.results.derived import paired_difference, predicted_extra_ms
+from bench.spec.names import BLOCK_PREFIX
 from bench.results.stats import Stat
 from plots import fields as f
 

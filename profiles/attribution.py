@@ -12,9 +12,10 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Iterable, Optional, Sequence
 
+from bench.spec.names import OUTSIDE_PHASES  # noqa: F401 - the name printers share
+
 REP_PREFIX = "rep:"
 CONFIG_PREFIX = "config:"
-OUTSIDE_PHASES = "(outside phases)"
 
 
 @dataclass(frozen=True)

@@ -16,17 +16,10 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from bench.spec.grid import Config
-from prefixlm_attn.phases import ALL_PHASES
-from profiles.attribution import OUTSIDE_PHASES, difference
+from bench.spec.names import ordered_ranges
+from profiles.attribution import difference
 
 SCHEMA = 1
-
-
-def ordered_ranges(names: Sequence[str]) -> list[str]:
-    """The op's phases in execution order, then anything else by name, "(outside phases)" last."""
-    known = [p for p in ALL_PHASES if p in names]
-    rest = sorted(n for n in names if n not in ALL_PHASES and n != OUTSIDE_PHASES)
-    return known + rest + ([OUTSIDE_PHASES] if OUTSIDE_PHASES in names else [])
 
 
 def build_breakdown(tool: str, config: Config, variant_order: Sequence[str], variants: dict[str, dict],

@@ -6,7 +6,8 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from bench.spec.errors import UserError
-from bench.spec.grid import Config, Suite, check_suite
+from bench.spec.grid import Config, Suite
+from bench.harness.registry import check_suite
 from bench.run.sweep import Target, resolve_target, suite_from_flags
 
 TOOLS = ("auto", "nsys", "ncu", "torch")

@@ -69,7 +69,7 @@ def measured_reps(run: ProfiledRun, reps: int, range_hook: Optional[Callable[[st
     """`reps` rounds, every variant once per round, inside config/rep ranges (plus `range_hook`'s
     context managers, e.g. torch.profiler.record_function) with every phase observer subscribed."""
     with ExitStack() as outer:
-        cfg_name = config_range_name(run.workload.config.config_id)
+        cfg_name = config_range_name(run.workload.label)
         outer.enter_context(nvtx_range(run.emitter, cfg_name))
         if range_hook:
             outer.enter_context(range_hook(cfg_name))

@@ -16,7 +16,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.spec.errors import UserError  # noqa: E402
-from bench.results.records import Record, load_records, paired_difference, predicted_extra_ms  # noqa: E402
+from bench.results.derived import paired_difference, predicted_extra_ms  # noqa: E402
+from bench.results.records import Record, load_records  # noqa: E402
 
 
 def rows(run: Path, name_a: str, name_b: str) -> list[dict]:

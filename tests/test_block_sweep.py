@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from bench.spec.errors import UserError
-from bench.spec.grid import check_suite, load_suite
+from bench.harness.registry import check_suite
+from bench.spec.grid import load_suite
 from bench.run.sweep import resolve_target, run_sweep
 from plots.records import load_dirs
 from plots.verdict import build_verdict

@@ -2,7 +2,8 @@
 import pytest
 
 from bench.spec.errors import UserError
-from bench.spec.grid import available_suites, check_suite, load_suite
+from bench.harness.registry import check_suite
+from bench.spec.grid import available_suites, load_suite
 
 
 def test_builtin_suites_load_and_check():

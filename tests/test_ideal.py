@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from bench.spec.grid import load_suite
-from bench.results.records import IDEAL_PEER, fill_ideal
+from bench.results.derived import IDEAL_PEER, fill_ideal
 from bench.run.sweep import resolve_target, run_sweep
 from plots.records import by_config, load_dirs
 from plots.report import build_report

@@ -37,7 +37,7 @@ def test_cpu_peer_matches_its_dense_reference(name, distribution):
     prepared = PEERS[name].prepare(w, "reference")
     check = prepared.notes["check"]
     assert check["ok"] and check["padding_zero"] and check["max_rel_err"] < 1e-5
-    assert check["checked_tokens"] == w.meta.total < w.config.tokens     # padding rows were checked
+    assert check["checked_tokens"] == w.meta.total < w.shape.tokens     # padding rows were checked
 
 
 @pytest.mark.parametrize("name", CPU_PEERS)
@@ -101,7 +101,7 @@ def test_large_workload_is_checked_on_a_sub_batch_of_its_own_rows(monkeypatch):
     monkeypatch.setattr(peers_check, "CHECK_TOKENS", 128)
     w = tiny()
     small = peers_check.sub_workload(w)
-    assert small.config.tokens == 128 + peers_check.CHECK_PADDING and small.meta.total <= 128
+    assert small.shape.tokens == 128 + peers_check.CHECK_PADDING and small.meta.total <= 128
     n = small.batch.prefix_lens[0] + small.batch.causal_lens[0]
     assert torch.equal(small.q[:n], w.q.detach()[:n])
     check = check_peer("fa3_causal_bound", w, "reference")

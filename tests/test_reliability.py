@@ -306,7 +306,7 @@ def _lengths(tmp_path: Path, text: str, name: str = "lens.jsonl") -> str:
     ('{"prefix_len": 10, "causal_len": NaN}', "nan is not an integer length"),
 ])
 def test_length_files_accept_only_integers(tmp_path, row, message):
-    from bench.harness.workloads import get_distribution
+    from bench.spec.distributions import get_distribution
     with pytest.raises(UserError, match=message):
         get_distribution(_lengths(tmp_path, row + "\n"))
     one_line_exit_2(cli("sweep", "--out", str(tmp_path / "o"), *TINY_FLAGS, "--distribution",
@@ -337,13 +337,13 @@ def test_config_id_follows_the_file_contents_not_its_path(tmp_path, monkeypatch)
 
 @pytest.mark.parametrize("header", ["prefix_len,causal_len", "prefix,causal", "prompt_len,response_len"])
 def test_length_headers_are_recognised(tmp_path, header):
-    from bench.harness.workloads import read_length_file
+    from bench.spec.distributions import read_length_file
     (tmp_path / "l.csv").write_bytes(b"\xef\xbb\xbf" + f"{header}\n7,3\n".encode())      # with a UTF-8 BOM
     assert read_length_file(tmp_path / "l.csv") == [(7, 3)]
 
 
 def test_columns_flag_names_other_columns(tmp_path):
-    from bench.harness.workloads import get_distribution
+    from bench.spec.distributions import get_distribution
     (tmp_path / "l.csv").write_text("ctx,ans,other\n7,3,x\n")
     with pytest.raises(UserError, match="no length columns among ctx, ans, other"):
         get_distribution(f"file:{tmp_path / 'l.csv'}")
@@ -368,7 +368,7 @@ def test_batches_are_replayed_exactly_and_in_order(tmp_path):
     assert [(r["batch"]["prefix_tokens"], r["batch"]["causal_tokens"], r["batch"]["num_seqs"]) for r in recs] == \
         [(50, 5, 2), (4, 60, 1)]
     with pytest.raises(UserError, match="more than --tokens 60"):
-        from bench.spec.grid import check_suite
+        from bench.harness.registry import check_suite
         check_suite(suite.with_overrides(tokens=[60]))
     proc = cli("sweep", "--out", str(tmp_path / "c"), *[f for f in TINY_FLAGS if f not in ("--tokens", "128")],
                "--variant", "prefix_rows_add", "--distribution", f"batches:{path}", "--dry-run")
@@ -377,7 +377,7 @@ def test_batches_are_replayed_exactly_and_in_order(tmp_path):
 
 def test_seed_pr_suite_holds_the_guard_pr_batch():
     suite = load_suite("seed_pr")
-    from bench.spec.grid import check_suite
+    from bench.harness.registry import check_suite
     from bench.harness.workloads import packed_batch
     check_suite(suite)
     (config,) = {c.distribution: c for c in suite.configs()}.values()

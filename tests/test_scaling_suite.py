@@ -6,7 +6,8 @@ import sys
 import tomllib
 from pathlib import Path
 
-from bench.spec.grid import SUITES_DIR, check_suite, load_suite
+from bench.harness.registry import check_suite
+from bench.spec.grid import SUITES_DIR, load_suite
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -10,7 +10,8 @@ from bench.harness.clocks.interleave import ClockSet, measure_interleaved
 from bench.harness.clocks.plan import CPU_GPU_NOTE, TimingPlan
 from bench.spec.grid import Config, TimingOptions, load_suite
 from bench.harness.isolation import Outcome
-from bench.results.records import Record, build_records
+from bench.harness.record_builder import build_records
+from bench.results.records import Record
 from bench.harness.registry import registry
 from bench.results.stats import StoppingRule
 from bench.run.sweep import resolve_target, run_sweep
@@ -150,7 +151,7 @@ def test_the_stopping_rule_waits_for_the_mode_not_for_eager():
 
 def test_bad_timing_mode_in_a_suite_is_a_user_error(tmp_path):
     from bench.spec.errors import UserError
-    from bench.spec.grid import check_suite
+    from bench.harness.registry import check_suite
     with pytest.raises(UserError, match="--timing 'wall'"):
         check_suite(load_suite("smoke").with_overrides(mode="wall"))
     path = tmp_path / "s.toml"

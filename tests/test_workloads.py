@@ -4,7 +4,8 @@ import json
 import pytest
 
 from bench.spec.errors import UserError
-from bench.harness.workloads import NAMED, get_distribution, pack, read_length_file
+from bench.spec.distributions import NAMED, get_distribution, read_length_file
+from bench.spec.packing import pack
 
 
 @pytest.mark.parametrize("name", list(NAMED))

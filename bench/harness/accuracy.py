@@ -12,24 +12,11 @@ from typing import Any, Iterator, Sequence
 
 import torch
 
+from bench.spec.names import as_ranges, format_ranges  # noqa: F401 - row ranges are plain data
+
 SENTINEL = 12288.0          # exact in bf16/fp16/fp32; real gradients of randn inputs are far smaller
 TOLERANCE = {torch.float32: 1e-4, torch.float64: 1e-8, torch.bfloat16: 2e-2, torch.float16: 5e-3}
 TENSORS = ("out", "dq", "dk", "dv")
-
-
-def as_ranges(rows: Sequence[int]) -> list[list[int]]:
-    """Sorted row indices -> [[start, stop), ...] (JSON-friendly)."""
-    out: list[list[int]] = []
-    for r in sorted(set(int(x) for x in rows)):
-        if out and out[-1][1] == r:
-            out[-1][1] = r + 1
-        else:
-            out.append([r, r + 1])
-    return out
-
-
-def format_ranges(ranges: Sequence[Sequence[int]]) -> str:
-    return ",".join(f"{a}" if b == a + 1 else f"{a}-{b - 1}" for a, b in ranges) or "-"
 
 
 def tolerance(dtype: torch.dtype) -> float:

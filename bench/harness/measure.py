@@ -21,7 +21,8 @@ from bench.spec.grid import Config, TimingOptions
 from bench.harness.implementations import Prepared
 from bench.harness.peers.base import PeerUnsupported
 from bench.harness.registry import registry
-from bench.harness.workloads import PackedBatch, Workload, build_workload
+from bench.harness.workloads import Workload, build_workload
+from bench.spec.packing import PackedBatch
 from bench.results.stats import StoppingRule, median, median_ci
 from bench.harness.timing import Clock, L2Flusher, PhaseTimer, time_kernel_ms, timed_round
 

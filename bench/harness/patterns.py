@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Optional, Sequence
 
 from bench.spec.errors import UserError
-from bench.harness.workloads import PackedBatch
+from bench.spec.packing import PackedBatch
 from prefixlm_attn.metadata import InvalidLengths, validate_lengths
 
 MAX_TOKEN_BUDGET = 256

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import functools
 
+from bench.spec import grid
 from bench.spec.errors import UserError
 from bench.harness.implementations import Implementation, Prepared
 from bench.harness.peers import PEERS
-from bench.harness.transformer_block import BLOCK_PREFIX, block_implementation
+from bench.harness.transformer_block import block_implementation
+from bench.spec.names import BLOCK_PREFIX
 from bench.harness.workloads import Workload
 from prefixlm_attn.op import prefixlm_attention
 from prefixlm_attn.variants import DEFAULT_VARIANT, VARIANTS, auto_choice_for
@@ -43,6 +45,11 @@ def check_names(variants: tuple[str, ...], peers: tuple[str, ...]) -> None:
     for p in peers:
         if p not in known:
             raise UserError(f"unknown peer {p!r}; choose from {', '.join(known) or '(none registered)'}")
+
+
+def check_suite(suite: grid.Suite) -> None:
+    """The grid's checks (bench.spec.grid.check_suite) with this registry's names."""
+    grid.check_suite(suite, check_names)
 
 
 def implementation_listing() -> list[dict]:

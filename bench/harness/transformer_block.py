@@ -25,11 +25,11 @@ from torch import Tensor
 
 from bench.harness.implementations import Implementation, Prepared
 from bench.harness.workloads import Workload
+from bench.spec.names import BLOCK_PREFIX
 from prefixlm_attn.metadata import BatchMetadata
 from prefixlm_attn.op import prefixlm_attention
 from prefixlm_attn.variants import VARIANTS
 
-BLOCK_PREFIX = "block:"
 MLP_RATIO = 4
 RMS_EPS = 1e-6
 
@@ -89,7 +89,7 @@ def block_forward(x: Tensor, params: dict[str, Tensor], shape: BlockShape, atten
 def build_block(w: Workload, backend: str, variant: str,
                 mlp_hidden: Optional[int] = None) -> tuple[Callable[[], Tensor], dict[str, Tensor], BlockShape]:
     """The block on the workload's batch: a `forward()` returning [T, heads, head_dim], its weights, its shape."""
-    cfg = w.config
+    cfg = w.shape
     shape = BlockShape(cfg.heads, cfg.head_dim, mlp_hidden)
     params = init_params(shape, w.device, w.q.dtype, cfg.seed)
     attention = op_attention(w.meta, variant, backend)
@@ -109,7 +109,7 @@ def prepare_block(w: Workload, backend: str, variant: str, mlp_hidden: Optional[
     return Prepared(forward, notes={"block": {
         "hidden": shape.hidden, "mlp_hidden": shape.mlp, "variant": variant,
         "parameters": sum(p.numel() for p in params.values()),
-        "matmul_flops_fwd": shape.matmul_flops(w.config.tokens)}})
+        "matmul_flops_fwd": shape.matmul_flops(w.shape.tokens)}})
 
 
 def block_implementation(variant: str, mlp_hidden: Optional[int] = None) -> Implementation:

@@ -11,38 +11,9 @@ import json
 import os
 import socket
 from pathlib import Path
-from typing import Optional
 
+from bench.results.io import LOCK_NAME, lock_owner, pid_alive
 from bench.spec.errors import UserError
-
-LOCK_NAME = ".prefixbench.lock"
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True                      # it runs, under another user
-    except OverflowError:
-        return False
-    return True
-
-
-def lock_owner(out_dir: Path) -> Optional[dict]:
-    """The live writer of `out_dir` ({"pid", "host"}), or None when there is none (or it is stale)."""
-    path = Path(out_dir) / LOCK_NAME
-    try:
-        owner = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-    if not isinstance(owner, dict) or not isinstance(owner.get("pid"), int):
-        return None
-    if owner.get("host") == socket.gethostname() and not _pid_alive(owner["pid"]):
-        return None
-    return owner
-
 
 class DirLock:
     """Exclusive lock on an output directory for the life of a `with` block."""
@@ -85,7 +56,7 @@ class DirLock:
         except (OSError, ValueError):
             owner = None
         if isinstance(owner, dict) and isinstance(owner.get("pid"), int) and (
-                owner.get("host") != socket.gethostname() or _pid_alive(owner["pid"])):
+                owner.get("host") != socket.gethostname() or pid_alive(owner["pid"])):
             os.rename(stale, self.path)       # a live lock was swapped in meanwhile: put it back
             return
         stale.unlink(missing_ok=True)

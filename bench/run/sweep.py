@@ -24,12 +24,14 @@ from bench.harness import measure
 from bench.harness.environment import environment, git_revision, write_env_file
 from bench.spec.errors import UserError
 from bench.results.io import write_json
-from bench.spec.grid import Config, Suite, check_suite
+from bench.spec.grid import Config, Suite
+from bench.harness.registry import check_suite
 from bench.harness.isolation import InProcess, IsolatedWorker, Outcome, Worker
 from bench.results.io import RecordFile, make_out_dir, open_results, read_records, write_results_csv
 from bench.harness.isolation import DEFAULT_CALL_TIMEOUT_S
 from bench.run.lock import DirLock
-from bench.results.records import Record, build_records
+from bench.harness.record_builder import build_records
+from bench.results.records import Record
 from bench.harness.registry import registry
 from bench.run.runstate import check_same_grid, load_run, recorded_configs, save_run, supersede
 from bench.harness.workloads import batch_bytes, packed_batch, torch_dtype
@@ -123,7 +125,7 @@ def suite_for_run(out_dir: Path, suite: Optional[str], resume: bool, columns: Op
     """
     from bench.spec.grid import load_suite
     from bench.run.runstate import resume_suite
-    from bench.harness.workloads import parse_columns
+    from bench.spec.distributions import parse_columns
     if columns is not None:
         parse_columns(columns)
         flags["distributions"] = [d + f"?columns={columns}" if d.startswith("file:") else d

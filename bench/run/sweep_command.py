@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from bench.run.distributed import RankInfo
-from bench.spec.grid import Config, Suite, check_suite
+from bench.spec.grid import Config, Suite
+from bench.harness.registry import check_suite
 from bench.results.io import read_records
 from bench.results.records import Record
 from bench.spec.errors import UserError

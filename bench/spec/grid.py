@@ -11,13 +11,14 @@ import math
 import tomllib
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Optional
 
-from bench.harness.clocks.plan import TIMING_MODES
+from bench.spec.distributions import (MAX_TOKENS, MIN_SEQ, distribution_key, expand_distribution, get_distribution,
+                                      longest_sequence)
 from bench.spec.errors import UserError
-from bench.harness.registry import check_names
-from bench.harness.workloads import (MAX_TOKENS, MIN_SEQ, distribution_key, expand_distribution, get_distribution,
-                             longest_sequence)
+from bench.spec.packing import pack
+
+TIMING_MODES = ("gpu", "eager")      # gpu: stream held, GPU work only; eager: from an idle queue (docs/CLOCKS.md)
 
 SUITES_DIR = Path(__file__).resolve().parent.parent / "suites"   # bench/suites: data beside the floors
 DTYPES = ("bfloat16", "float16", "float32")
@@ -189,8 +190,14 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def check_suite(suite: Suite) -> None:
-    """Reject an unusable grid with one line, before any worker starts (flags and suite files alike)."""
+NamesCheck = Callable[[tuple[str, ...], tuple[str, ...]], None]
+
+
+def check_suite(suite: Suite, check_names: Optional[NamesCheck] = None) -> None:
+    """Reject an unusable grid with one line, before any worker starts (flags and suite files alike).
+
+    `check_names(variants, peers)` refuses unknown implementation names; the harness passes its
+    registry's (`bench.harness.registry.check_suite`), since this floor knows no implementation."""
     if not suite.distributions or (not suite.tokens and not all(d.startswith("batches:") for d in suite.distributions)):
         raise UserError("empty grid: give at least one --distribution and one --tokens (or a --suite)")
     if not suite.variants and not suite.peers:
@@ -200,7 +207,8 @@ def check_suite(suite: Suite) -> None:
         for v in values:
             if not isinstance(v, str):
                 raise UserError(f"--{name} {v!r}: must be a name")
-    check_names(suite.variants, suite.peers)
+    if check_names is not None:
+        check_names(suite.variants, suite.peers)
     for name, values, cap in (("tokens", suite.tokens, MAX_TOKENS), ("heads", suite.heads, MAX_HEADS),
                               ("head_dim", suite.head_dims, MAX_HEAD_DIM)):
         for v in values:
@@ -248,5 +256,4 @@ def check_suite(suite: Suite) -> None:
         raise UserError(f"target relative CI {t.target_rel_ci} must lie in (0, 1)")
     for c in suite.configs():          # batches: a batch larger than --tokens, or longer than --context
         if c.distribution.startswith("batches:"):
-            from bench.harness.workloads import pack
             pack(get_distribution(c.distribution), c.tokens, c.seed, c.context)

@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from bench.spec.errors import UserError
+from bench.spec.grid import TIMING_MODES  # noqa: F401 - the names live in the spec floor
 
-TIMING_MODES = ("gpu", "eager")
 CPU_GPU_NOTE = ("gpu mode needs CUDA: the reference backend on the CPU runs synchronously, so the host's "
                 "time is the call's time; timed eager")
 CPU_GRAPH_NOTE = "CUDA graphs need a CUDA device: no graph replays"

@@ -9,14 +9,10 @@ from __future__ import annotations
 from typing import Any
 
 from bench.harness.clocks.interleave import ClockSet, Interleaved
+from bench.results.derived import with_fwd_bwd
 from bench.results.stats import Stat, median_ci, paired_deltas
 
 DIRECTIONS = ("forward", "backward", "fwd_bwd")
-
-
-def with_fwd_bwd(series: dict[str, list[float]]) -> dict[str, list[float]]:
-    """The per-round series plus fwd_bwd, the per-round sum of forward and backward."""
-    return {**series, "fwd_bwd": [f + b for f, b in zip(series["forward"], series["backward"])]}
 
 
 def direction_stats(series: dict[str, list[float]]) -> dict[str, Stat]:

@@ -28,9 +28,9 @@ PREFIXLM, CAUSAL, BIDIR = "prefixlm", "causal", "bidir"
 
 def row_tables(w: Workload) -> tuple[Tensor, Tensor, Tensor]:
     """Per token row: sequence index (-1 for padding), position in its sequence, its sequence's prefix."""
-    doc = torch.full((w.config.tokens,), -1, dtype=torch.int32)
-    pos = torch.zeros(w.config.tokens, dtype=torch.int32)
-    plen = torch.zeros(w.config.tokens, dtype=torch.int32)
+    doc = torch.full((w.shape.tokens,), -1, dtype=torch.int32)
+    pos = torch.zeros(w.shape.tokens, dtype=torch.int32)
+    plen = torch.zeros(w.shape.tokens, dtype=torch.int32)
     start = 0
     for s, (p, c) in enumerate(zip(w.batch.prefix_lens, w.batch.causal_lens)):
         doc[start:start + p + c] = s

@@ -16,7 +16,7 @@ from bench.harness.implementations import Prepared
 from bench.harness.workloads import Workload
 from bench.harness.peers.base import BIDIR, CAUSAL, PeerCheckFailed
 from bench.harness.accuracy import rel_err, tolerance as default_tolerance
-from bench.harness.workloads import PackedBatch
+from bench.spec.packing import PackedBatch
 from prefixlm_attn.dense_reference import dense_reference_grads
 from prefixlm_attn.metadata import build_batch_metadata
 
@@ -61,8 +61,9 @@ def sub_workload(w: Workload, max_tokens: int | None = None) -> Workload:
 
     q, k, v = (take(x).requires_grad_(True) for x in w.leaves())
     meta = build_batch_metadata(pre, cau, budget, str(w.device))
-    config = replace(w.config, tokens=budget)
-    return Workload(config, PackedBatch(tuple(pre), tuple(cau), budget), meta, q, k, v, take(w.dout))
+    shape = replace(w.shape, tokens=budget)
+    return Workload(shape, PackedBatch(tuple(pre), tuple(cau), budget), meta, q, k, v, take(w.dout),
+                    f"{w.label}/check")
 
 
 def check_prepared(prepared: Prepared, w: Workload, reference: str,
@@ -86,7 +87,7 @@ def check_prepared(prepared: Prepared, w: Workload, reference: str,
 def check_peer(name: str, w: Workload, backend: str, tolerance: float | None = None) -> dict[str, Any]:
     """Check peer `name` on `w` (or on its sub-batch when `w` has more than CHECK_TOKENS tokens)."""
     prepare, reference = _RAW[name]
-    small = w if w.config.tokens <= CHECK_TOKENS else sub_workload(w)
+    small = w if w.shape.tokens <= CHECK_TOKENS else sub_workload(w)
     return check_prepared(prepare(small, backend), small, reference, tolerance)
 
 
@@ -96,9 +97,9 @@ def checked(name: str, prepare: PrepareFn, reference: str) -> PrepareFn:
 
     def wrapped(w: Workload, backend: str) -> Prepared:
         prepared = prepare(w, backend)
-        key = (name, w.config.config_id, backend, str(w.device))
+        key = (name, w.label or (w.shape, w.batch), backend, str(w.device))
         if key not in _DONE:
-            if w.config.tokens <= CHECK_TOKENS:
+            if w.shape.tokens <= CHECK_TOKENS:
                 _DONE[key] = check_prepared(prepared, w, reference)
             else:
                 _DONE[key] = check_peer(name, w, backend)

@@ -55,7 +55,7 @@ def flex_forward(q: Tensor, k: Tensor, v: Tensor, block_mask, flex: Callable) ->
 
 
 def workload_block_mask(w: Workload):
-    return _block_mask(prefixlm_mask_mod(*row_tables(w)), w.config.tokens, w.device)
+    return _block_mask(prefixlm_mask_mod(*row_tables(w)), w.shape.tokens, w.device)
 
 
 def prepare_flex(w: Workload, backend: str) -> Prepared:
@@ -65,7 +65,7 @@ def prepare_flex(w: Workload, backend: str) -> Prepared:
                               f"on {w.device.type}; it runs on CUDA only")
     flex = flex_fn(w.device)                      # first: raises the recompile limit for the mask builder too
     mask_mod = prefixlm_mask_mod(*row_tables(w))
-    build = lambda: _block_mask(mask_mod, w.config.tokens, w.device)  # noqa: E731
+    build = lambda: _block_mask(mask_mod, w.shape.tokens, w.device)  # noqa: E731
     _, first_ms = timed_ms(build, w.device)       # first build may include compiling the mask builder
     block_mask, setup_ms = timed_ms(build, w.device)
     notes = {"attended_pairs": attended_pairs(w.batch.prefix_lens, w.batch.causal_lens),

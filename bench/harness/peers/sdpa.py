@@ -51,7 +51,7 @@ def dense_mask(w: Workload) -> tuple[Tensor, Tensor]:
     """(mask [T, T] bool, valid [T] bool): PrefixLM within each sequence; padding rows see themselves."""
     doc, pos, plen = row_tables(w)
     valid = doc >= 0
-    idx = torch.arange(w.config.tokens, device=w.device)
+    idx = torch.arange(w.shape.tokens, device=w.device)
     mask = prefixlm_mask_mod(doc, pos, plen)(0, 0, idx[:, None], idx[None, :]) | torch.diag(~valid)
     return mask, valid
 
@@ -74,9 +74,9 @@ def chosen_backend(q: Tensor, mask: Tensor) -> str | None:
 
 def prepare_sdpa(w: Workload, backend: str) -> Prepared:
     """`backend` is ignored: SDPA picks its own kernel."""
-    check_dense_fits(w.config.tokens, w.config.heads, w.device)
+    check_dense_fits(w.shape.tokens, w.shape.heads, w.device)
     (mask, valid), setup_ms = timed_ms(lambda: dense_mask(w), w.device)
     notes = {"attended_pairs": attended_pairs(w.batch.prefix_lens, w.batch.causal_lens),
-             "computed_pairs": w.config.tokens ** 2, "mask_bytes": mask.numel(),
+             "computed_pairs": w.shape.tokens ** 2, "mask_bytes": mask.numel(),
              "sdpa_backend": chosen_backend(w.q, mask)}
     return Prepared(lambda: sdpa_forward(w.q, w.k, w.v, mask, valid), setup_ms=setup_ms, notes=notes)

@@ -1,0 +1,49 @@
+"""Implementation names as data, torch-free: what printers need to order and group records.
+
+The registry (bench.harness.registry) is the truth about which implementations exist; this module
+only says how names are spelled and listed, so the report and compare run without torch.
+"""
+from __future__ import annotations
+
+from typing import Iterable, Sequence
+
+BLOCK_PREFIX = "block:"          # `block:<variant>`: the variant inside a transformer block
+# the op's variants in the order tables list them (prefixlm_attn.variants.VARIANTS; a test keeps them equal)
+VARIANT_ORDER: tuple[str, ...] = ("unguarded", "zeros_always", "guarded_zero_fill", "guarded_passthrough",
+                                  "prefix_rows_add", "single_pass", "key_split", "auto")
+
+
+def variants_first(names: Iterable[str]) -> list[str]:
+    """The op's variants in VARIANT_ORDER, then every other name in the order given."""
+    names = list(dict.fromkeys(names))
+    return [n for n in VARIANT_ORDER if n in names] + [n for n in names if n not in VARIANT_ORDER]
+
+
+# the op's phases in execution order (prefixlm_attn.phases.ALL_PHASES; a test keeps them equal)
+PHASE_ORDER: tuple[str, ...] = ("fwd.bidir_pass", "fwd.causal_pass", "fwd.merge", "fwd.single_pass", "fwd.pad_zero",
+                                "bwd.alloc", "bwd.zero_fill", "bwd.bidir_pass", "bwd.causal_pass", "bwd.single_pass",
+                                "bwd.accumulate", "bwd.pad_zero")
+OUTSIDE_PHASES = "(outside phases)"      # a profile's time in no phase range
+
+
+def ordered_ranges(names: Sequence[str]) -> list[str]:
+    """The op's phases in execution order, then anything else by name, "(outside phases)" last."""
+    known = [p for p in PHASE_ORDER if p in names]
+    rest = sorted(n for n in names if n not in PHASE_ORDER and n != OUTSIDE_PHASES)
+    return known + rest + ([OUTSIDE_PHASES] if OUTSIDE_PHASES in names else [])
+
+
+def as_ranges(rows: Iterable[int]) -> list[list[int]]:
+    """Sorted row indices -> [[start, stop), ...] (JSON-friendly)."""
+    out: list[list[int]] = []
+    for r in sorted(set(int(x) for x in rows)):
+        if out and out[-1][1] == r:
+            out[-1][1] = r + 1
+        else:
+            out.append([r, r + 1])
+    return out
+
+
+def format_ranges(ranges: Sequence[Sequence[int]]) -> str:
+    """[[0, 3], [5, 6]] -> "0-2,5" ("-" for none)."""
+    return ",".join(f"{a}" if b == a + 1 else f"{a}-{b - 1}" for a, b in ranges) or "-"
