@@ -118,15 +118,12 @@ def sweep(
                 warmup=warmup, min_reps=min_reps, max_reps=max_reps, target_rel_ci=target_rel_ci,
                 time_cap_s=time_cap, phase_reps=phase_reps, l2_flush=l2_flush, cuda_graph=cuda_graph,
                 mode=timing, block=block)
-    try:
+    with interrupts.naming_kept_records("sweep", out, "results.jsonl") as where:
         with console.sweep_progress(progress and not dry_run) as (on_start, on_config):
             summary = sweep_command(out, suite, axes, resume=resume, dry_run=dry_run, isolation=isolation,
                                     notify=console.notice, on_start=on_start, on_config=on_config,
-                                    retry_failed=retry_failed, call_timeout_s=call_timeout, columns=columns)
-    except KeyboardInterrupt:
-        from bench.run.sweep import interrupted_message
-        console.notice(interrupted_message(out))
-        raise typer.Exit(130) from None
+                                    retry_failed=retry_failed, call_timeout_s=call_timeout, columns=columns,
+                                    on_out_dir=lambda path: setattr(where, "out_dir", path))
     if not summary.main_rank:
         return                                       # rank 0 shows the merged run
     if as_json:
@@ -188,13 +185,14 @@ def validate(
     out: Annotated[Path, typer.Option("--out", **OUT_DIR, help="Directory for validation.jsonl, validation_summary.json, "
                                                     "contract_probes.json.")],
     variant: CheckedVariants = None,
-    backend: Backend = "auto",
-    device: Device = "auto",
+    backend: Backend = None,
+    device: Device = None,
     dtype: OneDtype = None,
-    heads: int = typer.Option(2, min=1, help="Attention heads."),
-    head_dim: int = typer.Option(64, min=1, help="Head dimension."),
-    random_count: int = typer.Option(20, "--random", min=0, help="Random patterns added to the catalogue."),
-    seed: int = typer.Option(0, help="Seed for random patterns and tensors."),
+    heads: Optional[int] = typer.Option(None, min=1, help="Attention heads (default 2)."),
+    head_dim: Optional[int] = typer.Option(None, min=1, help="Head dimension (default 64)."),
+    random_count: Optional[int] = typer.Option(None, "--random", min=0, help="Random patterns added to the "
+                                               "catalogue (default 20)."),
+    seed: Optional[int] = typer.Option(None, help="Seed for random patterns and tensors (default 0)."),
     patterns_file: Optional[Path] = typer.Option(None, "--patterns", help="Extra patterns: .json/.jsonl/.csv with "
                                                  "name, prefix_lens, causal_lens[, token_budget]."),
     isolation: Isolation = "process",
@@ -203,8 +201,9 @@ def validate(
                                                 "an expected crash swaps one in instead of waiting for a fresh "
                                                 "start. Default: 8 on CUDA (a fresh context + FA3 load takes "
                                                 "seconds), 3 on CPU."),
-    resume: Annotated[bool, typer.Option("--resume", help="Keep the cases already in DIR/validation.jsonl and "
-                                                          "run the rest.")] = False,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the settings saved in DIR/validate.json: "
+                                                          "keep the cases already in DIR/validation.jsonl and run "
+                                                          "the rest (a flag that changes them is refused).")] = False,
     as_json: Json = False,
 ) -> None:
     """Check every variant on every boundary pattern against the dense reference, with poisoned buffers.
@@ -219,8 +218,9 @@ def validate(
     2 = bad input (flags, patterns file).
     """
     from bench.run.validate_command import validate_command
-    result = validate_command(out, variant, backend, device, dtype, heads, head_dim, random_count, seed,
-                              patterns_file, isolation, probes, spare_workers, resume, notify=console.notice)
+    with interrupts.naming_kept_records("validate", out, "validation.jsonl"):
+        result = validate_command(out, variant, backend, device, dtype, heads, head_dim, random_count, seed,
+                                  patterns_file, isolation, probes, spare_workers, resume, notify=console.notice)
     if as_json:
         _print_json(result.as_json())
         raise typer.Exit(0 if result.passed else 1)

@@ -239,20 +239,6 @@ def test_a_directory_given_for_a_length_file_says_so(tmp_path):
                     "is a directory")
 
 
-def test_sigint_before_the_first_record_names_no_results_file(tmp_path):
-    args = [sys.executable, "-m", "cli", "sweep", "--out", str(tmp_path), *TINY_FLAGS, "--variant", "prefix_rows_add",
-            "--distribution", "uniform", "--max-reps", "100000", "--min-reps", "100000", "--time-cap", "600"]
-    proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and not (tmp_path / "run.json").exists():
-        time.sleep(0.05)
-    time.sleep(1.0)
-    proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130 and "Traceback" not in err
-    assert "before the first record" in err and "results.jsonl" not in err
-
-
 def test_a_host_memory_error_is_recorded_as_oom():
     from bench.harness.isolation import InProcess, IsolatedWorker
     from tests.isolation_targets import host_oom

@@ -14,7 +14,6 @@ import csv
 import dataclasses
 import json
 import os
-import socket
 import sys
 from pathlib import Path
 from typing import Any, Iterable, Optional
@@ -215,6 +214,12 @@ class RecordFile:
                 reason = "the disk is full" if exc.errno == errno.ENOSPC else (exc.strerror or str(exc))
                 raise UserError(f"{self.path}: cannot write a record ({reason}); the file keeps its "
                                 "whole records (continue with --resume)") from None
+            except BaseException:            # an interrupt between two writes: no half line stays behind
+                try:
+                    os.ftruncate(fd, size)
+                except OSError:
+                    pass
+                raise
         finally:
             os.close(fd)
 
@@ -301,33 +306,3 @@ def write_rows_csv(rows: list[dict[str, Any]], path: str | Path) -> Path:
         for row in rows:
             writer.writerow({k: "" if v is None else v for k, v in row.items()})
     return path
-
-
-# The writer's lock (bench.run.lock takes it); readers only ask who holds it.
-LOCK_NAME = ".prefixbench.lock"
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True                      # it runs, under another user
-    except OverflowError:
-        return False
-    return True
-
-
-def lock_owner(out_dir: Path) -> Optional[dict]:
-    """The live writer of `out_dir` ({"pid", "host"}), or None when there is none (or it is stale)."""
-    path = Path(out_dir) / LOCK_NAME
-    try:
-        owner = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-    if not isinstance(owner, dict) or not isinstance(owner.get("pid"), int):
-        return None
-    if owner.get("host") == socket.gethostname() and not pid_alive(owner["pid"]):
-        return None
-    return owner
