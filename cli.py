@@ -177,7 +177,7 @@ def profile(
     axes = {"distributions": distribution, "tokens": tokens, "heads": heads, "head_dims": head_dim,
             "dtypes": dtype, "seed": seed, "context": context, "backend": backend, "device": device}
     profile_command(out, tool, nsys, ncu, suite, variant, axes, reps, warmup, overhead_reps, range_,
-                    clock_control, cache_control, on_breakdown=shown)
+                    clock_control, cache_control, on_breakdown=shown, notify=console.notice)
 
 
 @app.command()
