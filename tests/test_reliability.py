@@ -25,7 +25,7 @@ TINY = dict(tokens=[128], heads=[1], head_dims=[16], dtypes=["float32"], context
             max_reps=4, time_cap_s=0.3, phase_reps=1)
 TINY_FLAGS = ["--backend", "reference", "--device", "cpu", "--tokens", "128", "--heads", "1", "--head-dim", "16",
               "--dtype", "float32", "--context", "64", "--min-reps", "3", "--max-reps", "3", "--phase-reps", "1",
-              "--warmup", "0", "--no-progress"]
+              "--warmup", "0", "--no-progress", "--isolation", "none"]
 CPU = resolve_target("reference", "cpu")
 
 
@@ -41,9 +41,10 @@ def keys(path: Path) -> list[tuple[str, str]]:
     return [(r["config_id"], r["variant"]) for r in read(path)]
 
 
-def cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "cli", *args], capture_output=True, text=True, timeout=timeout,
-                          cwd=ROOT)
+def cli(*args: str) -> subprocess.CompletedProcess:
+    """The command line in this process (`cli.run`, as `prefixbench` runs it): no interpreter start per call."""
+    code, out, err = cli_in_process(*args)
+    return subprocess.CompletedProcess(list(args), code, out, err)
 
 
 def one_line_exit_2(proc: subprocess.CompletedProcess, text: str) -> None:
@@ -108,7 +109,7 @@ def test_resume_without_flags_continues_the_saved_grid(tmp_path):
     path = tmp_path / "results.jsonl"
     whole = keys(path)
     path.write_text(path.read_text().splitlines()[0] + "\n")
-    proc = cli("sweep", "--out", str(tmp_path), "--resume", "--no-progress")
+    proc = cli("sweep", "--out", str(tmp_path), "--resume", "--no-progress", "--isolation", "none")
     assert proc.returncode == 0, proc.stderr
     assert keys(path) == whole                                 # the same 2 configurations, not the smoke suite
     refused = cli("sweep", "--out", str(tmp_path), "--resume", "--tokens", "256")
