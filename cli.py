@@ -25,7 +25,6 @@ with interrupts.while_starting(__name__):        # Ctrl-C during the imports: on
                              Dtypes, HeadDims, Heads, Isolation, Json, Metric, OneDtype, Peers, ProfileVariants,
                              Progress, Ranges, Seed, SuiteName, Tokens, Tool, Variants)
     from plots import console
-    from prefixlm_attn.metadata import InvalidLengths
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Microbenchmarks, profiles and boundary checks for PrefixLM attention (two FA3 passes).")
@@ -101,6 +100,9 @@ def sweep(
                                          "configuration not wholly recorded in DIR/results.jsonl.")] = False,
     retry_failed: bool = typer.Option(False, "--retry-failed", help="With --resume: measure again the "
                                       "configurations with an error, timeout, oom or crashed record."),
+    allow_changed_inputs: bool = typer.Option(False, "--allow-changed-inputs", help="With --resume: measure a "
+                                              "file: or batches: input edited since the run began (refused "
+                                              "otherwise, naming it)."),
     call_timeout: float = typer.Option(600.0, "--call-timeout", help="Seconds one worker call may run before the "
                                        "worker is killed and the record says timeout."),
     columns: Optional[str] = typer.Option(None, "--columns", help="PREFIX,CAUSAL column names of file: "
@@ -113,16 +115,19 @@ def sweep(
 ) -> None:
     """Time every variant (and peer) over the grid; crashes are recorded, never fatal."""
     from bench.run.sweep_command import sweep_command
-    axes = dict(variants=variant, peers=peer, distributions=distribution, tokens=tokens, heads=heads,
-                head_dims=head_dim, dtypes=dtype, seed=seed, context=context, backend=backend, device=device,
-                warmup=warmup, min_reps=min_reps, max_reps=max_reps, target_rel_ci=target_rel_ci,
-                time_cap_s=time_cap, phase_reps=phase_reps, l2_flush=l2_flush, cuda_graph=cuda_graph,
-                mode=timing, block=block)
+    from bench.spec.grid import GridFlags, TimingFlags
+    flags = GridFlags(variants=tuple(variant), peers=tuple(peer), distributions=tuple(distribution),
+                      tokens=tuple(tokens), heads=tuple(heads), head_dims=tuple(head_dim), dtypes=tuple(dtype),
+                      seed=seed, context=context, backend=backend, device=device, block=block,
+                      timing=TimingFlags(warmup=warmup, min_reps=min_reps, max_reps=max_reps,
+                                         target_rel_ci=target_rel_ci, time_cap_s=time_cap, phase_reps=phase_reps,
+                                         l2_flush=l2_flush, cuda_graph=cuda_graph, mode=timing))
     with interrupts.naming_kept_records("sweep", out, "results.jsonl") as where:
         with console.sweep_progress(progress and not dry_run) as (on_start, on_config):
-            summary = sweep_command(out, suite, axes, resume=resume, dry_run=dry_run, isolation=isolation,
+            summary = sweep_command(out, suite, flags, resume=resume, dry_run=dry_run, isolation=isolation,
                                     notify=console.notice, on_start=on_start, on_config=on_config,
                                     retry_failed=retry_failed, call_timeout_s=call_timeout, columns=columns,
+                                    allow_changed_inputs=allow_changed_inputs,
                                     on_out_dir=lambda path: setattr(where, "out_dir", path))
     if not summary.main_rank:
         return                                       # rank 0 shows the merged run
@@ -238,13 +243,18 @@ def validate(
 
 @app.command()
 def report(dirs: List[Path] = typer.Argument(..., help="Result directories (each holding results.jsonl)."),
-           out: Path = typer.Option(..., "--out", "-o", **OUT_DIR, help="Directory for report.md, report.html, figures/.")) -> None:
+           out: Path = typer.Option(..., "--out", "-o", **OUT_DIR, help="Directory for report.md, report.html, figures/."),
+           layers: int = typer.Option(32, "--layers", help="Layers of the stated model for the per-step answer."),
+           study: Optional[Path] = typer.Option(None, "--study", help="Study file naming the variants' roles "
+                                                "(default: bench/suites/studies/guard_pr.toml).")) -> None:
     """Write OUT/report.md, a self-contained OUT/report.html and OUT/figures/*.png|svg from result directories.
 
+    Several runs of one configuration: each PR delta comes from the settled one (named in the report).
     Exit codes: 0 = written; 2 = bad input (missing results.jsonl, malformed records).
     """
+    from bench.spec.study import load_study
     from plots.report import build_report  # matplotlib is imported only when a report is made
-    paths = build_report(dirs, out)
+    paths = build_report(dirs, out, layers=layers, study=load_study(study))
     console.say(f"wrote {paths['markdown']}, {paths['html']} and {paths['figures']}/")
 
 
@@ -300,17 +310,24 @@ def review(out: Annotated[Path, typer.Option("--out", "-o", **OUT_DIR, help="Dir
            backend: Backend = "auto",
            device: Device = "auto",
            nsys: Optional[str] = typer.Option(None, "--nsys", help="Path to the nsys executable (default: on PATH)."),
-           isolation: Isolation = "process") -> None:
-    """The whole review in one command: sweep the suite, validate the PR's variants and ours, nsys-profile
-    zeros_always vs guarded_passthrough (when nsys is found; a note when not), and write the report.
+           isolation: Isolation = "process",
+           layers: int = typer.Option(32, "--layers", help="Layers of the stated model for the per-step answer."),
+           settle_budget: float = typer.Option(60.0, "--settle-budget", help="Seconds, all together, to settle "
+                                               "the PR deltas the sweep left wide."),
+           study: Optional[Path] = typer.Option(None, "--study", help="Study file naming the variants' roles.")) -> None:
+    """The whole review in one command: sweep the suite, settle the PR deltas it left wide, validate every
+    variant of the study (the unguarded one included), nsys-profile the study's pair (when nsys is found;
+    a note when not), write the report, and print the wall time of each stage (DIR/stage_times.json).
 
     Exit codes: 0 = report written; 2 = bad input.
     """
-    from plots.review import run_review
-    result = run_review(out, suite, backend, device, isolation=isolation, nsys_path=nsys, log=console.notice)
+    from bench.spec.study import load_study
+    from bench.run.review import run_review
+    result = run_review(out, suite, backend, device, isolation=isolation, nsys_path=nsys, log=console.notice,
+                        layers=layers, settle_budget_s=settle_budget, study=load_study(study))
     console.say(result.summary.rstrip("\n"))
-    walls = ", ".join(f"{k} {v:.0f} s" for k, v in result.wall_s.items())
-    console.say(f"review: {walls}; report {result.report['html']}")
+    console.say(f"review: report {result.report['html']}")
+    console.say(result.stage_times())
 
 
 @app.command()
@@ -323,6 +340,12 @@ def doctor(out: Path = typer.Option(Path("runs"), "--out", **OUT_DIR,
         console.say(format_check(check))
     console.say(verdict_line(can_sweep))
     raise typer.Exit(0 if can_sweep else 1)
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    """UserError, and the op's InvalidLengths once the op is loaded (it cannot be raised before)."""
+    metadata = sys.modules.get("prefixlm_attn.metadata")
+    return (UserError,) + ((metadata.InvalidLengths,) if metadata is not None else ())
 
 
 def _bad_value_message(exc: click_errors.UsageError) -> Optional[str]:
@@ -356,26 +379,33 @@ def run(args: Optional[List[str]] = None) -> int:
     try:
         code = app(args=args, prog_name="prefixbench", standalone_mode=False)
         return code if isinstance(code, int) else 0
-    except (UserError, InvalidLengths) as exc:
-        print(f"prefixbench: error: {exc}", file=sys.stderr)
-        return 2
-    except getattr(click_errors, "NoArgsIsHelpError", ()) as exc:     # bare `prefixbench`: the help (shown)
-        return exc.exit_code
-    except click_errors.UsageError as exc:
-        print(usage_line(exc), file=sys.stderr)
-        return 2
-    except typer.Abort:                     # end of input at a prompt
-        print("prefixbench: aborted", file=sys.stderr)
-        return 1
     except interrupts.Interrupted as exc:
         print(exc.line or f"prefixbench: {exc.what}", file=sys.stderr)
         return exc.exit_code
-    except BrokenPipeError:                            # `prefixbench ... | head`
+    except Exception as exc:  # noqa: BLE001 - the kinds `_one_line` knows; anything else is raised again
+        return _one_line(exc)
+
+
+def _one_line(exc: Exception) -> int:
+    """The exit code of an error `run` knows, after its one line on stderr; other errors are raised again."""
+    if isinstance(exc, _user_errors()):
+        print(f"prefixbench: error: {exc}", file=sys.stderr)
+        return 2
+    if isinstance(exc, getattr(click_errors, "NoArgsIsHelpError", ())):     # bare `prefixbench`: help shown
+        return exc.exit_code
+    if isinstance(exc, click_errors.UsageError):
+        print(usage_line(exc), file=sys.stderr)
+        return 2
+    if isinstance(exc, typer.Abort):                   # end of input at a prompt
+        print("prefixbench: aborted", file=sys.stderr)
         return 1
-    except OSError as exc:                             # the machine said no (disk, permissions): one line
+    if isinstance(exc, BrokenPipeError):               # `prefixbench ... | head`
+        return 1
+    if isinstance(exc, OSError):                       # the machine said no (disk, permissions): one line
         where = f": {exc.filename}" if exc.filename else ""
         print(f"prefixbench: error: {exc.strerror or exc}{where}", file=sys.stderr)
         return 2
+    raise exc
 
 
 def main() -> None:

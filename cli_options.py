@@ -1,6 +1,7 @@
 """The command line's shared options, declared once: each axis, choice and output flag as an `Annotated` type.
 
-Enumerated flags list their choices in `--help`; a value outside them is one line on stderr and exit 2
+Torch-free, like everything `--help` imports: the choices are plain data (bench.spec.names, the backend
+registry, profiles.options), each kept equal to its source by a test. Enumerated flags list their choices in `--help`; a value outside them is one line on stderr and exit 2
 (`bench.spec.errors.UserError`), the same as any other bad input.
 """
 from __future__ import annotations
@@ -10,19 +11,16 @@ from typing import Annotated, Callable, List, Optional, Sequence
 
 import typer
 
+from bench.spec.distributions import NAMED, get_distribution
 from bench.spec.errors import UserError
 from bench.spec.grid import DTYPES
-from bench.harness.registry import peer_names
-from bench.spec.distributions import NAMED, get_distribution
-from prefixlm_attn.backends import BACKENDS
-from prefixlm_attn.phases import ALL_PHASES
-from plots.compare import METRICS
-from profiles.ncu import CACHE_CONTROLS, CLOCK_CONTROLS
-from profiles.profile_command import TOOLS as PROFILE_TOOLS
-from prefixlm_attn.variants import VARIANTS
+from bench.spec.names import PEER_NAMES, PHASE_ORDER, VARIANT_ORDER
+from prefixlm_attn.backends.registry import BACKEND_CHOICES
+from profiles.options import CACHE_CONTROLS, CLOCK_CONTROLS
+from profiles.options import TOOLS as PROFILE_TOOLS
 
 DISTRIBUTION_FORMS = ("frac:LO-HI", "file:PATH", "batches:PATH")
-BACKEND_CHOICES = ("auto", *BACKENDS)
+METRICS = ("backward", "forward")        # what compare compares (plots.compare.METRICS; a test keeps them equal)
 DEVICE_CHOICES = ("auto", "cuda", "cpu")
 ISOLATION_CHOICES = ("process", "none")
 
@@ -75,14 +73,14 @@ def _flag(flag: str) -> Callable[[str, Sequence[str]], str]:
     return lambda value, choices: f"{flag} {value!r}: choose {', '.join(choices)}"
 
 
-VARIANT_TYPE = NamedChoice(list(VARIANTS), _unknown("variant"))
-PEER_TYPE = NamedChoice(peer_names(), _unknown("peer"))
+VARIANT_TYPE = NamedChoice(VARIANT_ORDER, _unknown("variant"))
+PEER_TYPE = NamedChoice(PEER_NAMES, _unknown("peer"))
 DTYPE_TYPE = NamedChoice(DTYPES, lambda v, c: f"--dtype must be one of {', '.join(c)}, not {v!r}")
 BACKEND_TYPE = NamedChoice(BACKEND_CHOICES, _unknown("backend"))
 DEVICE_TYPE = NamedChoice(DEVICE_CHOICES, lambda v, c: f"--device {v!r}: choose auto, cuda or cpu")
 ISOLATION_TYPE = NamedChoice(ISOLATION_CHOICES, lambda v, c: f"--isolation {v!r}: choose process or none")
 TOOL_TYPE = NamedChoice(PROFILE_TOOLS, _flag("--tool"))
-RANGE_TYPE = NamedChoice(ALL_PHASES, lambda v, c: f"--range {v!r}: not a phase; choose from {', '.join(c)}")
+RANGE_TYPE = NamedChoice(PHASE_ORDER, lambda v, c: f"--range {v!r}: not a phase; choose from {', '.join(c)}")
 CLOCK_TYPE = NamedChoice(CLOCK_CONTROLS, _flag("--clock-control"))
 CACHE_TYPE = NamedChoice(CACHE_CONTROLS, _flag("--cache-control"))
 METRIC_TYPE = NamedChoice(METRICS, lambda v, c: f"--metric must be one of {', '.join(c)}, not {v!r}")

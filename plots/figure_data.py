@@ -38,31 +38,39 @@ def _sorted_groups(records: list[Record]) -> list[list[Record]]:
     return sorted(by_config(records).values(), key=lambda g: config_sort_key(g[0]))
 
 
-def hot_path_cost(records: list[Record]) -> dict[str, dict[str, list[dict[str, float]]]]:
-    """distribution -> variant -> [{tokens, ratio, lo, hi}]: backward median / the best variant's.
+def hot_path_cost(records: list[Record], baseline: str | None = None) -> dict[str, dict[str, list[dict[str, float]]]]:
+    """distribution -> variant -> [{tokens, ratio, lo, hi}]: backward time over a fixed baseline variant's.
 
-    The interval comes from the paired `extra_vs_best` when recorded (1 + extra / best), else from
-    the ratio of the two confidence intervals (lo = v.lo / best.hi, hi = v.hi / best.lo).
+    The baseline is the same variant in every configuration (the study's baseline, default the first
+    variant of each group that the study names), so the curves do not jump when the fastest variant
+    changes between runs. The interval is paired per pair of rounds where both carry samples, else the
+    ratio of the two confidence intervals (lo = v.lo / base.hi, hi = v.hi / base.lo).
     """
+    from bench.spec.study import load_study
+    from plots.deltas import paired
+    baseline = baseline or load_study().baseline
     out: dict[str, dict[str, list[dict[str, float]]]] = defaultdict(lambda: defaultdict(list))
     for group in _sorted_groups(records):
-        best = best_variant(group)
-        if best is None:
+        ok = {r.variant: r for r in _variants_ok(group)}
+        base = ok.get(baseline)
+        if base is None:
             continue
-        b = best.stat("backward")
-        for rec in _variants_ok(group):
+        b = base.stat("backward")
+        for rec in ok.values():
             v = rec.stat("backward")
-            ratio = v.median / b.median
-            extra = rec.stat("extra_vs_best")
-            if rec is best:
-                lo = hi = 1.0
-            elif extra is not None:     # paired per-round differences: the estimate and its interval
-                ratio = 1 + extra.median / b.median
-                lo, hi = 1 + extra.lo / b.median, 1 + extra.hi / b.median
+            d = None if rec is base else paired((rec.samples_ms or {}).get("backward"),
+                                                 (base.samples_ms or {}).get("backward"))
+            if rec is base:
+                ratio = lo = hi = 1.0
+            elif d is not None and d.stat is not None:
+                ratio, lo, hi = (1 + d.stat.median / b.median, 1 + d.stat.lo / b.median, 1 + d.stat.hi / b.median)
+            elif (extra := rec.stat("extra_vs_best")) is not None and \
+                    (rec.prediction or {}).get("best_variant") == baseline:   # paired against this baseline
+                ratio, lo, hi = 1 + extra.median / b.median, 1 + extra.lo / b.median, 1 + extra.hi / b.median
             else:
-                lo, hi = v.lo / b.hi, v.hi / b.lo
+                ratio, lo, hi = v.median / b.median, v.lo / b.hi, v.hi / b.lo
             out[rec.distribution][rec.variant].append(
-                {"tokens": rec.tokens, "ratio": ratio, "lo": lo, "hi": hi, "best": best.variant})
+                {"tokens": rec.tokens, "ratio": ratio, "lo": lo, "hi": hi, "baseline": baseline})
     return {d: dict(v) for d, v in out.items()}
 
 
@@ -183,21 +191,6 @@ def peers(records: list[Record]) -> list[dict[str, Any]]:
     return rows
 
 
-def pr_saving(records: list[Record]) -> dict[str, list[dict[str, Any]]]:
-    """distribution -> [{tokens, saving_ms, lo, hi, predicted_ms, predicted_lo, predicted_hi, pct, converged}]:
-    the PR's paired saving zeros_always - guarded_passthrough per token budget, beside the byte model's."""
-    from plots.verdict import verdict_rows
-    out: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for row in verdict_rows(records):
-        if row.saving is None:
-            continue
-        p = row.predicted or (None, None, None)
-        out[row.distribution].append({"tokens": row.tokens, "saving_ms": row.saving.median, "lo": row.saving.lo,
-                                      "hi": row.saving.hi, "predicted_ms": p[0], "predicted_lo": p[1],
-                                      "predicted_hi": p[2], "pct": row.saving_pct, "converged": row.converged})
-    return {d: sorted(pts, key=lambda q: q["tokens"]) for d, pts in out.items()}
-
-
 # ---- each figure's data as flat rows (figures/<name>.csv) -------------------------------------------
 
 def _hot_path_rows(records: list[Record], validation: list[dict]) -> list[dict[str, Any]]:
@@ -212,10 +205,6 @@ def _phase_rows(records: list[Record], validation: list[dict]) -> list[dict[str,
             for r in phase_breakdown(records) for seg, ms in r["segments_ms"].items()]
 
 
-def _scaling_rows(records: list[Record], validation: list[dict]) -> list[dict[str, Any]]:
-    return [{"distribution": d, **p} for d, pts in pr_saving(records).items() for p in pts]
-
-
 def _boundary_rows(records: list[Record], validation: list[dict]) -> list[dict[str, Any]]:
     return [{"variant": v, "pattern": p, **cell} for (v, p), cell in boundary_matrix(validation)["cells"].items()]
 
@@ -228,8 +217,6 @@ def _peer_rows(records: list[Record], validation: list[dict]) -> list[dict[str, 
 FIGURE_ROWS = {
     "hot_path_cost": _hot_path_rows,
     "phases": _phase_rows,
-    "scaling": _scaling_rows,
-    "prediction": lambda records, validation: predicted_vs_measured(records),
     "boundary": _boundary_rows,
     "peers": _peer_rows,
 }

@@ -13,6 +13,7 @@ from matplotlib.figure import Figure  # noqa: E402
 from bench.results.io import write_rows_csv
 from plots import figure_data as fd  # noqa: E402
 from plots.layout import dodge, legend_below, panels, short_label, token_axis  # noqa: E402
+from plots.palette import FAILURE  # noqa: E402
 from plots.palette import colors as colors_for  # noqa: E402 - one colour per implementation everywhere
 from plots.records import RunData  # noqa: E402
 
@@ -42,8 +43,9 @@ def hot_path_figure(data: RunData) -> Figure | None:
         ax.axhline(1.0, color="grey", lw=0.8, ls=":")
         token_axis(ax, [p["tokens"] for pts in per_variant.values() for p in pts])
         ax.set_title(f"distribution: {dist}", fontsize="medium")
-    axes[0].set_ylabel("backward time / best variant's (x)")
-    fig.suptitle("Hot-path cost: backward relative to the best variant (95% interval)")
+    base = next(p["baseline"] for per in cost.values() for pts in per.values() for p in pts)
+    axes[0].set_ylabel(f"backward time / {base}'s (x)")
+    fig.suptitle(f"Backward time of each variant over {base}'s, paired (95% interval)")
     legend_below(fig, axes)
     return fig
 
@@ -83,106 +85,37 @@ def phases_figure(data: RunData) -> Figure | None:
     return fig
 
 
-def spaced_tick_labels(x: list[float], labels: list[str], min_gap: float = 0.06) -> list[str]:
-    """`labels` with those blanked that sit closer than `min_gap` of the axis span to the last one kept."""
-    span = (max(x) - min(0.0, min(x))) or 1.0
-    kept, last = [], None
-    for xi, label in sorted(zip(x, labels)):
-        show = last is None or (xi - last) / span >= min_gap
-        kept.append((xi, label if show else ""))
-        last = xi if show else last
-    by_x = dict(kept)
-    return [by_x[xi] for xi in x]
-
-
-def scaling_figure(data: RunData) -> Figure | None:
-    """The PR's saving (zeros_always - guarded_passthrough, paired) against tokens per batch, linear axes,
-    with the byte model's prediction; one panel per distribution measured at two or more token budgets."""
-    series = {d: pts for d, pts in fd.pr_saving(data.records).items() if len({p["tokens"] for p in pts}) >= 2}
-    if not series:
-        return None
-    fig, axes = panels(len(series), width=5.5, height=4.0, sharey=False)
-    measured_color, model_color = colors_for(["guarded_passthrough", "zeros_always"]).values()
-    for ax, (dist, pts) in zip(axes, sorted(series.items())):
-        x = [p["tokens"] / 1024 for p in pts]
-        ax.errorbar(x, [p["saving_ms"] for p in pts], yerr=[[p["saving_ms"] - p["lo"] for p in pts],
-                                                             [p["hi"] - p["saving_ms"] for p in pts]],
-                    marker="o", capsize=3, color=measured_color, label="measured saving (paired, 95% CI)")
-        model = [p for p in pts if p["predicted_ms"] is not None]
-        if model:
-            mx = [p["tokens"] / 1024 for p in model]
-            ax.plot(mx, [p["predicted_ms"] for p in model], ls="--", color=model_color,
-                    label="byte model prediction")
-            ax.fill_between(mx, [p["predicted_lo"] for p in model], [p["predicted_hi"] for p in model],
-                            color=model_color, alpha=0.15, lw=0)
-        open_pts = [(xi, p["saving_ms"]) for p, xi in zip(pts, x) if p["converged"] is False]
-        if open_pts:     # a marker, not a text label: labels of close token budgets overlapped
-            ax.plot(*zip(*open_pts), ls="none", marker="o", markersize=8, markerfacecolor="white",
-                    markeredgecolor=measured_color, markeredgewidth=1.5, zorder=3,
-                    label="open marker: did not converge (95% CI wider than the target)")
-        ax.set_xlim(0, max(x) * 1.05)
-        top = max(max(p["hi"] for p in pts), max((p["predicted_hi"] or 0) for p in pts))
-        ax.set_ylim(min(0.0, min(p["lo"] for p in pts) * 1.1), top * 1.15)
-        ax.set_xticks(x, spaced_tick_labels(x, [f"{t:g}k" for t in x]))
-        ax.set_xlabel("tokens per batch")
-        ax.set_ylabel("backward saving (ms)")
-        ax.set_title(f"distribution: {dist}")
-        ax.grid(alpha=0.3)
-    fig.suptitle("The PR's saving per attention backward (zeros_always - guarded_passthrough) vs tokens per batch")
-    legend_below(fig, axes, ncols=2)
-    return fig
-
-
-def prediction_figure(data: RunData) -> Figure | None:
-    pts = fd.predicted_vs_measured(data.records)
-    if not pts:
-        return None
-    variants = list(dict.fromkeys(p["variant"] for p in pts))
-    colors = colors_for(variants)
-    fig, ax = plt.subplots(figsize=(6.5, 5.2), layout="constrained")
-    for v in variants:
-        sel = [p for p in pts if p["variant"] == v]
-        ax.errorbar([p["predicted_ms"] for p in sel], [p["measured_ms"] for p in sel],
-                    xerr=[[max(0.0, p["predicted_ms"] - p["predicted_lo"]) for p in sel],
-                          [max(0.0, p["predicted_hi"] - p["predicted_ms"]) for p in sel]],
-                    yerr=[[max(0.0, p["measured_ms"] - p["measured_lo"]) for p in sel],
-                          [max(0.0, p["measured_hi"] - p["measured_ms"]) for p in sel]],
-                    fmt="o", ms=5, capsize=2, elinewidth=0.8, color=colors[v], label=v)
-    hi = max(max(p["predicted_ms"], p["measured_ms"]) for p in pts) * 1.05 or 1.0
-    lo = min(0.0, min(min(p["predicted_ms"], p["measured_ms"]) for p in pts))
-    ax.plot([lo, hi], [lo, hi], color="grey", ls=":", label="y = x")
-    ax.set_xlabel("predicted extra backward time vs best (ms, byte model)")
-    ax.set_ylabel("measured extra backward time vs best (ms)")
-    ax.set_title("Byte model: predicted vs measured extra time (95% intervals)")
-    fig.legend(loc="outside lower center", ncols=min(4, len(variants) + 1), frameon=False, fontsize="small")
-    return fig
-
-
 def boundary_figure(data: RunData) -> Figure | None:
-    """Patterns as rows (there are many; their names stay horizontal), variants as columns."""
+    """Only the patterns that fail some variant, as rows; variants as columns; a failure in the alarm colour.
+
+    Patterns every variant passes are counted in the caption, not drawn (they were most of the grid)."""
     m = fd.boundary_matrix(data.validation)
     if not m["cells"]:
         return None
-    nv, np_ = len(m["variants"]), len(m["patterns"])
-    fig, ax = plt.subplots(figsize=(max(6.0, 1.6 * nv + 3), 0.32 * np_ + 1.8), layout="constrained")
+    bad = [p for p in m["patterns"] if any(m["cells"].get((v, p), {}).get("outcome", "ok") != "ok"
+                                           for v in m["variants"])]
+    if not bad:
+        return None
+    nv, np_ = len(m["variants"]), len(bad)
+    fig, ax = plt.subplots(figsize=(max(5.5, 1.25 * nv + 2.8), 0.36 * np_ + 1.5), layout="constrained")
     for j, v in enumerate(m["variants"]):
-        for i, p in enumerate(m["patterns"]):
+        for i, p in enumerate(bad):
             cell = m["cells"].get((v, p))
             if cell is None:
                 continue
-            ax.add_patch(plt.Rectangle((j - 0.5, i - 0.5), 1, 1, facecolor=OUTCOME_COLORS.get(cell["outcome"], "grey"),
-                                       edgecolor="white", lw=1))
-            text = cell["outcome"] + (" (exp.)" if cell["expected_to_fail"] else "")
-            ax.text(j, i, text, ha="center", va="center", fontsize="x-small",
-                    color="white" if cell["outcome"] != "ok" else "black")
+            ok = cell["outcome"] == "ok"
+            ax.add_patch(plt.Rectangle((j - 0.5, i - 0.5), 1, 1, facecolor="#e8f3ee" if ok else FAILURE,
+                                       edgecolor="white", lw=1.5))
+            ax.text(j, i, "ok" if ok else cell["outcome"].upper(), ha="center", va="center", fontsize=9,
+                    color="#225544" if ok else "white", fontweight="normal" if ok else "bold")
     ax.set_xlim(-0.5, nv - 0.5)
     ax.set_ylim(np_ - 0.5, -0.5)
-    ax.set_xticks(range(nv), [short_label(v) for v in m["variants"]], fontsize="small")
+    ax.set_xticks(range(nv), [short_label(v) for v in m["variants"]], fontsize=9)
     ax.xaxis.tick_top()
-    ax.set_yticks(range(np_), m["patterns"], fontsize="small")
-    ax.set_ylabel("length pattern")
-    ax.set_title("Boundary checks: worst outcome per variant and pattern (exp. = failure expected)",
-                 fontsize="medium", loc="left", pad=12)
+    ax.set_yticks(range(np_), bad, fontsize=9)
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+    ax.tick_params(length=0)
     return fig
 
 
@@ -200,6 +133,8 @@ def peers_figure(data: RunData) -> Figure | None:
     rows = sorted(fd.peers(data.records), key=lambda r: (r["distribution"], r["tokens"]))
     if not rows:
         return None
+    largest = {r["distribution"]: r["tokens"] for r in rows}          # one panel per distribution, at its
+    rows = [r for r in rows if r["tokens"] == largest[r["distribution"]]]   # largest budget (all in the table)
     n_impl = max(len(r["implementations"]) for r in rows)
     fig, axes = panels(len(rows), width=5.6, height=0.42 * n_impl + 1.8, sharey=False)
     for ax, row in zip(axes, rows):
@@ -237,11 +172,9 @@ def peers_figure(data: RunData) -> Figure | None:
 
 
 FIGURES: dict[str, tuple[str, Callable[[RunData], Figure | None]]] = {
-    "hot_path_cost": ("Hot-path cost relative to the best variant", hot_path_figure),
+    "hot_path_cost": ("Backward time of each variant over the baseline's", hot_path_figure),
     "phases": ("Where the backward time goes", phases_figure),
-    "scaling": ("The PR's saving against tokens per batch, with the byte model", scaling_figure),
-    "prediction": ("Predicted vs measured extra time", prediction_figure),
-    "boundary": ("Boundary validation matrix", boundary_figure),
+    "boundary": ("Batch patterns that fail some variant", boundary_figure),
     "peers": ("Peers: forward and backward time", peers_figure),
 }
 
@@ -251,22 +184,45 @@ def write_figure_csv(rows: list[dict[str, Any]], path: Path) -> Path:
     return write_rows_csv(rows, path)
 
 
-def render_all(data: RunData, out_dir: Path) -> tuple[list[dict[str, Any]], list[str]]:
-    """Write each figure as PNG, SVG and its data as CSV under out_dir; return the written ones and notes
-    on skipped ones."""
+def _save(fig: Figure, out_dir: Path, name: str) -> tuple[Path, Path]:
+    png, svg = out_dir / f"{name}.png", out_dir / f"{name}.svg"
+    fig.savefig(png, dpi=DPI)
+    with plt.rc_context({"svg.hashsalt": "prefixbench"}):   # fixed ids and no date: a regenerated
+        fig.savefig(svg, metadata={"Date": None})          # report diffs clean
+    plt.close(fig)
+    return png, svg
+
+
+def render_all(data: RunData, out_dir: Path, verdict: Any = None) -> tuple[list[dict[str, Any]], list[str]]:
+    """Write each figure as PNG, SVG and its data as CSV under out_dir; return the written ones (the effect
+    figure first, `main: True`) with a caption stating each one's takeaway, and notes on skipped ones."""
+    from plots.captions import CAPTIONS
+    from plots.effect_figure import effect_caption, effect_figure, effect_rows, model_caption, model_figure
     out_dir.mkdir(parents=True, exist_ok=True)
     written, notes = [], []
+    if verdict is not None:
+        for name, title, make, caption, main in (
+                ("effect", "The PR's saving per attention backward against tokens per batch", effect_figure,
+                 effect_caption, True),
+                ("byte_model", "Measured hot-path saving against the byte model's prediction", model_figure,
+                 model_caption, False)):
+            with plt.rc_context(RC):
+                fig = make(verdict)
+            if fig is None:
+                notes.append(f"figure '{title}' skipped: no paired delta of the study's pair in these records")
+                continue
+            png, svg = _save(fig, out_dir, name)
+            csv_path = write_figure_csv(effect_rows(verdict), out_dir / f"{name}.csv")
+            written.append({"name": name, "title": title, "png": png, "svg": svg, "csv": csv_path,
+                            "caption": caption(verdict), "main": main})
     for name, (title, make) in FIGURES.items():
         with plt.rc_context(RC):
             fig = make(data)
         if fig is None:
             notes.append(f"figure '{title}' skipped: no data for it in these records")
             continue
-        png, svg = out_dir / f"{name}.png", out_dir / f"{name}.svg"
-        fig.savefig(png, dpi=DPI)
-        with plt.rc_context({"svg.hashsalt": "prefixbench"}):   # fixed ids and no date: a regenerated
-            fig.savefig(svg, metadata={"Date": None})          # report diffs clean
-        plt.close(fig)
+        png, svg = _save(fig, out_dir, name)
         csv_path = write_figure_csv(fd.figure_rows(name, data.records, data.validation), out_dir / f"{name}.csv")
-        written.append({"name": name, "title": title, "png": png, "svg": svg, "csv": csv_path})
+        written.append({"name": name, "title": title, "png": png, "svg": svg, "csv": csv_path,
+                        "caption": CAPTIONS[name](data, verdict), "main": False})
     return written, notes

@@ -1,7 +1,8 @@
 """One fixed colour per implementation, so a variant looks the same in every figure and report.
 
-Known names get hand-picked colours (the PR's variants in warm tones, prefixbench's own in blue,
-peers in greys and greens); an unknown name gets a colour from a fallback list chosen by a stable
+Known names get hand-picked colours from the Okabe-Ito palette (distinguishable with the common
+colour-vision deficiencies; `tests/test_palette.py` checks it under simulated protan/deutan/tritan
+vision), peers in further tones; an unknown name gets a colour from a fallback list chosen by a stable
 hash of the name, so it too is the same in every figure and every run. `block:<variant>` (the
 transformer-block workload) shares its variant's colour: figures tell the two apart by line style.
 """
@@ -11,21 +12,29 @@ import hashlib
 
 from bench.spec.names import BLOCK_PREFIX
 
+# Okabe & Ito, "Color Universal Design" (2008): eight colours told apart by every common colour vision
+OKABE_ITO: dict[str, str] = {"orange": "#e69f00", "sky_blue": "#56b4e9", "bluish_green": "#009e73",
+                             "yellow": "#f0e442", "blue": "#0072b2", "vermillion": "#d55e00",
+                             "reddish_purple": "#cc79a7", "black": "#000000"}
+SERIES: tuple[str, ...] = tuple(OKABE_ITO[k] for k in ("blue", "orange", "bluish_green", "vermillion",
+                                                       "reddish_purple", "sky_blue", "black", "yellow"))
+FAILURE = OKABE_ITO["vermillion"]      # a crash is a failure, in the colour of alarm
+
 COLORS: dict[str, str] = {
     # the op's variants
-    "unguarded": "#7f7f7f",            # upstream before the guard
-    "zeros_always": "#d62728",         # PR #9, reverted
-    "guarded_zero_fill": "#ff7f0e",    # PR #13, first commit
-    "guarded_passthrough": "#9467bd",  # PR #13 as merged
-    "prefix_rows_add": "#1f77b4",      # prefixbench's
-    "key_split": "#3182bd",            # prefixbench's: passes cut by keys
-    "auto": "#08306b",                 # prefixbench's: per-batch pick
-    "single_pass": "#e377c2",          # prefixbench's: one launch, patched FA3
+    "unguarded": "#999999",                         # upstream before the guard
+    "zeros_always": OKABE_ITO["vermillion"],        # PR #9, reverted
+    "guarded_zero_fill": OKABE_ITO["orange"],       # PR #13, first commit
+    "guarded_passthrough": OKABE_ITO["blue"],       # PR #13 as merged
+    "prefix_rows_add": OKABE_ITO["bluish_green"],   # prefixbench's
+    "key_split": OKABE_ITO["reddish_purple"],       # prefixbench's: passes cut by keys
+    "auto": OKABE_ITO["sky_blue"],                  # prefixbench's: per-batch pick
+    "single_pass": OKABE_ITO["black"],              # prefixbench's: one launch, patched FA3
     # peers
-    "flex_attention": "#2ca02c",
+    "flex_attention": OKABE_ITO["yellow"],
     "sdpa_dense": "#8c564b",
-    "fa3_causal_bound": "#17becf",
-    "fa3_bidir_bound": "#bcbd22",
+    "fa3_causal_bound": "#882255",
+    "fa3_bidir_bound": "#44aa99",
 }
 
 FALLBACK: tuple[str, ...] = ("#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173", "#e6550d", "#31a354",
@@ -40,6 +49,11 @@ def color(name: str) -> str:
         return COLORS[base]
     digest = hashlib.sha256(base.encode()).digest()
     return FALLBACK[int.from_bytes(digest[:4], "big") % len(FALLBACK)]
+
+
+def series_colors(names: list[str]) -> dict[str, str]:
+    """Colours for series that are not implementations (distributions): Okabe-Ito in a fixed order."""
+    return {n: SERIES[i % len(SERIES)] for i, n in enumerate(names)}
 
 
 def colors(names: list[str]) -> dict[str, str]:

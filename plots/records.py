@@ -26,6 +26,22 @@ class RunData:
     skipped_duplicates: list[tuple[str, str, Path]] = field(default_factory=list)
     record_dir: dict[tuple[str, str], Path] = field(default_factory=dict)   # (config, impl) -> its directory
     env_by_dir: dict[Path, dict[str, Any]] = field(default_factory=dict)
+    runs: dict[str, list[tuple[str, dict[str, Record]]]] = field(default_factory=dict)
+    # config -> [(run name, {implementation: ok record})] over every directory, duplicates included,
+    # so the verdict can take a configuration's settled delta from whichever run settled it
+
+    def run_names(self) -> set[str]:
+        """Every run that holds records (duplicates of an earlier directory's included)."""
+        return {name for runs in self.runs.values() for name, _ in runs}
+
+    def add_run_record(self, run: str, rec: Record) -> None:
+        runs = self.runs.setdefault(rec.config_id, [])
+        if not runs or runs[-1][0] != run:
+            found = [r for name, r in runs if name == run]
+            if not found:
+                runs.append((run, {}))
+        if rec.ok:
+            next(r for name, r in runs if name == run)[rec.variant] = rec
 
     def run_dirs(self) -> list[Path]:
         """Directories that contributed records (validate / profile directories add none)."""
@@ -51,6 +67,7 @@ def load_dirs(paths: list[str | Path]) -> RunData:
             p = results_path(path)
             d = p.parent
             for rec in load_records(p):
+                data.add_run_record(run_name(d), rec)
                 key = (rec.config_id, rec.variant)
                 if key in seen:
                     data.skipped_duplicates.append((*key, d))
@@ -71,6 +88,12 @@ def load_dirs(paths: list[str | Path]) -> RunData:
     if not data.records:
         raise UserError(f"no results.jsonl in {', '.join(str(p) for p in paths)}")
     return data
+
+
+def run_name(d: Path) -> str:
+    """A run's short name: its directory and the one above it ("review/sweep", "h100/pr_delta")."""
+    parts = Path(d).resolve().parts
+    return "/".join(parts[-2:]) if len(parts) >= 2 else str(d)
 
 
 def by_config(records: list[Record]) -> dict[str, list[Record]]:

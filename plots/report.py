@@ -1,9 +1,6 @@
 """Build the report (report.md, report.html, figures/) from result directories; no timing is recomputed."""
 from __future__ import annotations
 
-from bench.spec.errors import UserError
-from bench.results.io import make_out_dir
-
 import dataclasses
 from pathlib import Path
 from typing import Any, Optional
@@ -16,20 +13,20 @@ from bench.results.io import make_out_dir
 from bench.results.derived import fill_ideal
 from bench.results.records import Record
 from bench.results.stats import Stat
-from plots.records import RunData, by_config, config_sort_key, load_dirs
+from plots.records import RunData, by_config, config_sort_key, load_dirs, run_name
 from plots.render import Block, fmt_num, to_html, to_markdown
 from plots.tables import GLOSSARY, UNSETTLED_NOTE, pivot, pivot_table, tflops_cell
+from bench.spec.study import Study, load_study
+from plots.deltas import fmt_interval
+from plots.verdict import DEFAULT_LAYERS, build_verdict
 from plots.verdict import blocks as verdict_blocks
-from plots.verdict import build_verdict
 from plots.verdict import first_screen_blocks as verdict_first_screen
 
 MIB = 1024 * 1024
 
 
 def _interval(s: Stat | None) -> str:
-    if not s:
-        return "-"
-    return f"{s.median:.4g} [{s.lo:.4g}, {s.hi:.4g}]"
+    return fmt_interval(s) if s else "-"
 
 
 def _mib(value: Any) -> str:
@@ -197,17 +194,17 @@ def _gpu_of(data: RunData, rec: Record) -> Optional[str]:
     return (env or {}).get("gpu")
 
 
-def title_blocks(data: RunData) -> list[Block]:
+def title_blocks(data: RunData, study: Optional[Study] = None) -> list[Block]:
     """The title line: what was measured, where, from which runs."""
     dirs = data.run_dirs()
     envs = [data.env_by_dir[d] for d in dirs if d in data.env_by_dir]
     gpus = sorted({str(e.get("gpu") or e.get("device") or "?") for e in envs}) or ["environment unknown"]
     backends = sorted({r.backend or "?" for r in data.records})
     configs = len(by_config(data.records))
-    line = (f"{configs} configurations, {len(data.records)} records from {', '.join(str(d) for d in dirs)}; "
-            f"{' / '.join(gpus)}; backend {', '.join(backends)}. Times are medians of interleaved rounds, "
-            "in ms; brackets hold 95% intervals.")
-    return [("h", 1, "prefixbench report: what the guard PR saves in the attention backward"), ("p", line, "title")]
+    line = (f"{configs} configurations, {len(data.records)} records; {' / '.join(gpus)}; backend "
+            f"{', '.join(backends)}. Times in ms: medians of interleaved rounds, brackets 95% intervals.")
+    question = (study or load_study()).question
+    return [("h", 1, f"prefixbench report: {question}"), ("p", line, "title")]
 
 
 PROVENANCE_KEYS = (("GPU", "gpu"), ("host", "hostname"), ("torch", "torch"), ("git revision", "git_revision"))
@@ -215,16 +212,15 @@ PROVENANCE_KEYS = (("GPU", "gpu"), ("host", "hostname"), ("torch", "torch"), ("g
 
 def mixing_warning(data: RunData) -> list[Block]:
     """A warning when records come from several runs, or the runs differ in host, GPU, torch or revision."""
-    dirs = data.run_dirs()
+    dirs = list(dict.fromkeys(data.run_dirs() + [d for d in data.sources if run_name(d) in data.run_names()]))
     if len(dirs) < 2:
         return []
     envs = [data.env_by_dir.get(d, {}) for d in dirs]
     differ = [label for label, key in PROVENANCE_KEYS if len({str(e.get(key)) for e in envs}) > 1]
-    text = (f"this report mixes {len(dirs)} runs ({', '.join(str(d) for d in dirs)})"
+    text = (f"{len(dirs)} runs ({', '.join(run_name(d) for d in dirs)})"
             + (f" that differ in {', '.join(differ)}" if differ else "")
-            + ". Absolute times of separate runs differ by up to ~1%; compare implementations within one "
-              "configuration (one run), and runs with `prefixbench compare`. Provenance per configuration is in "
-              "the appendix.")
+            + ": each delta is paired within one run, named beside it; absolute times of separate runs differ "
+              "by up to ~1% (provenance in the appendix).")
     return [("warn", text)]
 
 
@@ -279,30 +275,46 @@ def glossary_blocks() -> list[Block]:
     return [("h", 2, "Glossary"), ("table", ["term", "meaning"], [[k, v] for k, v in GLOSSARY.items()])]
 
 
-def build_report(dirs: list[str | Path], out: str | Path, extra_notes: Optional[list[str]] = None) -> dict[str, Path]:
+def figure_blocks(figures: list[dict[str, Any]], level: int = 3) -> list[Block]:
+    """Each figure with its takeaway as the caption and its data file under it."""
+    out: list[Block] = []
+    for fig in figures:
+        out += [("h", level, fig["title"]), ("img", fig["title"], fig["png"], fig["svg"], fig.get("caption", "")),
+                ("p", f"Data: figures/{Path(fig['csv']).name}" if fig.get("csv") else "", "small")]
+    return out
+
+
+def build_report(dirs: list[str | Path], out: str | Path, extra_notes: Optional[list[str]] = None,
+                 layers: int = DEFAULT_LAYERS, study: Optional[Study] = None) -> dict[str, Path]:
     """Write OUT/report.md, OUT/report.html and OUT/figures/*; return their paths.
 
-    Order: the verdict (first screen), figures, the full verdict and pivot tables, peers, validation and
-    profiles, the glossary, then the appendix (provenance, environment, notes, per-configuration detail).
+    Order: the four answers (first screen), the figure that shows the effect, the full verdict and pivot
+    tables, peers, validation and profiles, the glossary, then the appendix (the other figures,
+    provenance, environment, notes, per-configuration detail). `layers`: the stated model's depth.
     """
+    if layers < 1:
+        raise UserError(f"--layers {layers}: give a positive number of layers")
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out}: a file of that name exists (the report needs a directory)")
     make_out_dir(out)                                  # unwritable: one line, before any work
     data = load_dirs(list(dirs))
-    verdict = build_verdict(data.records, data.validation)
-    figures, fig_notes = render_all(data, out / "figures")
-    blocks: list[Block] = title_blocks(data) + mixing_warning(data) + verdict_first_screen(verdict)
-    if figures:
-        blocks.append(("h", 2, "Figures"))
-        for fig in figures:
-            blocks += [("h", 3, fig["title"]), ("img", fig["title"], fig["png"], fig["svg"]),
-                       ("p", f"Data: figures/{Path(fig['csv']).name}" if fig.get("csv") else "", "small")]
+    study = study or load_study()
+    verdict = build_verdict(data.records, data.validation, study=study, runs=data.runs, layers=layers)
+    figures, fig_notes = render_all(data, out / "figures", verdict)
+    main = [f for f in figures if f.get("main")]
+    appendix = [f for f in figures if not f.get("main")]
+    blocks: list[Block] = title_blocks(data, study) + mixing_warning(data) + verdict_first_screen(verdict)
+    if main:
+        blocks += [("h", 2, "The effect")] + figure_blocks(main)
     blocks += verdict_blocks(verdict, "Verdict in full") + pivot_blocks(data) + ideal_blocks(data)
     blocks += host_overhead_blocks(data.records)
     blocks += peers_blocks(data) + validation_blocks(data) + breakdown_blocks(data)
     blocks += glossary_blocks()
-    blocks += [("h", 2, "Appendix")] + provenance_blocks(data) + env_blocks(data)
+    blocks += [("h", 2, "Appendix")]
+    if appendix:
+        blocks += [("h", 3, "Other figures")] + figure_blocks(appendix, 4)
+    blocks += provenance_blocks(data) + env_blocks(data)
     blocks += [("h", 3, "Notes"), ("ul", list(extra_notes or []) + notes_for(data) + fig_notes or ["none"])] + summary_blocks(data)
     blocks = [b for b in blocks if not (b[0] == "p" and not b[1])]
     md, html_path = out / "report.md", out / "report.html"

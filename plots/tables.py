@@ -37,7 +37,10 @@ class Cell:
         """'2.683 [2.677, 2.697]' (markdown / HTML), '*' after it when not converged."""
         if self.median is None:
             return self.status
-        return f"{self.median:.4g} [{self.lo:.4g}, {self.hi:.4g}]{UNSETTLED if not self.converged else ''}"
+        from bench.results.stats import Stat
+        from plots.deltas import fmt_interval
+        text = fmt_interval(Stat(self.median, self.lo, self.hi, 0))      # digits to the interval's precision
+        return f"{text}{UNSETTLED if not self.converged else ''}"
 
     def compact(self) -> str:
         """'2.683 +-0.4%' (terminal): the half-width of the interval over the median, '*' when not converged."""

@@ -1,11 +1,13 @@
 """The review's answer, computed from records: one row per configuration and sentences built from them.
 
-The guard PR's own number is the paired difference zeros_always - guarded_passthrough (the reverted
-version against the merged one), from per-round samples so drift between rounds cancels; it uses
-`bench.results.derived.paired_difference` and `predicted_extra_ms`, the same code as
-`scripts/paired_difference.py`, so the two always agree. Where the records cannot answer a question
-(CPU reference timings, a variant not measured, no per-round samples, a delta whose interval is still
-wide) the sentences say so instead of guessing.
+Which variant plays which role (the baseline the PR replaced, the PR as merged, its first commit,
+ours, the unguarded version) comes from a study file (`bench.spec.study`), so another PR's variants
+get the same verdict without code changes. The PR's number is the paired difference baseline - merged
+over pairs of rounds (`bench.results.derived.paired_difference`, the same code as `scripts/paired_difference.py`).
+Every delta carries a status (faster / slower / same, `plots.deltas`); "saves" is said only where the
+interval excludes zero, and below `MIN_PAIRS` pairs there is no interval at all. Where a configuration
+was measured by several runs, the settled one (converged, else the narrowest interval) gives the delta,
+and the row names it.
 """
 from __future__ import annotations
 
@@ -13,36 +15,47 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Optional
 
-from bench.results.derived import paired_difference, predicted_extra_ms
+from bench.results.derived import predicted_extra_ms
 from bench.spec.names import BLOCK_PREFIX
+from bench.spec.study import Study, load_study
 from bench.results.stats import Stat
 from plots import fields as f
+from plots.deltas import (FASTER, MIN_PAIRS, SAME, SETTLED_REL_CI, SLOWER, TOO_FEW, Delta, cell, counts,
+                          counts_text, fmt_interval, paired)
 
-BASELINE = "zeros_always"
-FIRST_COMMIT = "guarded_zero_fill"
-MERGED = "guarded_passthrough"
-OURS = "prefix_rows_add"
-UNGUARDED = "unguarded"
-PR_CANDIDATES = (MERGED, FIRST_COMMIT)
-VARIANT_ORDER = (BASELINE, FIRST_COMMIT, MERGED, OURS, UNGUARDED)
-CONVERGED_REL_CI = 0.05          # a delta has converged when its 95% CI is within +-5% of itself
+CONVERGED_REL_CI = SETTLED_REL_CI
+DEFAULT_LAYERS = 32          # the stated model: 32 blocks of the suite's heads x head_dim
+Runs = dict[str, list[tuple[str, dict[str, Any]]]]   # config -> [(run name, {implementation: record})]
 
-VARIANT_ORIGIN: dict[str, str] = {
-    UNGUARDED: "upstream before PR #9: no guard, both passes always run",
-    BASELINE: "PR #9, reverted: dK2/dV2 zero-filled on every backward",
-    FIRST_COMMIT: "PR #13, first commit: dK2/dV2 zero-filled only when the causal pass is skipped",
-    MERGED: "PR #13 as merged (follow-up commit 428dfc5): no dK2/dV2 at all when the causal pass is skipped",
-    OURS: "prefixbench's, not in the PR: no zero-fill, dK1 added on prefix rows only",
-}
-TABLE_CAPTION = (f"Backward ms (medians) per variant. PR saving = {BASELINE} - {MERGED}, paired per round, and as % "
-                 f"of {BASELINE}'s backward; byte model = the saving its byte counts predict; converged = its 95% CI "
-                 f"within +-{CONVERGED_REL_CI:.0%} of itself; guard cost = {MERGED} - {UNGUARDED}; ours beyond PR = "
-                 f"{MERGED} - {OURS}.")
-SHORT_ORIGIN = {UNGUARDED: "no guard", BASELINE: "PR #9", FIRST_COMMIT: "PR #13's first commit",
-                MERGED: "PR #13 as merged", OURS: "ours, not in the PR"}
-GUARD_BRANCH_NOTE = ("Only batches in which no sequence has causal tokens take the guard's branch (the causal "
-                     "pass is skipped); every other batch runs both passes, and there the PR's variants differ "
-                     "only in what they zero-fill.")
+
+@dataclass
+class StepRow:
+    """Per training step of `layers` blocks, from the block measured in one run (`source`)."""
+    label: str
+    tokens: int
+    layers: int
+    source: str
+    step_ms: float                      # one block's forward + backward (the merged variant), GPU time
+    measured: Optional[Delta]           # block: baseline - merged, fwd+bwd per round (one block)
+    derived: Optional[Delta]            # attention backward: baseline - merged in the same run (one layer)
+    heads: Optional[int] = None
+    head_dim: Optional[int] = None
+    eager_step_ms: Optional[float] = None
+    eager_measured: Optional[Delta] = None
+    eager_derived: Optional[Delta] = None
+
+    def ms(self, delta: Optional[Delta]) -> Optional[Stat]:
+        """The per-step saving of `layers` layers (ms) for one block's delta."""
+        if delta is None or delta.stat is None:
+            return None
+        s = delta.stat
+        return Stat(s.median * self.layers, s.lo * self.layers, s.hi * self.layers, s.n)
+
+    def pct(self, delta: Optional[Delta], eager: bool = False) -> Optional[float]:
+        step = self.eager_step_ms if eager else self.step_ms
+        if delta is None or delta.stat is None or not step:
+            return None
+        return 100 * delta.stat.median / step
 
 
 @dataclass
@@ -56,14 +69,24 @@ class VerdictRow:
     status: dict[str, str] = field(default_factory=dict)        # variant -> ok | crashed | oom | error
     reference: bool = False                                     # timed on the reference backend / CPU
     guard_branch: Optional[bool] = None                         # no causal tokens: the guard skips a pass
-    saving: Optional[Stat] = None                               # zeros_always - guarded_passthrough
-    saving_pct: Optional[float] = None                          # of zeros_always's backward median
+    saving_delta: Optional[Delta] = None                        # baseline - merged (the settled run's)
+    saving_source: Optional[str] = None                         # the run that gave it
+    other_runs: list[tuple[str, Delta]] = field(default_factory=list)   # the same delta in other runs
+    saving_pct: Optional[float] = None                          # of the baseline's backward median
     predicted: Optional[tuple[float, float, float]] = None      # byte model: (ms, lo, hi)
-    guard_cost: Optional[Stat] = None                           # guarded_passthrough - unguarded
-    ours_beyond: Optional[Stat] = None                          # guarded_passthrough - prefix_rows_add
+    guard_cost: Optional[Delta] = None                          # merged - unguarded
+    ours_beyond: Optional[Delta] = None                         # merged - ours
+    first_vs_merged: Optional[Delta] = None                     # first commit - merged
     has_samples: bool = False
-    block_step_ms: Optional[float] = None                       # block:guarded_passthrough forward + backward
-    saving_pct_block: Optional[float] = None                    # the PR's saving as % of that training step
+    step: Optional[StepRow] = None
+
+    @property
+    def saving(self) -> Optional[Stat]:
+        return None if self.saving_delta is None else self.saving_delta.stat
+
+    @property
+    def saving_status(self) -> Optional[str]:
+        return None if self.saving_delta is None else self.saving_delta.status()
 
     @property
     def converged(self) -> Optional[bool]:
@@ -71,26 +94,109 @@ class VerdictRow:
 
 
 @dataclass
+class CrashRow:
+    """One variant of the boundary matrix: the patterns it fails, or none."""
+    variant: str
+    role: str
+    patterns: int
+    failing: list[str]
+    outcomes: list[str]
+    shared: str = ""
+    smallest: Optional[dict] = None
+
+
+@dataclass
 class Verdict:
     rows: list[VerdictRow]
-    variants: list[str]                 # backward columns, PR order first, then anything else measured
+    variants: list[str]                 # backward columns, the study's order first, then anything else
     sentences: list[str]
     origins: dict[str, str]
+    study: Study = field(default_factory=load_study)
+    layers: int = DEFAULT_LAYERS
+    crashes: list[CrashRow] = field(default_factory=list)
+    crash_notes: list[str] = field(default_factory=list)
+    fastest: list[tuple[str, str, str]] = field(default_factory=list)   # (configuration, implementation, needs)
+
+    @property
+    def hot_rows(self) -> list[VerdictRow]:
+        """Batches with response tokens: every PR variant runs both passes."""
+        return [r for r in self.rows if not r.guard_branch and not r.reference]
+
+    @property
+    def guard_rows(self) -> list[VerdictRow]:
+        """Batches with no causal tokens: the guard's branch runs."""
+        return [r for r in self.rows if r.guard_branch and not r.reference]
+
+    @property
+    def steps(self) -> list[StepRow]:
+        return [r.step for r in self.rows if r.step is not None]
 
 
 def _tokens_label(tokens: int) -> str:
     return f"{tokens // 1024}k" if tokens >= 1024 and tokens % 1024 == 0 else str(tokens)
 
 
-def _paired(a: Optional[Any], b: Optional[Any]) -> Optional[Stat]:
-    """a - b backward, per round; None unless both are ok and carry round-aligned samples."""
+def _delta(a: Optional[Any], b: Optional[Any], metric: str = "backward") -> Optional[Delta]:
+    """a - b per pair of rounds; None unless both are ok and carry round-aligned samples."""
     if a is None or b is None:
         return None
-    sa, sb = f.samples(a, "backward"), f.samples(b, "backward")
-    return paired_difference(sa, sb) if sa and sb else None
+    return paired(f.samples(a, metric), f.samples(b, metric))
 
 
-def _row(group: list[Any], label: str) -> VerdictRow:
+def _step_samples(rec: Any, prefix: str = "") -> Optional[list[float]]:
+    fwd, bwd = f.samples(rec, prefix + "forward"), f.samples(rec, prefix + "backward")
+    return [x + y for x, y in zip(fwd, bwd)] if fwd and bwd else None
+
+
+def _step_median(rec: Any, prefix: str = "") -> Optional[float]:
+    s = _step_samples(rec, prefix)
+    if s:
+        from bench.results.stats import median
+        return median(s)
+    fwd, bwd = f.median(rec, "forward"), f.median(rec, "backward")
+    return None if prefix or fwd is None or bwd is None else fwd + bwd
+
+
+def _runs_from(records: list[Any]) -> Runs:
+    out: Runs = {}
+    for rec in records:
+        runs = out.setdefault(f.config_id(rec), [("records", {})])
+        if f.is_ok(rec):
+            runs[0][1][f.name(rec)] = rec
+    return out
+
+
+def _settled(candidates: list[tuple[str, Delta]]) -> Optional[tuple[str, Delta]]:
+    """The run to trust: settled first, then the narrowest interval; too few pairs last."""
+    if not candidates:
+        return None
+    return min(candidates, key=lambda c: (c[1].stat is None, not c[1].settled,
+                                          (c[1].stat.hi - c[1].stat.lo) if c[1].stat else 0.0))
+
+
+def _step_row(label: str, tokens: int, runs: list[tuple[str, dict[str, Any]]], study: Study,
+              layers: int) -> Optional[StepRow]:
+    for source, recs in runs:
+        merged_block = recs.get(BLOCK_PREFIX + study.merged)
+        if merged_block is None:
+            continue
+        base_block = recs.get(BLOCK_PREFIX + study.baseline)
+        step = _step_median(merged_block)
+        if not step:
+            continue
+        measured = paired(_step_samples(base_block), _step_samples(merged_block)) if base_block else None
+        eager_measured = (paired(_step_samples(base_block, "eager_"), _step_samples(merged_block, "eager_"))
+                          if base_block else None)
+        base, merged = recs.get(study.baseline), recs.get(study.merged)
+        heads, head_dim, _ = f.shape(merged_block)
+        return StepRow(label, tokens, layers, source, step, measured, _delta(base, merged), heads, head_dim,
+                       eager_step_ms=_step_median(merged_block, "eager_"), eager_measured=eager_measured,
+                       eager_derived=_delta(base, merged, "eager_backward"))
+    return None
+
+
+def _row(group: list[Any], label: str, runs: list[tuple[str, dict[str, Any]]], study: Study,
+         layers: int) -> VerdictRow:
     r0 = group[0]
     ok = {f.name(r): r for r in group if f.is_ok(r) and f.kind(r) == "variant"}
     causal = f.causal_tokens(r0)
@@ -99,32 +205,46 @@ def _row(group: list[Any], label: str) -> VerdictRow:
                      status={f.name(r): f.status(r) for r in group if f.kind(r) == "variant"},
                      reference=any(f.on_reference(r) for r in group),
                      guard_branch=None if causal is None else causal == 0)
-    base, merged = ok.get(BASELINE), ok.get(MERGED)
-    row.has_samples = bool(base and merged and f.samples(base, "backward") and f.samples(merged, "backward"))
-    row.saving = _paired(base, merged)
-    if row.saving is not None and row.backward.get(BASELINE):
-        row.saving_pct = 100 * row.saving.median / row.backward[BASELINE]["median"]
+    candidates = [(name, d) for name, recs in runs
+                  if (d := _delta(recs.get(study.baseline), recs.get(study.merged))) is not None]
+    row.has_samples = bool(candidates)
+    pick = _settled(candidates)
+    if pick is not None:
+        row.saving_source, row.saving_delta = pick
+        row.other_runs = [c for c in candidates if c[0] != pick[0]]
+        pick_recs = dict(runs)[pick[0]]
+        base_stat = f.stat(pick_recs[study.baseline], "backward")
+        if row.saving is not None and base_stat:
+            row.saving_pct = 100 * row.saving.median / base_stat["median"]
+    base, merged = ok.get(study.baseline), ok.get(study.merged)
     if base and merged and f.has_byte_model(base) and f.has_byte_model(merged):
         p, (lo, hi) = predicted_extra_ms(base, merged, f.bandwidth(base))
         row.predicted = (p, lo, hi)
-    block = next((r for r in group if f.is_ok(r) and f.name(r) == BLOCK_PREFIX + MERGED), None)
-    if block is not None and f.median(block, "forward") is not None:
-        row.block_step_ms = f.median(block, "forward") + f.median(block, "backward")
-        if row.saving is not None:
-            row.saving_pct_block = 100 * row.saving.median / row.block_step_ms
-    row.guard_cost = _paired(merged, ok.get(UNGUARDED))
-    row.ours_beyond = _paired(merged, ok.get(OURS))
+    if study.unguarded:
+        row.guard_cost = _delta(merged, ok.get(study.unguarded))
+    if study.ours:
+        row.ours_beyond = _delta(merged, ok.get(study.ours))
+    if study.first_commit:
+        row.first_vs_merged = _delta(ok.get(study.first_commit), merged)
+    row.step = _step_row(label, row.tokens, runs, study, layers)
     return row
 
 
-def verdict_rows(records: Iterable[Any]) -> list[VerdictRow]:
-    """One row per configuration, in the order configurations first appear."""
+def verdict_rows(records: Iterable[Any], study: Optional[Study] = None, runs: Optional[Runs] = None,
+                 layers: int = DEFAULT_LAYERS) -> list[VerdictRow]:
+    """One row per configuration of an attention variant, in the order configurations first appear."""
+    study = study or load_study()
+    records = list(records)
+    runs = runs or _runs_from(records)
     groups: dict[str, list[Any]] = {}
     for rec in records:
         groups.setdefault(f.config_id(rec), []).append(rec)
+    groups = {c: g for c, g in groups.items() if any(f.kind(r) == "variant" and not f.name(r).startswith(
+        BLOCK_PREFIX) for r in g)}
     labels = [f"{f.distribution(g[0])} {_tokens_label(f.tokens(g[0]))}" for g in groups.values()]
     unique = len(set(labels)) == len(labels)
-    return [_row(g, lab if unique else cid) for (cid, g), lab in zip(groups.items(), labels)]
+    return [_row(g, lab if unique else cid, runs.get(cid) or _runs_from(g)[cid], study, layers)
+            for (cid, g), lab in zip(groups.items(), labels)]
 
 
 # ---- sentences -------------------------------------------------------------------------------------
@@ -147,12 +267,12 @@ def _names(rows: list[VerdictRow]) -> str:
     return ", ".join(r.label for r in rows)
 
 
-def _measured(rows: list[VerdictRow], name: str) -> bool:
-    return any(name in r.backward for r in rows)
+def _measured(rows: list[VerdictRow], name: Optional[str]) -> bool:
+    return bool(name) and any(name in r.backward for r in rows)
 
 
-def _cannot(what: str, name: str) -> str:
-    return f"Cannot answer {what}: no ok record of {name} ({VARIANT_ORIGIN.get(name, 'not in the PR')})."
+def _cannot(study: Study, what: str, name: str) -> str:
+    return f"Cannot answer {what}: no ok record of {name} ({study.describe(name)})."
 
 
 def _backend_sentences(rows: list[VerdictRow]) -> tuple[list[str], list[VerdictRow]]:
@@ -160,109 +280,103 @@ def _backend_sentences(rows: list[VerdictRow]) -> tuple[list[str], list[VerdictR
     gpu = [r for r in rows if not r.reference]
     if ref and not gpu:
         return (["These records come from the reference backend on the CPU: they check the pipeline, not GPU "
-                 "speed, so this report cannot answer which variant is faster (run the sweep with fa3 on a GPU)."],
-                [])
+                 "speed, so this report cannot answer which variant is faster (run the sweep with a kernel "
+                 "backend on a GPU)."], [])
     if ref:
         return [f"{len(ref)} configurations ran on the reference backend or the CPU and are left out of the "
                 f"verdict: {_names(ref)}."], gpu
     return [], gpu
 
 
-def _merge_sentence(rows: list[VerdictRow], records_by_config: dict[str, dict[str, Any]]) -> list[str]:
-    if not _measured(rows, BASELINE):
-        return [_cannot("what the PR saves", BASELINE)]
-    candidates = [c for c in PR_CANDIDATES if _measured(rows, c)]
-    if not candidates:
-        return [_cannot("which of the PR's variants to merge", MERGED)]
-    if not any(r.has_samples for r in rows) and not any(
-            _paired(records_by_config[r.config_id].get(BASELINE), records_by_config[r.config_id].get(c))
-            for r in rows for c in candidates):
+def saving_sentence(study: Study, rows: list[VerdictRow], where: str) -> str:
+    """What the merged PR saves against the baseline on one set of rows, with the status counts."""
+    deltas = [r.saving_delta for r in rows if r.saving_delta is not None]
+    if not deltas:
+        return f"{where}: no paired delta of {study.baseline} and {study.merged}."
+    c = counts(deltas)
+    text = f"{where}: {study.merged} vs {study.baseline}, {counts_text(c)}"
+    saves = [r for r in rows if r.saving_delta is not None and r.saving_status == FASTER]
+    if saves:
+        pct = [r.saving_pct for r in saves if r.saving_pct is not None]
+        text += (f"; it saves {_range([r.saving.median for r in saves])} per attention backward"
+                 + (f" ({_pct_range(pct)} of it)" if pct else "") + f" in {_names(saves)}")
+    slower = [r for r in rows if r.saving_status == SLOWER]
+    if slower:
+        text += f"; slower in {_names(slower)}"
+    same = [r for r in rows if r.saving_status == SAME]
+    if same:
+        text += f"; no difference beyond the noise in {_names(same)}"
+    few = [r for r in rows if r.saving_status == TOO_FEW]
+    if few:
+        text += (f"; no interval in {_names(few)} (fewer than {MIN_PAIRS} pairs of rounds, so no saving is "
+                 "claimed)")
+    return text + "."
+
+
+def _merge_sentences(study: Study, rows: list[VerdictRow]) -> list[str]:
+    if not _measured(rows, study.baseline):
+        return [_cannot(study, "what the PR saves", study.baseline)]
+    if not _measured(rows, study.merged):
+        return [_cannot(study, "what the PR saves", study.merged)]
+    if not any(r.has_samples for r in rows):
         return ["Cannot answer what the PR saves: the records hold no per-round samples (samples_ms), so no "
                 "paired difference can be formed."]
-    savings: dict[str, list[tuple[VerdictRow, Stat]]] = {}
-    for c in candidates:
-        savings[c] = [(r, d) for r in rows
-                      if (d := _paired(records_by_config[r.config_id].get(BASELINE),
-                                       records_by_config[r.config_id].get(c))) is not None]
-    # decisive wins of each candidate over the other (paired CI excludes 0)
-    wins = {c: 0 for c in candidates}
-    if len(candidates) == 2:
-        a, b = candidates
-        for r in rows:
-            recs = records_by_config[r.config_id]
-            d = _paired(recs.get(b), recs.get(a))          # b - a > 0: a faster
-            if d is not None and d.lo > 0:
-                wins[a] += 1
-            elif d is not None and d.hi < 0:
-                wins[b] += 1
-    pick = max(candidates, key=lambda c: (wins[c], sum(d.median for _, d in savings[c]), c == MERGED))
-    pairs = savings[pick]
-    if not pairs:
-        return [_cannot("what the PR saves", pick)]
-    pct = [100 * d.median / r.backward[BASELINE]["median"] for r, d in pairs if BASELINE in r.backward]
-    text = (f"Merge {pick} ({SHORT_ORIGIN[pick]}): against {BASELINE} (PR #9) it saves "
-            f"{_range([d.median for _, d in pairs])} per attention backward ({_pct_range(pct)} of it) over the "
-            f"{len(pairs)} configurations measured")
-    slower = [r for r, d in pairs if d.hi < 0]
-    text += f"; it is slower than {BASELINE} in {_names(slower)}." if slower else "."
-    other = [c for c in candidates if c != pick]
-    if other:
-        o = other[0]
-        if wins[o] == 0 and wins[pick] == 0:
-            text += f" {o} ({SHORT_ORIGIN[o]}) is indistinguishable from it in every configuration."
-        else:
-            text += (f" {o} ({SHORT_ORIGIN[o]}) is slower in {wins[pick]} configurations and faster in "
-                     f"{wins[o]}.")
-    return [text]
+    hot = [r for r in rows if not r.guard_branch]
+    guard = [r for r in rows if r.guard_branch]
+    out = [saving_sentence(study, hot, "Hot path (batches with response tokens)")]
+    if guard:
+        out.append(saving_sentence(study, guard, "Guard branch (no causal tokens)"))
+    first = [r.first_vs_merged for r in rows if r.first_vs_merged is not None]
+    if first and study.first_commit:
+        c = counts(first)
+        out.append(f"{study.first_commit} ({study.describe(study.first_commit)}) against {study.merged}: "
+                   f"{c[SLOWER]} faster, {c[FASTER]} slower, {c[SAME]} same.")
+    return out
 
 
-def _ours_sentence(rows: list[VerdictRow]) -> list[str]:
-    if not _measured(rows, OURS):
-        return [_cannot(f"what {OURS} saves beyond the PR", OURS)]
-    if not _measured(rows, MERGED):
-        return [_cannot(f"what {OURS} saves beyond the PR", MERGED)]
+def _ours_sentence(study: Study, rows: list[VerdictRow]) -> list[str]:
+    if not study.ours:
+        return []
+    if not _measured(rows, study.ours) or not _measured(rows, study.merged):
+        missing = study.ours if not _measured(rows, study.ours) else study.merged
+        return [_cannot(study, f"what {study.ours} saves beyond the PR", missing)]
     pairs = [(r, r.ours_beyond) for r in rows if r.ours_beyond is not None]
     if not pairs:
-        return [f"Cannot answer what {OURS} saves beyond the PR: no configuration has per-round samples of both "
-                f"it and {MERGED}."]
-    faster = [(r, d) for r, d in pairs if d.lo > 0]
-    slower = [(r, d) for r, d in pairs if d.hi < 0]
-    text = f"{OURS} ({SHORT_ORIGIN[OURS]}) "
+        return [f"Cannot answer what {study.ours} saves beyond the PR: no configuration has per-round samples of "
+                f"both it and {study.merged}."]
+    c = counts(d for _, d in pairs)
+    faster = [(r, d) for r, d in pairs if d.status() == FASTER]
+    text = f"{study.ours} ({study.label(study.ours)}) against {study.merged}: {counts_text(c)}"
     if faster:
-        pct = [100 * d.median / r.backward[MERGED]["median"] for r, d in faster]
-        text += (f"saves a further {_range([d.median for _, d in faster])} ({_pct_range(pct)} of {MERGED}'s "
-                 f"backward) in {len(faster)} of {len(pairs)} configurations")
-    else:
-        text += f"is faster than {MERGED} in none of the {len(pairs)} configurations"
+        pct = [100 * d.stat.median / r.backward[study.merged]["median"] for r, d in faster]
+        text += (f"; it saves a further {_range([d.stat.median for _, d in faster])} ({_pct_range(pct)} of "
+                 f"{study.merged}'s backward) in {len(faster)} of {len(pairs)} configurations")
+    slower = [(r, d) for r, d in pairs if d.status() == SLOWER]
     if slower:
-        text += "; it is slower in " + ", ".join(
-            f"{r.label} (by {_ms(-d.median)} ms [{_ms(-d.hi)}, {_ms(-d.lo)}])" for r, d in slower) + "."
-    else:
-        text += "; it is slower in none."
-    return [text]
+        text += "; it is slower in " + ", ".join(f"{r.label} (by {fmt_interval(_neg(d.stat))} ms)"
+                                                 for r, d in slower)
+    return [text + "."]
 
 
-def _block_sentence(rows: list[VerdictRow]) -> list[str]:
-    """The PR's saving inside a training step, where the transformer block was measured."""
-    with_block = [r for r in rows if r.saving_pct_block is not None]
-    if not with_block:
-        return []
-    return [f"Inside a training step the PR saves {_pct_range([r.saving_pct_block for r in with_block])} of one "
-            f"transformer block's forward+backward ({BLOCK_PREFIX}{MERGED}, {_range([r.block_step_ms for r in with_block])}) "
-            f"against {_pct_range([r.saving_pct for r in with_block if r.saving_pct is not None])} of the attention "
-            f"backward, over {len(with_block)} configurations."]
+def _neg(s: Stat) -> Stat:
+    return Stat(-s.median, -s.hi, -s.lo, s.n)
 
 
-def _guard_cost_sentence(rows: list[VerdictRow]) -> list[str]:
+def guard_cost_sentence(study: Study, rows: list[VerdictRow]) -> str:
+    if not study.unguarded:
+        return "The study names no unguarded variant, so the guard's own cost is not answered."
     costs = [(r, r.guard_cost) for r in rows if r.guard_cost is not None]
     if not costs:
         why = ("it has no ok record here (it crashes where the guard matters, or was not measured)"
-               if not _measured(rows, UNGUARDED) else "its records hold no per-round samples")
-        return [f"Cannot answer what the guard itself costs ({MERGED} - {UNGUARDED}): {why}."]
-    noise = sum(d.lo <= 0 <= d.hi for _, d in costs)
-    return [f"The guard itself costs {_range([d.median for _, d in costs])} per backward ({MERGED} - {UNGUARDED}, "
-            f"paired, in the {len(costs)} configurations where {UNGUARDED} runs); its 95% CI includes zero in "
-            f"{noise} of them."]
+               if not _measured(rows, study.unguarded) else "its records hold no per-round samples")
+        return f"Cannot answer what the guard itself costs ({study.merged} - {study.unguarded}): {why}."
+    c = counts((d for _, d in costs), positive=SLOWER)
+    with_stat = [d.stat.median for _, d in costs if d.stat is not None]
+    text = (f"The guard itself ({study.merged} - {study.unguarded}, paired, in the {len(costs)} configurations "
+            f"where {study.unguarded} runs): {study.merged} is {counts_text(c)}")
+    if with_stat:
+        text += f"; medians {_range(with_stat)}"
+    return text + "."
 
 
 def _guard_branch_sentence(rows: list[VerdictRow]) -> list[str]:
@@ -278,17 +392,33 @@ def _guard_branch_sentence(rows: list[VerdictRow]) -> list[str]:
             "passes and they differ only in what they zero-fill."]
 
 
-def _convergence_sentence(rows: list[VerdictRow]) -> list[str]:
+def _settled_sentences(rows: list[VerdictRow]) -> list[str]:
     with_delta = [r for r in rows if r.saving is not None]
     if not with_delta:
         return []
+    out = []
     loose = [r for r in with_delta if not r.converged]
-    if not loose:
-        return [f"Every PR delta converged (95% CI within +-{CONVERGED_REL_CI:.0%} of itself)."]
-    return ["The PR's delta did not converge (95% CI wider than +-"
-            f"{CONVERGED_REL_CI:.0%} of itself) in " + ", ".join(
-                f"{r.label} (+-{r.saving.rel_ci:.0%})" for r in loose) + ": those rows are not settled "
-            "(`prefixbench sweep --suite pr_delta` runs the pair alone until its delta settles)."]
+    if loose:
+        out.append("Not settled (95% CI wider than +-" f"{CONVERGED_REL_CI:.0%} of the delta): " + ", ".join(
+            f"{r.label} (+-{r.saving.rel_ci:.0%})" for r in loose)
+                   + " (`prefixbench sweep --suite pr_delta` runs the pair alone until its delta settles).")
+    else:
+        out.append(f"Every PR delta settled (95% CI within +-{CONVERGED_REL_CI:.0%} of itself).")
+    multi = [r for r in with_delta if r.other_runs]
+    if multi:
+        disagree = [(r, n, d) for r in multi for n, d in r.other_runs
+                    if d.stat is not None and (d.stat.hi < r.saving.lo or d.stat.lo > r.saving.hi)]
+        sources = sorted({r.saving_source for r in multi})
+        text = (f"{len(multi)} configurations were measured by several runs; the settled one gives each delta "
+                f"({', '.join(sources)}).")
+        if disagree:
+            text += " Their intervals do not overlap in " + ", ".join(
+                f"{r.label} ({r.saving_source} {fmt_interval(r.saving)} vs {n} {fmt_interval(d.stat)})"
+                for r, n, d in disagree) + ": the intervals there are too narrow for the run-to-run spread."
+        else:
+            text += " The runs agree within their intervals."
+        out.append(text)
+    return out
 
 
 def _model_sentence(rows: list[VerdictRow]) -> list[str]:
@@ -298,8 +428,27 @@ def _model_sentence(rows: list[VerdictRow]) -> list[str]:
         return []
     ratios = [m / p for m, p in pairs]
     within = sum(abs(x - 1) <= 0.2 for x in ratios)
-    return [f"The byte model predicts the saving within 20% in {within} of {len(pairs)} configurations that run "
-            f"both passes (measured / predicted {min(ratios):.2f} to {max(ratios):.2f})."]
+    return [f"The byte model predicts the hot-path saving within 20% in {within} of {len(pairs)} configurations "
+            f"(measured / predicted {min(ratios):.2f} to {max(ratios):.2f})."]
+
+
+def step_sentence(study: Study, rows: list[VerdictRow], layers: int) -> str:
+    steps = [r.step for r in rows if r.step is not None]
+    if not steps:
+        return (f"Per training step of a {layers}-layer model: not answered, no run here measured the transformer "
+                f"block ({BLOCK_PREFIX}{study.merged}; `prefixbench sweep --suite scaling` does).")
+    parts = []
+    for s in steps:
+        m = s.ms(s.measured)
+        d = s.ms(s.derived)
+        text = f"{_tokens_label(s.tokens)}: "
+        text += (f"measured {fmt_interval(m)} ms ({s.measured.status()})" if m is not None
+                 else "measured -")
+        if d is not None:
+            text += f", derived {fmt_interval(d)} ms = {s.pct(s.derived):.2f}% of the step"
+        parts.append(text)
+    return (f"Per training step of {layers} layers ({steps[0].label.split()[0]}, GPU time): " + "; ".join(parts)
+            + ". Derived = the attention delta over the block step of the same run.")
 
 
 def _smallest(rows: list[dict]) -> dict:
@@ -307,103 +456,184 @@ def _smallest(rows: list[dict]) -> dict:
                                     len(v.get("prefix_lens") or []), v["pattern"]))
 
 
-def crash_sentences(validation: list[dict], measured: Iterable[str] = ()) -> list[str]:
-    """Per variant: which batch patterns fail it, what they share, and the smallest lengths that reproduce it.
+def _role_of(study: Study, name: str) -> str:
+    roles = {study.merged: "the PR as merged", study.first_commit: "the PR's first commit",
+             study.baseline: "the baseline", study.ours: "ours", study.unguarded: "unguarded baseline"}
+    return roles.get(name, "other")
 
-    `measured`: variants the sweep timed; one the validation rows lack gets a "not validated" sentence.
-    """
-    if not validation:
-        return ["No validation rows: which batch patterns crash each variant is not answered here "
-                "(run `prefixbench validate`)."]
+
+def crash_rows(study: Study, validation: list[dict]) -> list[CrashRow]:
+    """Per validated variant, merged first, then the first commit, the baseline, ours, the unguarded one."""
     by_variant: dict[str, list[dict]] = {}
     for v in validation:
         by_variant.setdefault(v["variant"], []).append(v)
-    order = [n for n in VARIANT_ORDER if n in by_variant] + sorted(n for n in by_variant if n not in VARIANT_ORDER)
+    order_names = [study.merged, study.first_commit, study.baseline, study.ours, study.unguarded]
+    order = [n for n in order_names if n and n in by_variant] + sorted(n for n in by_variant if n not in order_names)
     out = []
-    missing = [n for n in measured if n not in by_variant]
-    if missing:
-        out.append(f"Not in the validation rows, so their crashes are not answered here: {', '.join(missing)}.")
-    if any(v.get("backend") == "reference" for v in validation):
-        out.append("The validation rows come from the reference backend, which mirrors FA3's empty-pass crash by "
-                   "design; confirm the crashes with fa3 on a GPU.")
-    groups: dict[tuple, list[str]] = {}         # variants failing the same patterns share one sentence
     for name in order:
         rows = by_variant[name]
         failing = [v for v in rows if v["outcome"] != "ok"]
-        key = (len({v["pattern"] for v in rows}), tuple(sorted({v["pattern"] for v in failing})),
-               tuple(sorted({v["outcome"] for v in failing})))
-        groups.setdefault(key, []).append(name)
-    for (n_patterns, bad, outcomes), names in groups.items():
+        shared = ""
+        if failing and all(sum(v.get("prefix_lens") or [1]) == 0 for v in failing):
+            shared = "every one a batch with no prefix tokens"
+        elif failing and all(sum(v.get("causal_lens") or [1]) == 0 for v in failing):
+            shared = "every one a batch with no causal tokens"
+        out.append(CrashRow(name, _role_of(study, name), len({v["pattern"] for v in rows}),
+                            sorted({v["pattern"] for v in failing}), sorted({v["outcome"] for v in failing}),
+                            shared, _smallest(failing) if failing else None))
+    return out
+
+
+def crash_notes(study: Study, validation: list[dict], measured: Iterable[str] = ()) -> list[str]:
+    out = []
+    present = {v["variant"] for v in validation}
+    missing = [n for n in measured if n not in present]
+    if missing:
+        out.append(f"Not in the validation rows, so their crashes are not answered here: {', '.join(missing)}.")
+    if study.unguarded and validation and study.unguarded not in present:
+        out.append(f"{study.unguarded} was not validated, so what the guard fixed is not shown "
+                   "(`prefixbench review` validates it).")
+    if any(v.get("backend") == "reference" for v in validation):
+        out.append("The validation rows come from the reference backend, which mirrors the kernel's empty-pass "
+                   "crash by design; confirm the crashes with a kernel backend on a GPU.")
+    return out
+
+
+def crash_sentences(validation: list[dict], measured: Iterable[str] = (), study: Optional[Study] = None) -> list[str]:
+    """Per variant: which batch patterns fail it, what they share, and the smallest lengths that reproduce it."""
+    study = study or load_study()
+    if not validation:
+        return ["No validation rows: which batch patterns crash each variant is not answered here "
+                "(run `prefixbench validate`)."]
+    out = crash_notes(study, validation, measured)
+    groups: dict[tuple, list[CrashRow]] = {}         # variants failing the same patterns share one sentence
+    for c in crash_rows(study, validation):
+        groups.setdefault((c.patterns, tuple(c.failing), tuple(c.outcomes)), []).append(c)
+    for (n_patterns, bad, outcomes), rows in groups.items():
+        names = [c.variant for c in rows]
         who = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
         if not bad:
             out.append(f"{who} {'passes' if len(names) == 1 else 'pass'} all {n_patterns} batch patterns.")
             continue
-        failing = [v for v in by_variant[names[0]] if v["outcome"] != "ok"]
-        shared = ""
-        if all(sum(v.get("prefix_lens") or [1]) == 0 for v in failing):
-            shared = ", every one a batch with no prefix tokens"
-        elif all(sum(v.get("causal_lens") or [1]) == 0 for v in failing):
-            shared = ", every one a batch with no causal tokens"
-        small = _smallest(failing)
+        small = rows[0].smallest or {}
+        shared = f", {rows[0].shared}" if rows[0].shared else ""
         out.append(f"{who} {'fails' if len(names) == 1 else 'fail'} ({'/'.join(outcomes)}) on {len(bad)} of "
                    f"{n_patterns} batch patterns{shared}: {', '.join(bad)}; smallest reproducer: prefix_lens "
                    f"{small.get('prefix_lens')}, causal_lens {small.get('causal_lens')}.")
     return out
 
 
-def build_verdict(records: Iterable[Any], validation: Optional[list[dict]] = None) -> Verdict:
-    """Rows and sentences from records (+ validation rows); nothing here is written by hand per run."""
+def fastest_per_config(records: list[Any], study: Study) -> list[tuple[str, str, str]]:
+    """(configuration, fastest implementation by fwd+bwd median, what it needs installed) per configuration.
+
+    Bounds (peers that compute another job, `*_bound`) and transformer blocks are not candidates."""
+    groups: dict[str, list[Any]] = {}
+    for r in records:
+        if f.is_ok(r) and not f.name(r).startswith(BLOCK_PREFIX) and not f.name(r).endswith("_bound") \
+                and not f.on_reference(r):
+            groups.setdefault(f.config_id(r), []).append(r)
+    out = []
+    for group in groups.values():
+        timed = [(m, r) for r in group if (m := _step_median(r)) is not None]
+        if not timed:
+            continue
+        _, best = min(timed, key=lambda t: t[0])
+        name = f.name(best)
+        backend = f.backend(best) or "the op's backend"
+        needs = study.needs.get(name, f"nothing beyond {backend}")
+        out.append((f"{f.distribution(best)} {_tokens_label(f.tokens(best))}", name, needs))
+    return out
+
+
+def _grouped(labels: list[str]) -> str:
+    """'sft_long_prompt 16k/64k, uniform 16k': configuration labels grouped by distribution."""
+    groups: dict[str, list[str]] = {}
+    for label in labels:
+        dist, _, tokens = label.rpartition(" ")
+        groups.setdefault(dist or label, []).append(tokens)
+    return ", ".join(f"{d} {'/'.join(t)}" for d, t in groups.items())
+
+
+def fastest_sentence(fastest: list[tuple[str, str, str]]) -> str:
+    if not fastest:
+        return "Anything faster: not answered (no GPU timings of the implementations)."
+    by_impl: dict[str, list[str]] = {}
+    needs: dict[str, str] = {}
+    for cfg, name, need in fastest:
+        by_impl.setdefault(name, []).append(cfg)
+        needs[name] = need
+    parts = [f"{name} in {len(cfgs)} of {len(fastest)} (needs {needs[name]})"
+             + ("" if len(cfgs) == len(fastest) else f": {_grouped(cfgs)}")
+             for name, cfgs in sorted(by_impl.items(), key=lambda kv: -len(kv[1]))]
+    return "Anything faster (fwd+bwd, fastest per configuration): " + "; ".join(parts) + "."
+
+
+def build_verdict(records: Iterable[Any], validation: Optional[list[dict]] = None, study: Optional[Study] = None,
+                  runs: Optional[Runs] = None, layers: int = DEFAULT_LAYERS) -> Verdict:
+    """Rows and sentences from records (+ validation rows); nothing here is written by hand per run.
+
+    `runs`: every run's records per configuration (`plots.records.RunData.runs`), so the settled one of
+    several runs of a configuration gives its delta; `layers`: the stated model's depth for the
+    per-step answer."""
+    study = study or load_study()
     records = list(records)
-    rows = verdict_rows(records)
-    by_config: dict[str, dict[str, Any]] = {}
-    for rec in records:
-        if f.is_ok(rec):
-            by_config.setdefault(f.config_id(rec), {})[f.name(rec)] = rec
-    for r in rows:
-        by_config.setdefault(r.config_id, {})
+    rows = verdict_rows(records, study, runs, layers)
     present = {n for r in rows for n in r.status}
-    variants = [n for n in VARIANT_ORDER if n in present and n != UNGUARDED] + sorted(
-        n for n in present if n not in VARIANT_ORDER) + ([UNGUARDED] if UNGUARDED in present else [])
+    ordered = [n for n in study.variants if n in present and n != study.unguarded]
+    variants = ordered + sorted(n for n in present if n not in study.variants) + (
+        [study.unguarded] if study.unguarded in present else [])
     sentences, speed_rows = _backend_sentences(rows)
     if speed_rows:
-        sentences += _merge_sentence(speed_rows, by_config)
-        sentences += _block_sentence(speed_rows)
-        sentences += _ours_sentence(speed_rows)
-        sentences += _guard_cost_sentence(speed_rows)
+        sentences += _merge_sentences(study, speed_rows)
+        sentences += _ours_sentence(study, speed_rows)
+        sentences.append(guard_cost_sentence(study, speed_rows))
+        sentences.append(step_sentence(study, speed_rows, layers))
     sentences += _guard_branch_sentence(rows)
-    sentences += crash_sentences(validation or [], [n for n in variants if n in VARIANT_ORDER])
+    sentences += crash_sentences(validation or [], [n for n in variants if n in study.variants], study)
     if speed_rows:
-        sentences += _convergence_sentence(speed_rows) + _model_sentence(speed_rows)
-    crashed = [(r, n) for r in rows for n, s in r.status.items() if s != "ok" and n != UNGUARDED]
+        sentences += _settled_sentences(speed_rows) + _model_sentence(speed_rows)
+    crashed = [(r, n) for r in rows for n, s in r.status.items() if s != "ok" and n != study.unguarded]
     if crashed:
         sentences.append("In the sweep itself " + ", ".join(f"{n} {r.status[n]} on {r.label}" for r, n in crashed)
                          + ".")
-    origins = {n: VARIANT_ORIGIN.get(n, "not in the PR") for n in variants}
-    return Verdict(rows, variants, sentences, origins)
+    fastest = fastest_per_config(records, study)
+    if speed_rows:
+        sentences.append(fastest_sentence(fastest))
+    origins = {n: study.describe(n) for n in variants}
+    return Verdict(rows, variants, sentences, origins, study, layers, crash_rows(study, validation or []),
+                   crash_notes(study, validation or [], [n for n in variants if n in study.variants]), fastest)
 
 
 # ---- rendering -------------------------------------------------------------------------------------
 
-def _ci(s: Optional[Stat]) -> str:
-    return "-" if s is None else f"{_ms(s.median)} [{_ms(s.lo)}, {_ms(s.hi)}]"
-
-
 def _bwd_cell(row: VerdictRow, name: str) -> str:
     s = row.backward.get(name)
     if s is not None:
-        return f"{s['median']:.4g}"
+        return f"{s['median']:.3f}"
     return row.status.get(name, "-")
 
 
-def _converged_cell(row: VerdictRow) -> str:
-    c = row.converged
-    return "-" if c is None else ("yes" if c else f"no (+-{row.saving.rel_ci:.0%})")
+def _settled_cell(row: VerdictRow) -> str:
+    if row.saving_delta is None:
+        return "-"
+    if row.saving is None:
+        return f"no ({row.saving_delta.pairs} pairs)"
+    return "yes" if row.converged else f"no (+-{row.saving.rel_ci:.0%})"
+
+
+def table_caption(study: Study) -> str:
+    return (f"Backward ms (medians) per variant. PR saving = {study.baseline} - {study.merged}, paired over pairs "
+            f"of rounds of the run named under 'run', and as % of {study.baseline}'s backward; the medians do not "
+            f"subtract to it (a paired statistic). status: faster / slower where the 95% CI excludes zero, same "
+            f"where it contains zero; below {MIN_PAIRS} pairs no interval. byte model = the saving its byte counts "
+            f"predict; settled = its 95% CI within +-{CONVERGED_REL_CI:.0%} of itself; guard cost = {study.merged} "
+            f"- {study.unguarded}; ours beyond PR = {study.merged} - {study.ours}.")
 
 
 def table(verdict: Verdict) -> tuple[list[str], list[list[str]]]:
     """Headers and string rows of the verdict table (markdown / HTML)."""
     headers = (["configuration", "guard branch"] + list(verdict.variants)
-               + ["PR saving ms [95% CI]", "% of bwd", "byte model ms", "converged", "guard cost ms",
+               + ["PR saving ms [95% CI]", "% of bwd", "run", "byte model ms", "settled", "guard cost ms",
                   "ours beyond PR ms"])
     rows = []
     for r in verdict.rows:
@@ -411,54 +641,28 @@ def table(verdict: Verdict) -> tuple[list[str], list[list[str]]]:
         rows.append([r.label + (" (reference)" if r.reference else ""),
                      "-" if r.guard_branch is None else ("taken" if r.guard_branch else "no")]
                     + [_bwd_cell(r, n) for n in verdict.variants]
-                    + [_ci(r.saving), "-" if r.saving_pct is None else f"{r.saving_pct:.1f}%", model,
-                       _converged_cell(r), _ci(r.guard_cost), _ci(r.ours_beyond)])
-    return headers, rows
-
-
-SHORT_HEADER = {BASELINE: "#9", FIRST_COMMIT: "#13 1st", MERGED: "#13", OURS: "ours", UNGUARDED: "unguarded"}
-COMPACT_VARIANTS = (BASELINE, FIRST_COMMIT, MERGED, OURS)
-
-
-def _converged_mark(row: VerdictRow) -> str:
-    c = row.converged
-    return "-" if c is None else ("yes" if c else f"NO +-{row.saving.rel_ci:.0%}")
-
-
-def compact_table(verdict: Verdict) -> tuple[list[str], list[list[str]]]:
-    """The first screen's table: distribution, tokens, the PR's variants' and ours' backward ms, the PR's
-    saving [95% CI] and %, and whether that delta converged (the full table comes further down)."""
-    names = [n for n in COMPACT_VARIANTS if n in verdict.variants]
-    blocks = any(r.block_step_ms is not None for r in verdict.rows)
-    headers = (["distribution", "tokens"] + [f"{SHORT_HEADER[n]} bwd ms" for n in names]
-               + ["PR saving ms [95% CI]", "% of bwd"] + (["% of block step"] if blocks else []) + ["converged"])
-    rows = []
-    for r in verdict.rows:
-        block = ["-" if r.saving_pct_block is None else f"{r.saving_pct_block:.2f}%"] if blocks else []
-        rows.append([r.distribution + (" (reference)" if r.reference else ""), _tokens_label(r.tokens)]
-                    + [_bwd_cell(r, n) for n in names]
-                    + [_ci(r.saving), "-" if r.saving_pct is None else f"{r.saving_pct:.1f}%"] + block
-                    + [_converged_mark(r)])
+                    + [cell(r.saving_delta), "-" if r.saving_pct is None else f"{r.saving_pct:.1f}%",
+                       r.saving_source or "-", model, _settled_cell(r), cell(r.guard_cost, SLOWER),
+                       cell(r.ours_beyond)])
     return headers, rows
 
 
 def mapping_line(verdict: Verdict) -> str:
-    """Which variant is which commit, in one line under the first-screen table."""
-    return "; ".join(f"{SHORT_HEADER.get(n, n)} = {n}: {o}" for n, o in verdict.origins.items()) + "."
+    """Which variant is which commit, in one line (the study's variants only)."""
+    return "; ".join(f"{verdict.study.label(n)} = {n}: {o}" for n, o in verdict.origins.items()
+                     if n in verdict.study.variants) + "."
 
 
 def first_screen_blocks(verdict: Verdict) -> list[tuple]:
-    """What a reviewer reads without scrolling: the compact table, the sentences, the commit mapping."""
-    headers, rows = compact_table(verdict)
-    return [("table", headers, rows, "compact"), ("ul", verdict.sentences, "verdict"),
-            ("p", mapping_line(verdict) + " " + GUARD_BRANCH_NOTE, "small")]
+    from plots.first_screen import first_screen_blocks as blocks_of
+    return blocks_of(verdict)
 
 
 def blocks(verdict: Verdict, title: str = "Verdict") -> list[tuple]:
     """Blocks for plots.render (Markdown and HTML share them)."""
     headers, rows = table(verdict)
-    return [("h", 2, title), ("ul", verdict.sentences), ("p", TABLE_CAPTION), ("table", headers, rows),
-            ("p", GUARD_BRANCH_NOTE),
+    return [("h", 2, title), ("ul", verdict.sentences), ("p", table_caption(verdict.study)),
+            ("table", headers, rows),
             ("table", ["variant", "what it is"], [[n, o] for n, o in verdict.origins.items()])]
 
 
@@ -469,24 +673,24 @@ def to_markdown(verdict: Verdict) -> str:
 
 def to_terminal(verdict: Verdict) -> str:
     """A plain-text block for the end of a sweep: medians only, short columns, then the sentences."""
-    short = SHORT_HEADER
-    names = [short.get(n, n) for n in verdict.variants]
+    study = verdict.study
+    names = [study.label(n) for n in verdict.variants]
     headers = ["configuration", "branch"] + [f"{s} ms" for s in names] + ["PR saving ms [95% CI]", "%", "model ms",
-                                                                          "conv."]
+                                                                          "settled"]
     body = []
     for r in verdict.rows:
         body.append([r.label + (" (ref)" if r.reference else ""),
                      "-" if r.guard_branch is None else ("taken" if r.guard_branch else "no")]
                     + [_bwd_cell(r, n) for n in verdict.variants]
-                    + [_ci(r.saving), "-" if r.saving_pct is None else f"{r.saving_pct:.1f}",
-                       "-" if r.predicted is None else _ms(r.predicted[0]), _converged_cell(r)])
+                    + [cell(r.saving_delta), "-" if r.saving_pct is None else f"{r.saving_pct:.1f}",
+                       "-" if r.predicted is None else _ms(r.predicted[0]), _settled_cell(r)])
     widths = [max(len(str(x)) for x in col) for col in zip(headers, *body)]
     line = lambda cells: "  ".join(str(c).ljust(w) if i == 0 else str(c).rjust(w)  # noqa: E731
                                    for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
     out = ["Verdict (backward ms, medians)", line(headers), line(["-" * w for w in widths])]
     out += [line(row) for row in body]
     out.append("")
-    out += [f"{short.get(n, n)} = {n}: {o}" for n, o in verdict.origins.items()]
+    out += [f"{study.label(n)} = {n}: {o}" for n, o in verdict.origins.items()]
     out.append("")
     out += [f"* {s}" for s in verdict.sentences]
     return "\n".join(out) + "\n"

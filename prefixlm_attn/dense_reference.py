@@ -1,7 +1,8 @@
 """The ground truth: PrefixLM attention with an explicit dense mask, in float64 (or float32).
 
-Per sequence, query i sees key j when j lies in the prefix or j <= i. Nothing here shares code with
-the varlen backends, so agreement between the two means something.
+Per sequence, query i sees key j when j lies in the prefix or j <= i (the predicate of masks.py).
+Nothing here shares code with the two-pass varlen backends (they never build a mask), so agreement
+between the two means something.
 """
 from __future__ import annotations
 
@@ -10,20 +11,13 @@ from typing import Sequence
 import torch
 from torch import Tensor
 
+from prefixlm_attn.masks import dense_mask, token_tables
+
 
 def prefixlm_mask(prefix_lens: Sequence[int], causal_lens: Sequence[int], token_budget: int,
                   is_causal: bool = False) -> Tensor:
     """Boolean [T, T]: query row i may attend key row j. Padding rows attend nothing."""
-    mask = torch.zeros(token_budget, token_budget, dtype=torch.bool)
-    start = 0
-    for p, c in zip(prefix_lens, causal_lens):
-        n = p + c
-        i = torch.arange(n)[:, None]
-        j = torch.arange(n)[None, :]
-        seq = (j <= i) if is_causal else ((j < p) | (j <= i))
-        mask[start:start + n, start:start + n] = seq
-        start += n
-    return mask
+    return dense_mask(token_tables(prefix_lens, causal_lens, token_budget), is_causal=is_causal)
 
 
 def attended_pairs(prefix_lens: Sequence[int], causal_lens: Sequence[int]) -> int:

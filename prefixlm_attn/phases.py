@@ -9,9 +9,10 @@ from __future__ import annotations
 from contextlib import contextmanager
 from typing import Iterator, Protocol
 
-FORWARD_PHASES = ("fwd.bidir_pass", "fwd.causal_pass", "fwd.merge", "fwd.single_pass", "fwd.pad_zero")
-BACKWARD_PHASES = ("bwd.alloc", "bwd.zero_fill", "bwd.bidir_pass", "bwd.causal_pass", "bwd.single_pass",
-                   "bwd.accumulate", "bwd.pad_zero")
+FORWARD_PHASES = ("fwd.bidir_pass", "fwd.causal_pass", "fwd.merge", "fwd.block_mask", "fwd.single_pass",
+                  "fwd.pad_zero")
+BACKWARD_PHASES = ("bwd.alloc", "bwd.zero_fill", "bwd.bidir_pass", "bwd.causal_pass", "bwd.block_mask",
+                   "bwd.single_pass", "bwd.accumulate", "bwd.pad_zero")
 ALL_PHASES = FORWARD_PHASES + BACKWARD_PHASES
 
 

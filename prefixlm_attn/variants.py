@@ -13,11 +13,12 @@ import torch
 from torch import Tensor
 
 import prefixlm_attn.auto as auto
+from prefixlm_attn.backends.base import Unavailable
 from prefixlm_attn.key_split import key_split_backward, key_split_forward
 from prefixlm_attn.passes import PassPlan, empty_lse, query_split_forward
 from prefixlm_attn.phases import phase
 from prefixlm_attn.row_add import add_prefix_rows_
-from prefixlm_attn.single_pass_tiles import single_pass_wide_tiles
+from prefixlm_attn import single_pass
 
 if TYPE_CHECKING:
     from prefixlm_attn.metadata import BatchMetadata
@@ -168,46 +169,6 @@ def _prefix_rows_add(plan: PassPlan, dout: Tensor, q: Tensor, k: Tensor, v: Tens
     return dq, dk2, dv2
 
 
-def _single_pass_args(plan: PassPlan) -> dict:
-    """The kernel's mask: none when no sequence has response tokens (the unmasked kernel and its wider
-    tiles, as the bidirectional bound), zero prefixes for a causal op, else the prefix lengths."""
-    if plan.is_causal:
-        prefix: Optional[Tensor] = torch.zeros_like(plan.prefix_lens)
-    else:
-        prefix = None if plan.max_causal == 0 else plan.prefix_lens
-    return dict(cu_seqlens=plan.cu_seqlens, prefix_lens=prefix, max_seqlen=plan.max_total,
-                softmax_scale=plan.softmax_scale)
-
-
-def _single_pass_forward(plan: PassPlan, q: Tensor, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-    """One launch with the PrefixLM mask (patched FA3 or the reference); no pass can be empty."""
-    from prefixlm_attn.backends.single_pass import require_single_pass
-    kernel = require_single_pass(plan.backend.name)
-    out = torch.empty_like(q)
-    lse = empty_lse(q)
-    if plan.total > 0:
-        with phase("fwd.single_pass"):
-            lse = kernel.forward(q, k, v, out, **_single_pass_args(plan))
-    with phase("fwd.pad_zero"):
-        out[plan.total:] = 0
-    return out, lse, empty_lse(q)
-
-
-def _single_pass(plan: PassPlan, dout: Tensor, q: Tensor, k: Tensor, v: Tensor, out: Tensor,
-                 lse: Tensor, _unused: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-    """One backward launch writes every row of every sequence: no second buffers, no fill, no add."""
-    from prefixlm_attn.backends.single_pass import require_single_pass
-    kernel = require_single_pass(plan.backend.name)
-    with phase("bwd.alloc"):
-        dq, dk, dv = torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)
-    if plan.total > 0:
-        with phase("bwd.single_pass"):
-            kernel.backward(dout, q, k, v, out, lse, dq, dk, dv, **_single_pass_args(plan),
-                            wide_tiles=single_pass_wide_tiles())
-    _zero_padding(plan.total, dq, dk, dv)
-    return dq, dk, dv
-
-
 # --- byte models (hot path: a batch whose passes both run) -----------------------------------
 
 def _padding_bytes(s: LengthsSummary) -> int:
@@ -228,11 +189,6 @@ def _prefix_rows_add_bytes(s: LengthsSummary) -> ByteCounts:
     both = s.max_prefix > 0 and s.max_causal > 0
     return ByteCounts(allocated=(5 if both else 3) * kv, zero_filled=0,
                       added=(2 * 3 * s.prefix_tokens * s.row_bytes) if both else 0,
-                      padding_zeroed=_padding_bytes(s))
-
-
-def _single_pass_bytes(s: LengthsSummary) -> ByteCounts:
-    return ByteCounts(allocated=3 * s.token_budget * s.row_bytes, zero_filled=0, added=0,
                       padding_zeroed=_padding_bytes(s))
 
 
@@ -355,15 +311,33 @@ VARIANTS: dict[str, Variant] = {v.name: v for v in (
         recommended=True, skip_empty_causal=True, skip_empty_prefix=True,
         backward=_prefix_rows_add, byte_model=_prefix_rows_add_bytes),
     Variant(
-        name="single_pass",
-        description="One launch per direction with the PrefixLM mask inside FA3 (the prefix_lens patch, "
-                    "kernels/fa3_prefixlm): key j visible to query i iff j < prefix_len or j <= i. "
-                    "Unavailable, never replaced, when the loaded FA3 is unpatched.",
+        name="fa4_single_pass_sparse",
+        description="One FA4 launch per direction over the packed batch as ONE sequence: a PrefixLM x document "
+                    "mask_mod (same document, and key in the prefix or not after the query) plus block "
+                    "sparsity built on the GPU from the batch's lengths (phases fwd.block_mask / "
+                    "bwd.block_mask, part of the cost): wholly visible 128 x 128 tiles run unmasked, wholly "
+                    "invisible ones are skipped. Unavailable, never replaced, on backends without FA4's "
+                    "mask_mod (fa3).",
+        allocates="dq, dK/dV with empty_like (one set); per-token tables and tile lists (int32, small)",
+        zero_fills="nothing (padding rows only)", adds="nothing",
+        survives="every batch: no pass can be empty (one sequence of the batch's tokens)",
+        fails_on="nothing known; needs the fa4 backend (or the reference), head dim <= 128",
+        recommended=False, skip_empty_causal=True, skip_empty_prefix=True,
+        backward=single_pass.backward_body("fa4_single_pass_sparse"),
+        byte_model=single_pass.byte_model("fa4_single_pass_sparse"),
+        forward=single_pass.forward_body("fa4_single_pass_sparse")),
+    Variant(
+        name="fa4_single_pass_masked",
+        description="One FA4 varlen launch per direction over the batch's sequences with a per-sequence "
+                    "PrefixLM mask_mod and no block sparsity: every tile up to each sequence's length runs "
+                    "with the mask (beside fa4_single_pass_sparse it shows what tile skipping is worth).",
         allocates="dq, dK/dV with empty_like (one set)", zero_fills="nothing (padding rows only)",
         adds="nothing", survives="every batch: no pass can be empty (max_seqlen is the longest sequence)",
-        fails_on="nothing known; needs the patched FA3 build on the fa3 backend",
+        fails_on="nothing known; needs the fa4 backend (or the reference)",
         recommended=False, skip_empty_causal=True, skip_empty_prefix=True,
-        backward=_single_pass, byte_model=_single_pass_bytes, forward=_single_pass_forward),
+        backward=single_pass.backward_body("fa4_single_pass_masked"),
+        byte_model=single_pass.byte_model("fa4_single_pass_masked"),
+        forward=single_pass.forward_body("fa4_single_pass_masked")),
     Variant(
         name="key_split",
         description="The same pairs split by keys: pass A = every query against its prefix keys "
@@ -396,6 +370,15 @@ VARIANTS: dict[str, Variant] = {v.name: v for v in (
 )}
 
 DEFAULT_VARIANT = "prefix_rows_add"
+
+
+def variant_availability(name: str, backend: str, head_dim: Optional[int] = None) -> Optional[Unavailable]:
+    """None when `backend` runs variant `name` (two-pass variants run on every backend), else why not."""
+    from prefixlm_attn.backends import get_backend
+    get_variant(name)
+    if name not in single_pass.FORMS:
+        return None
+    return single_pass.availability(name, get_backend(backend), head_dim)
 
 
 def get_variant(name: str) -> Variant:

@@ -21,14 +21,13 @@ from typing import Optional, Sequence
 from bench.spec.errors import UserError
 from bench.spec.grid import Config
 from profiles.nsys import find_tool, run_tool
+from profiles.options import CACHE_CONTROLS, CLOCK_CONTROLS
 from profiles.nvtx_ranges import NvtxEmitter
 from profiles.workload_runner import runner_command, runner_env
 
 NCU_GLOBS = ("/opt/nvidia/nsight-compute/*/ncu", "/usr/local/cuda/bin/ncu", "/usr/local/cuda-*/bin/ncu")
 METRICS = ("gpu__time_duration.sum", "dram__bytes_read.sum", "dram__bytes_write.sum")
 DEFAULT_RANGES = ("bwd.zero_fill", "bwd.accumulate")
-CLOCK_CONTROLS = ("base", "none")      # ncu --clock-control; base is ncu's default
-CACHE_CONTROLS = ("all", "none")       # ncu --cache-control; all (flush before each kernel) is ncu's default
 DEFAULT_CLOCK_CONTROL, DEFAULT_CACHE_CONTROL = "base", "all"
 UNIT_SCALE = {"ns": 1.0, "nsecond": 1.0, "usecond": 1e3, "us": 1e3, "msecond": 1e6, "ms": 1e6, "second": 1e9,
               "s": 1e9, "byte": 1.0, "kbyte": 1e3, "mbyte": 1e6, "gbyte": 1e9, "tbyte": 1e12}

@@ -6,11 +6,11 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from bench.spec.errors import UserError
+from profiles.options import TOOLS
 from bench.spec.grid import Config, Suite
 from bench.harness.registry import check_suite
 from bench.run.sweep import Target, resolve_target, suite_from_flags
 
-TOOLS = ("auto", "nsys", "ncu", "torch")
 DEFAULT_VARIANTS = ("zeros_always", "guarded_passthrough")
 MAX_CONFIGS = 4
 

@@ -21,6 +21,7 @@ import torch
 from bench.spec.grid import Config
 from bench.harness.registry import registry
 from bench.harness.workloads import Workload, build_workload
+from prefixlm_attn.backends.registry import kernel_backend_names
 from prefixlm_attn.phases import PhaseObserver, observing
 from profiles.nvtx_ranges import (NvtxEmitter, NvtxPhaseObserver, config_range_name, measure_nvtx_overhead,
                                   nvtx_range, rep_range_name)
@@ -141,7 +142,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     p = argparse.ArgumentParser(prog="python -m profiles.workload_runner", description=__doc__)
     p.add_argument("--config-json", required=True, help="Config fields as JSON (bench.spec.grid.Config).")
     p.add_argument("--variants", required=True, help="Comma-separated implementation names.")
-    p.add_argument("--backend", default="fa3")
+    p.add_argument("--backend", default=kernel_backend_names()[0])
     p.add_argument("--device", default="cuda")
     p.add_argument("--reps", type=int, default=3)
     p.add_argument("--warmup", type=int, default=2)

@@ -42,15 +42,17 @@ def test_blocks_are_measured_in_the_same_rounds(run: Path) -> None:
 
 
 def test_verdict_gives_the_share_of_a_block_step(run: Path) -> None:
+    from bench.results.stats import median
     records = load_dirs([run]).records
-    row = build_verdict(records).rows[0]
+    row = build_verdict(records, layers=8).rows[0]
     block = next(r for r in records if r.variant == "block:guarded_passthrough")
-    assert row.block_step_ms == block.median("forward") + block.median("backward")
-    assert row.saving_pct_block == pytest.approx(100 * row.saving.median / row.block_step_ms)
-    # on a GPU run (not the reference) the sentence states both shares
+    step = row.step
+    assert step is not None and step.layers == 8
+    assert step.step_ms == median([a + b for a, b in zip(block.samples_ms["forward"], block.samples_ms["backward"])])
+    # on a GPU run (not the reference) the per-step sentence states the layers and marks the derived share
     gpu = [r.to_json() | {"backend": "fa3", "device": "cuda"} for r in records]
-    sentences = build_verdict(gpu).sentences
-    assert any(s.startswith("Inside a training step the PR saves") and "block:guarded_passthrough" in s
+    sentences = build_verdict(gpu, layers=8).sentences
+    assert any(s.startswith("Per training step of 8 layers") and "Derived = the attention delta" in s
                for s in sentences)
 
 

@@ -9,7 +9,6 @@ import pytest
 import torch
 
 from prefixlm_attn.backends.fa3 import FA3Backend
-from prefixlm_attn.backends.fa3_prefixlm import FA3PrefixLMKernel
 
 SCHEMAS = json.loads((Path(__file__).parent / "fixtures" / "fa3_op_schema.json").read_text())
 
@@ -36,12 +35,9 @@ def _calls(kernel) -> dict[str, dict]:
     ops = RecordingOps()
     kernel._ops = ops
     t = torch.zeros(4, 2, 8)
-    cu, lens = torch.tensor([0, 4], dtype=torch.int32), torch.tensor([2], dtype=torch.int32)
-    if isinstance(kernel, FA3Backend):
-        where = dict(cu_seqlens_q=cu, cu_seqlens_k=cu, seqused_q=None, seqused_k=None, max_seqlen_q=4,
-                     max_seqlen_k=4, causal=True, softmax_scale=0.5)
-    else:
-        where = dict(cu_seqlens=cu, prefix_lens=lens, max_seqlen=4, softmax_scale=0.5)
+    cu = torch.tensor([0, 4], dtype=torch.int32)
+    where = dict(cu_seqlens_q=cu, cu_seqlens_k=cu, seqused_q=None, seqused_k=None, max_seqlen_q=4,
+                 max_seqlen_k=4, causal=True, softmax_scale=0.5)
     kernel.forward(t, t, t, t, **where)
     kernel.backward(t, t, t, t, t, torch.zeros(2, 4), t, t, t, **where)
     return ops.calls
@@ -54,7 +50,7 @@ def _schema_names(text: str) -> tuple[set[str], set[str]]:
             {a.name for a in schema.arguments if not a.has_default_value()})
 
 
-@pytest.mark.parametrize("kernel, schemas", [(FA3Backend(), "upstream"), (FA3PrefixLMKernel(), "prefix_lens_patch")])
+@pytest.mark.parametrize("kernel, schemas", [(FA3Backend(), "upstream")])
 @pytest.mark.parametrize("op", ["fwd", "bwd"])
 def test_fa3_is_called_with_schema_keywords_and_every_required_argument(kernel, schemas, op):
     names, required = _schema_names(SCHEMAS[schemas][op])

@@ -27,7 +27,7 @@ DOCUMENTED_EXITS = {0, 1, 2, 3, 130, 143}
 TINY = ["--backend", "reference", "--device", "cpu", "--variant", "prefix_rows_add", "--variant", "zeros_always",
         "--heads", "1", "--head-dim", "16", "--dtype", "float32", "--context", "64", "--min-reps", "3",
         "--max-reps", "3", "--phase-reps", "1", "--warmup", "0", "--no-progress"]
-DISTRIBUTIONS = ["sft_long_prompt", "uniform", "no_causal", "mixed_zero_causal"]
+DISTRIBUTIONS = ["sft_long_prompt", "no_causal", "mixed_zero_causal"]
 GRID = [*TINY, "--tokens", "128", *[a for d in DISTRIBUTIONS for a in ("--distribution", d)]]
 
 
@@ -58,7 +58,7 @@ FLAGS = {"sweep": ["--tokens", "--heads", "--head-dim", "--seed", "--context", "
 
 def test_garbage_flag_values_are_one_line_never_a_traceback(tmp_path):
     rng = random.Random(SEED)
-    for _ in range(80):
+    for _ in range(40):
         command = rng.choice(list(FLAGS))
         flag, value = rng.choice(FLAGS[command]), rng.choice(VALUES)
         args = {"sweep": ["sweep", "--dry-run", "--out", str(tmp_path / "s")],
@@ -122,11 +122,10 @@ def test_broken_and_huge_length_and_batches_files_are_one_line_never_a_traceback
 
 # ---- an interrupt in the middle of a record's write ----------------------------------------------------
 
-@pytest.mark.parametrize("case", range(3))
-def test_an_interrupt_inside_a_write_leaves_whole_records_and_resume_completes(tmp_path, monkeypatch, case):
+def test_an_interrupt_inside_a_write_leaves_whole_records_and_resume_completes(tmp_path, monkeypatch):
     import bench.results.io as io
-    rng = random.Random(SEED * 100 + case)
-    cut_at_write, calls = rng.randint(1, 7), {"n": 0}
+    rng = random.Random(SEED)
+    cut_at_write, calls = rng.randint(1, 2 * len(DISTRIBUTIONS) - 1), {"n": 0}
     real_write = os.write
 
     def write_then_interrupt(fd: int, data) -> int:
@@ -168,9 +167,9 @@ def _run_and_signal(args: list[str], sig: int, delay: float) -> tuple[int, str]:
     return proc.returncode, err
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL])
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL])       # SIGTERM: tests/test_interrupts.py
 def test_a_signal_at_a_random_point_of_a_sweep_loses_and_duplicates_nothing(tmp_path, sig):
-    delay = random.Random(SEED * 10 + sig).uniform(0.2, 14.0)
+    delay = random.Random(SEED * 10 + sig).uniform(0.2, 10.0)
     code, err = _run_and_signal(["sweep", "--out", str(tmp_path), *GRID], sig, delay)
     if sig == signal.SIGKILL:
         assert code in (0, -9) and "Traceback" not in err, (SEED, delay, err)
@@ -189,8 +188,8 @@ def test_a_signal_at_a_random_point_of_a_sweep_loses_and_duplicates_nothing(tmp_
 
 def test_a_signal_at_a_random_point_of_validate_is_one_line_and_resume_completes(tmp_path):
     rng = random.Random(SEED)
-    sig, delay = rng.choice([signal.SIGINT, signal.SIGTERM]), rng.uniform(0.2, 14.0)
-    args = ["validate", "--out", str(tmp_path), "--backend", "reference", "--device", "cpu", "--random", "2",
+    sig, delay = rng.choice([signal.SIGINT, signal.SIGTERM]), rng.uniform(0.2, 10.0)
+    args = ["validate", "--out", str(tmp_path), "--backend", "reference", "--device", "cpu", "--random", "0",
             "--no-probes", "--head-dim", "16", "--variant", "prefix_rows_add", "--variant", "unguarded",
             "--spare-workers", "1"]
     code, err = _run_and_signal(args, sig, delay)

@@ -34,3 +34,14 @@ def test_in_process_classifies_the_same_way():
     assert runner.call(T.fake_cuda_crash).status == "crashed"
     assert runner.call(T.fake_oom).status == "oom"
     assert runner.call(T.raise_value_error).status == "error"
+
+
+def test_a_crash_swaps_in_the_warm_spare() -> None:
+    from bench.harness.isolation import WithSpare
+    with WithSpare() as worker:
+        first = worker.call(T.pid).value
+        assert worker.call(T.die_hard).status == "crashed"
+        assert worker.swaps == 1
+        second = worker.call(T.pid)
+        assert second.ok and second.value != first                  # the spare, already started
+        assert worker.call(T.add, a=2, b=3).value == 5

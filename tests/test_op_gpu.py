@@ -10,7 +10,7 @@ import torch
 
 from prefixlm_attn import VARIANTS, build_batch_metadata, prefixlm_attention
 from prefixlm_attn.backends import BACKENDS, KernelCrash
-from prefixlm_attn.backends.fa3_prefixlm import FA3_PREFIXLM
+from prefixlm_attn.variants import variant_availability
 from prefixlm_attn.passes import PassPlan
 from tests.test_op import HAND_PICKED, expected_crash, rel_err, run_case
 
@@ -35,8 +35,9 @@ def _need_fa3():
 @pytest.mark.parametrize("case", list(GPU_CASES))
 def test_fa3_matches_dense_reference(case, variant, head_dim):
     _need_fa3()
-    if variant == "single_pass" and FA3_PREFIXLM.unavailable_reason() is not None:
-        pytest.skip(f"single_pass: {FA3_PREFIXLM.unavailable_reason()}")
+    why = variant_availability(variant, "fa3", head_dim)
+    if why is not None:
+        pytest.skip(why.reason)
     prefix, causal = GPU_CASES[case]
     if expected_crash(variant, prefix, causal):
         pytest.skip("FA3 crash kills the CUDA context; covered by prefixbench validate in a worker process")

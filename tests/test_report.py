@@ -29,7 +29,7 @@ def data(sample_dir: Path):
 
 
 def test_hot_path_best_is_one_and_others_are_their_factor(data):
-    cost = fd.hot_path_cost(data.records)
+    cost = fd.hot_path_cost(data.records, gen.BEST)
     assert set(cost) == set(gen.DISTRIBUTIONS)
     for dist, per_variant in cost.items():
         assert set(per_variant) == set(gen.VARIANT_FACTOR)  # the crashed variant has no points
@@ -41,8 +41,14 @@ def test_hot_path_best_is_one_and_others_are_their_factor(data):
         assert all(p["lo"] == p["hi"] == 1.0 for p in per_variant[gen.BEST])
 
 
+def test_hot_path_baseline_is_fixed_across_configurations(data):
+    cost = fd.hot_path_cost(data.records)            # the study's baseline, whichever variant is fastest
+    assert all(p["ratio"] == 1.0 and p["baseline"] == "zeros_always" for per in cost.values()
+               for p in per["zeros_always"])
+
+
 def test_hot_path_interval_paired_vs_ratio_of_cis(data):
-    cost = fd.hot_path_cost(data.records)
+    cost = fd.hot_path_cost(data.records, gen.BEST)
     paired = cost["uniform"]["zeros_always"][0]  # extra_vs_best recorded: 1 + (extra +- 1 % of best) / best
     assert (paired["lo"], paired["hi"]) == (pytest.approx(1.49), pytest.approx(1.51))
     unpaired = cost["long_prefix"]["zeros_always"][0]  # ratio of the +-2 % intervals
@@ -112,21 +118,22 @@ def test_report_writes_markdown_html_and_figures(sample_dir, tmp_path):
     result = CliRunner().invoke(cli.app, ["report", str(sample_dir), "--out", str(out)])
     assert result.exit_code == 0, result.output
     md = (out / "report.md").read_text()
-    for name in ("hot_path_cost", "phases", "prediction", "boundary", "peers"):
+    for name in ("hot_path_cost", "phases", "boundary", "peers"):
         assert (out / "figures" / f"{name}.png").read_bytes()[:4] == b"\x89PNG"
         assert (out / "figures" / f"{name}.svg").read_text().lstrip().startswith("<?xml")
         assert f"(figures/{name}.png)" in md
     assert "uniform-T4096-h8-d128 / unguarded: crashed" in md
     assert "## Boundary validation" in md and "crashed (expected)" in md
+    assert "FAILS" in md                                                  # the crash answer, as a failure
     assert "## Peers" in md and "flex_attention" in md
     assert "## Profile breakdown (nsys)" in md
     assert "| gpu | NVIDIA H100 80GB HBM3 |" in md
-    assert "6.144 [6.021, 6.267]" in md  # long_prefix T4096 best backward, median [lo, hi]
+    assert "6.14 [6.02, 6.27]" in md  # long_prefix T4096 best backward, digits to its interval
     html = (out / "report.html").read_text()
-    assert html.count("data:image/png;base64,iVBOR") == 5
-    assert "<table>" in html
-    # the sample has no per-round samples: no paired saving, so no scaling figure, and the report says so
-    assert "figure 'The PR's saving against tokens per batch, with the byte model' skipped" in md
+    assert html.count("data:image/png;base64,iVBOR") == 4
+    assert "<div class='scroll'><table>" in html                           # wide tables scroll in their box
+    # the sample has no per-round samples: no paired saving, so no effect figure, and the report says so
+    assert "figure 'The PR's saving per attention backward against tokens per batch' skipped" in md
 
 
 def test_report_notes_reference_backend_and_skips_empty_figures(sample_dir, tmp_path):
@@ -141,8 +148,8 @@ def test_report_notes_reference_backend_and_skips_empty_figures(sample_dir, tmp_
     paths = build_report([sample_dir], tmp_path / "out")
     md = paths["markdown"].read_text()
     assert "CPU reference backend" in md
-    assert "figure 'Predicted vs measured extra time' skipped" in md
-    assert "figure 'Boundary validation matrix' skipped" in md
+    assert "figure 'Measured hot-path saving against the byte model's prediction' skipped" in md
+    assert "figure 'Batch patterns that fail some variant' skipped" in md
     assert "## Peers" not in md and "## Boundary validation" not in md
     assert not (tmp_path / "out" / "figures" / "boundary.png").exists()
 

@@ -27,25 +27,27 @@ def _pos(md: str, text: str) -> int:
     return md.index(text)
 
 
-def test_first_screen_is_title_compact_verdict_and_sentences(report_md: str) -> None:
+def test_first_screen_is_title_and_the_four_answers(report_md: str) -> None:
     lines = report_md.splitlines()
     assert lines[0].startswith("# prefixbench report")
     first_table = next(line for line in lines if line.startswith("|"))
-    assert first_table.startswith("| distribution | tokens | #9 bwd ms | #13 1st bwd ms | #13 bwd ms | ours bwd ms |")
-    assert "PR saving ms [95% CI] | % of bwd | converged |" in first_table
-    assert _pos(report_md, "- Merge guarded_passthrough") < _pos(report_md, "## Figures")
-    # the crash of the PR's variants on no-prefix batches is a sentence, not only a matrix cell
-    assert _pos(report_md, "every one a batch with no prefix tokens") < _pos(report_md, "## Figures")
-    assert _pos(report_md, "#13 = guarded_passthrough: PR #13 as merged (follow-up commit 428dfc5)") < _pos(
-        report_md, "## Figures")
-    assert "Only batches in which no sequence has causal tokens take the guard's branch" in report_md
-    # not-converged deltas are marked in the first table
-    assert re.search(r"\| prefix_fills_context \| 64k \|.*\| NO \+-\d+% \|", report_md)
+    assert first_table.startswith("| configuration | saving ms [95% CI] | % of bwd | status | run |")
+    effect = _pos(report_md, "## The effect")
+    for answer in ("### 1. What guarded_passthrough saves", "### 2. What the guard itself costs",
+                   "### 3. Per training step", "### 4. Which batch patterns crash each variant"):
+        assert _pos(report_md, answer) < effect
+    assert _pos(report_md, "Hot path: batches with response tokens") < _pos(report_md, "Guard branch: no causal")
+    # the crash of the PR's variants on no-prefix batches is an answer, not only a matrix cell
+    assert _pos(report_md, "every one a batch with no prefix tokens") < effect
+    assert _pos(report_md, "#13 = guarded_passthrough: PR #13 as merged (follow-up commit 428dfc5)") < effect
+    # not-settled deltas are marked in the first table
+    assert re.search(r"\| prefix_fills_context 64k \| .* \| (faster|same), \+-\d+% \|", report_md)
 
 
 def test_sections_come_in_reading_order(report_md: str) -> None:
-    order = ["## Figures", "## Verdict in full", "## All results: configurations x implementations",
-             "## Boundary validation", "## Glossary", "## Appendix", "### Provenance per configuration",
+    order = ["## The effect", "## Verdict in full", "## All results: configurations x implementations",
+             "## Boundary validation", "## Glossary", "## Appendix", "### Other figures",
+             "### Provenance per configuration",
              "### Environment", "### Notes", "### Detail per configuration"]
     positions = [_pos(report_md, "\n" + h + "\n") if h.startswith("## ") else _pos(report_md, "\n" + h) for h in order]
     assert positions == sorted(positions)
@@ -71,8 +73,8 @@ def test_one_run_has_no_warning_two_runs_do(tmp_path: Path, report_md: str) -> N
         for line in lines[:5]))
     md = build_report([RUN_C, other], tmp_path / "out")["markdown"].read_text()
     warning = next(line for line in md.splitlines() if line.startswith("> **Warning:**"))
-    assert "mixes 2 runs" in warning and "differ in host, torch" in warning
-    assert md.index(warning) < md.index("| distribution | tokens |")
+    assert "2 runs" in warning and "differ in host, torch" in warning
+    assert md.index(warning) < md.index("| configuration | saving ms")
 
 
 def test_throughput_above_the_peak_is_flagged_not_shown(tmp_path: Path) -> None:
@@ -99,9 +101,9 @@ def test_each_figure_has_its_data_beside_it(tmp_path: Path) -> None:
         with (out / f"{name}.csv").open() as fh:
             return list(csv.DictReader(fh))
 
-    for name in ("hot_path_cost", "phases", "scaling", "prediction", "boundary", "peers"):
+    for name in ("effect", "byte_model", "hot_path_cost", "phases", "boundary", "peers"):
         assert (out / f"{name}.png").is_file() and rows(name), name
-    saving = {(r["distribution"], int(r["tokens"])): r for r in rows("scaling")}
+    saving = {(r["distribution"], int(r["tokens"])): r for r in rows("effect")}
     for v in verdict_rows(load_dirs([RUN_C]).records):
         r = saving[(v.distribution, v.tokens)]
         assert (float(r["saving_ms"]), float(r["lo"]), float(r["hi"])) == (v.saving.median, v.saving.lo, v.saving.hi)
@@ -113,6 +115,7 @@ def test_each_figure_has_its_data_beside_it(tmp_path: Path) -> None:
     assert float(sdpa["backward_lo"]) <= float(sdpa["backward_ms"]) <= float(sdpa["backward_hi"])
     assert len(rows("boundary")) == len({(r["variant"], r["pattern"]) for r in
                                         load_dirs([RUN_C, VALIDATE]).validation})
+    assert {r["panel"] for r in rows("effect")} == {"hot path", "guard branch"}
 
 
 def test_a_far_longer_bar_clips_the_axis() -> None:

@@ -32,33 +32,3 @@ def test_scaling_dry_run_lists_its_grid() -> None:
     assert res.returncode == 0, res.stderr
     assert "sft_long_prompt/t131072/h16/d128/bfloat16/ctx8192/s0" in res.stdout
     assert "6 configurations x 6 implementations" in res.stdout + res.stderr   # 3 variants + their blocks
-
-
-def test_tick_labels_of_close_token_budgets_do_not_overlap() -> None:
-    from plots.figures import spaced_tick_labels
-    x = [4.0, 8.0, 16.0, 32.0, 64.0, 128.0]
-    labels = spaced_tick_labels(x, [f"{t:g}k" for t in x])
-    assert labels == ["4k", "", "16k", "32k", "64k", "128k"]     # 8k sits 3% of the span from 4k
-    assert spaced_tick_labels([16.0, 64.0], ["16k", "64k"]) == ["16k", "64k"]
-
-
-def test_scaling_figure_draws_unconverged_points_as_open_markers(tmp_path) -> None:
-    from bench.results.records import Record
-    from plots.figures import scaling_figure
-    from plots.records import RunData
-
-    def rec(variant, tokens, backward, converged):
-        return Record.from_json({
-            "config_id": f"sft/t{tokens}", "variant": variant, "distribution": "sft_long_prompt", "tokens": tokens,
-            "status": "ok", "converged": converged, "batch": {"causal_tokens": 5},
-            "timings_ms": {"forward": {"median": 1, "lo": 1, "hi": 1, "n": 4},
-                           "backward": {"median": backward[0], "lo": backward[0], "hi": backward[0], "n": 4}},
-            "samples_ms": {"forward": [1.0] * 4, "backward": backward}})
-    records = [rec("zeros_always", 4096, [2.1, 2.2, 2.1, 2.2], True), rec("guarded_passthrough", 4096, [2.0] * 4, True),
-               rec("zeros_always", 65536, [9.5, 9.9, 9.1, 9.7], False), rec("guarded_passthrough", 65536, [9.0] * 4, False)]
-    fig = scaling_figure(RunData(records=records))
-    assert fig is not None
-    ax = fig.axes[0]
-    open_lines = [ln for ln in ax.get_lines() if ln.get_markerfacecolor() == "white"]
-    assert len(open_lines) == 1 and list(open_lines[0].get_xdata()) == [64.0]
-    assert not any(t.get_text() == "not converged" for t in ax.texts)

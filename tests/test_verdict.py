@@ -81,7 +81,7 @@ def test_sample_without_per_round_samples_cannot_answer_the_saving() -> None:
 
 def test_changing_one_record_changes_the_sentence(h100) -> None:
     before = build_verdict(h100.records, h100.validation)
-    assert _sentence(before, "prefix_rows_add (", "a further").endswith("it is slower in none.")
+    assert "12 faster, 0 slower, 0 same" in _sentence(before, "prefix_rows_add (", "a further")
     records = copy.deepcopy(h100.records)
     rec = next(r for r in records if r["variant"] == "prefix_rows_add" and r["distribution"] == "uniform"
                and r["tokens"] == 16384)
@@ -89,16 +89,19 @@ def test_changing_one_record_changes_the_sentence(h100) -> None:
     after = build_verdict(records, h100.validation)
     ours = _sentence(after, "prefix_rows_add (", "a further")
     assert "it is slower in uniform 16k (by " in ours and "in 11 of 12 configurations" in ours
+    assert "11 faster, 1 slower, 0 same" in ours
     assert after.sentences != before.sentences
 
 
-def test_the_merge_sentence_names_the_saving_range_and_the_first_commit(h100) -> None:
+def test_the_hot_path_and_the_guard_branch_are_separate_sentences(h100) -> None:
     verdict = build_verdict(h100.records, h100.validation)
-    merge = _sentence(verdict, "Merge ")
-    savings = [r.saving.median for r in verdict.rows]
-    assert merge.startswith("Merge guarded_passthrough (PR #13 as merged")
-    assert f"{min(savings):.3g} to {max(savings):.3g} ms" in merge
-    assert "guarded_zero_fill" in merge and "slower in 2 configurations" in merge   # the two no_causal batches
+    hot = _sentence(verdict, "Hot path (batches with response tokens)")
+    guard = _sentence(verdict, "Guard branch (no causal tokens)")
+    hot_savings = [r.saving.median for r in verdict.hot_rows if r.saving_status == "faster"]
+    assert f"{min(hot_savings):.3g} to {max(hot_savings):.3g} ms" in hot
+    assert "no_causal" not in hot and "no_causal 16k, no_causal 64k" in guard
+    first = _sentence(verdict, "guarded_zero_fill (")
+    assert "0 faster, 2 slower" in first                                 # the two no_causal batches
     branch = _sentence(verdict, "Only batches with no causal tokens")
     assert "no_causal 16k, no_causal 64k" in branch
 
@@ -121,26 +124,26 @@ def test_cpu_reference_records_give_no_speed_verdict(h100) -> None:
     records = [dict(r, backend="reference", device="cpu") for r in h100.records]
     v = build_verdict(records, [])
     assert v.sentences[0].startswith("These records come from the reference backend on the CPU")
-    assert not any(s.startswith(("Merge", "prefix_rows_add (", "The guard itself")) for s in v.sentences)
+    assert not any(s.startswith(("Hot path", "prefix_rows_add (", "The guard itself")) for s in v.sentences)
     mixed = [dict(r, backend="reference", device="cpu") if r["distribution"] == "uniform" else r
              for r in h100.records]
     v = build_verdict(mixed, [])
     assert v.sentences[0].startswith("2 configurations ran on the reference backend")
-    assert "over the 10 configurations measured" in _sentence(v, "Merge ")
+    assert "uniform" not in _sentence(v, "Hot path")
 
 
 def test_wide_deltas_are_marked_not_converged(h100) -> None:
     verdict = build_verdict(h100.records, h100.validation)
     row = next(r for r in verdict.rows if r.label == "prefix_fills_context 64k")
     assert row.converged is False and row.saving.rel_ci > 0.05
-    note = _sentence(verdict, "The PR's delta did not converge")
+    note = _sentence(verdict, "Not settled")
     assert "prefix_fills_context 64k" in note and "sft_long_prompt 16k" not in note
     assert f"no (+-{row.saving.rel_ci:.0%})" in to_markdown(verdict)
 
 
 def test_crash_sentences_give_the_smallest_reproducer(h100) -> None:
     verdict = build_verdict(h100.records, h100.validation)
-    merged = _sentence(verdict, "zeros_always, guarded_zero_fill and guarded_passthrough fail (crashed)")
+    merged = _sentence(verdict, "guarded_passthrough, guarded_zero_fill and zeros_always fail (crashed)")
     assert "on 3 of 22 batch patterns, every one a batch with no prefix tokens" in merged
     assert "smallest reproducer: prefix_lens [0], causal_lens [9]" in merged
     assert "prefix_rows_add passes all 22 batch patterns." in verdict.sentences
@@ -152,9 +155,9 @@ def test_renderings_hold_the_table_mapping_and_sentences(h100) -> None:
     md = to_markdown(verdict)
     assert md.startswith("## Verdict")
     assert "| configuration | guard branch | zeros_always | guarded_zero_fill |" in md
-    assert "PR saving = zeros_always - guarded_passthrough, paired per round" in md
+    assert "PR saving = zeros_always - guarded_passthrough, paired over pairs of rounds" in md
     assert "| guarded_zero_fill | PR #13, first commit" in md
-    assert "Only batches in which no sequence has causal tokens take the guard's branch" in md
+    assert "Only batches with no causal tokens take the guard's branch" in md
     text = to_terminal(verdict)
     lines = text.splitlines()
     assert lines[0] == "Verdict (backward ms, medians)"
@@ -162,7 +165,7 @@ def test_renderings_hold_the_table_mapping_and_sentences(h100) -> None:
     assert len({len(line) for line in table[:2]}) == 1                      # header and rule align
     assert not any("/t16384/" in line for line in table)                   # labels, not config ids
     assert "#13 = guarded_passthrough: PR #13 as merged" in text
-    assert "* Merge guarded_passthrough" in text
+    assert "* Hot path (batches with response tokens): guarded_passthrough vs zeros_always" in text
 
 
 def test_a_variant_missing_from_validation_is_named() -> None:

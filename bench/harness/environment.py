@@ -31,9 +31,10 @@ def environment(backend: str, device: str) -> dict[str, Any]:
                    sm_count=props.multi_processor_count,
                    gpu_memory_bytes=props.total_memory, capability=f"{props.major}.{props.minor}")
         env.update(gpu_clocks())
-    if backend == "fa3":
-        from prefixlm_attn.backends import BACKENDS
-        env["fa3"] = BACKENDS["fa3"].build_info()
+    from prefixlm_attn.backends import get_backend
+    chosen = get_backend(backend)
+    if chosen.kind == "kernel":                  # the kernel's package, version and build, under its name
+        env[backend] = chosen.version_info()
     return env
 
 

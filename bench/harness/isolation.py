@@ -246,3 +246,64 @@ class InProcess:
 
     def __exit__(self, *exc: object) -> None:
         pass
+
+
+def warm_device(device: str = "cpu") -> bool:
+    """A fresh worker's start-up paid ahead: torch imported and, on CUDA, the context created."""
+    import torch
+    torch.zeros(1, device=device)
+    return True
+
+
+class WithSpare:
+    """An `IsolatedWorker` with one spare kept warm beside it, so a crash (or a timeout) swaps in a
+    started worker at once instead of paying a cold start (imports, CUDA context, kernel load).
+
+    The spare is started and warmed (`warm_device`) in a thread while the current worker runs; after a
+    swap the next spare starts the same way. It serves the same `Worker` protocol.
+    """
+
+    def __init__(self, env: Optional[dict[str, str]] = None, call_timeout_s: float = DEFAULT_CALL_TIMEOUT_S,
+                 device: str = "cpu"):
+        import threading
+        self._make = lambda: IsolatedWorker(env=env, call_timeout_s=call_timeout_s)  # noqa: E731
+        self._device = device
+        self._threading = threading
+        self.current = self._make()
+        self.swaps = 0
+        self._spare: Optional[IsolatedWorker] = None
+        self._thread: Optional[Any] = None
+        self._start_spare()
+
+    def _start_spare(self) -> None:
+        spare = self._make()
+
+        def warm() -> None:
+            spare.call(warm_device, device=self._device)
+
+        self._spare = spare
+        self._thread = self._threading.Thread(target=warm, daemon=True)
+        self._thread.start()
+
+    def call(self, fn: Callable[..., Any], /, **kwargs: Any) -> Outcome:
+        result = self.current.call(fn, **kwargs)
+        if result.status in ("crashed", "timeout"):
+            self.current.close()
+            self._thread.join()
+            self.current, self._spare = self._spare, None
+            self.swaps += 1
+            self._start_spare()
+        return result
+
+    def close(self) -> None:
+        if self._thread is not None:
+            self._thread.join()
+        if self._spare is not None:
+            self._spare.close()
+        self.current.close()
+
+    def __enter__(self) -> "WithSpare":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

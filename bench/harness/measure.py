@@ -66,7 +66,7 @@ def probe(config: Config, batch: PackedBatch, name: str, backend: str, device: s
     try:
         prepared = _prepare(w, name, backend)
     except PeerUnsupported as exc:          # a refusal with a reason: recorded as skipped, not as an error
-        return {"skipped": str(exc)}
+        return {"skipped": exc.why.reason}
     cuda = w.device.type == "cuda"
     if cuda:
         torch.cuda.synchronize()

@@ -191,6 +191,24 @@ _WHEN_PRESENT = ("description", "converged", "timing_mode", "timing_note", "gpu_
                  "bandwidth", "gpu_clocks", "watched_deltas", "ideal")
 
 
+# The four parts of a record (one schema version for all; on disk a record stays one flat object, so older
+# files read unchanged): what was asked (spec), what was measured (samples), what follows from the
+# measurements by pure functions (derived, bench.results.derived), and where it ran (environment).
+PARTS: dict[str, tuple[str, ...]] = {
+    "spec": ("schema", "config_id", "variant", "kind", "description", "distribution", "tokens", "heads", "head_dim",
+             "dtype", "seed", "context", "batch"),
+    "samples": ("status", "error", "timings_ms", "stop_reason", "repetitions", "converged", "timing_mode",
+                "timing_note", "gpu_method", "samples_ms", "setup_ms", "notes", "bandwidth", "watched_deltas"),
+    "derived": ("bytes", "prediction", "tflops", "host_overhead_ms", "ideal"),
+    "environment": ("backend", "device", "rank", "gpu_index", "gpu_clocks"),
+}
+
+
+def record_part(obj: dict[str, Any], part: str) -> dict[str, Any]:
+    """One part of a record's JSON object (`PARTS`): the keys of that part it holds."""
+    return {k: obj[k] for k in PARTS[part] if k in obj}
+
+
 def load_records(path: str | Path) -> list[Record]:
     """Records of one results.jsonl (or directory), checked: the report reads files it did not write.
 

@@ -2,7 +2,9 @@
 
 `run.json` holds the resolved suite (axes, run settings, timing) the sweep started with, so
 `sweep --out DIR --resume` continues that grid without repeating its flags; a flag that would
-change it is refused, naming the difference. On resume a configuration counts as recorded only
+change it is refused, naming the difference. It also holds the absolute path and SHA-256 of every
+`file:`/`batches:` input, so a resume from any directory finds them, and an input edited since is
+named and refused (unless `--allow-changed-inputs`: then its new contents are measured and recorded). On resume a configuration counts as recorded only
 when every implementation has a record (and, with --retry-failed, none failed); any other
 configuration is measured again whole, and its earlier records are superseded, so the file holds
 each (configuration, implementation) once and paired numbers always come from one round set.
@@ -12,10 +14,11 @@ from __future__ import annotations
 import sys
 from dataclasses import asdict, fields
 from pathlib import Path
-from typing import Any, Iterable, Optional
+from typing import Any, Callable, Iterable, Optional
 
+from bench.spec.distributions import file_sha256, input_file
 from bench.spec.errors import UserError
-from bench.spec.grid import Config, Suite, TimingOptions, load_suite
+from bench.spec.grid import Config, GridFlags, Suite, TimingOptions, load_suite
 from bench.results.io import read_json_object, write_json, write_jsonl
 from bench.results.records import FAILED
 
@@ -47,9 +50,55 @@ def _tuples(value: Any) -> Any:
     return tuple(_tuples(v) for v in value) if isinstance(value, list) else value
 
 
+def input_files(suite: Suite) -> dict[str, dict[str, str]]:
+    """Axis value -> {"path" (absolute), "sha256"} of every user file the grid reads."""
+    out = {}
+    for spec in suite.distributions:
+        source = input_file(spec) if isinstance(spec, str) else None
+        if source is not None:
+            out[spec] = source.as_dict()
+    return out
+
+
 def save_run(out_dir: Path, suite: Suite, argv: Optional[list[str]] = None) -> Path:
-    return write_json(Path(out_dir) / RUN_FILE, {"suite": suite_to_json(suite), "argv": argv or sys.argv},
-                      newline=True)
+    return write_json(Path(out_dir) / RUN_FILE, {"suite": suite_to_json(suite), "argv": argv or sys.argv,
+                                                 "inputs": input_files(suite)}, newline=True)
+
+
+def changed_inputs(out_dir: Path) -> list[str]:
+    """One phrase per input of DIR/run.json whose file is gone or holds other bytes than it did."""
+    obj = read_json_object(Path(out_dir) / RUN_FILE) or {}
+    out = []
+    for spec, saved in (obj.get("inputs") or {}).items():
+        if not isinstance(saved, dict) or not saved.get("path"):
+            continue
+        now = file_sha256(saved["path"])
+        if now is None:
+            out.append(f"{spec}: {saved['path']} no longer exists")
+        elif now != saved.get("sha256"):
+            out.append(f"{spec}: {saved['path']} changed (sha256 {str(saved.get('sha256'))[:12]} -> {now[:12]})")
+    return out
+
+
+def check_inputs(out_dir: Path, allow_changed: bool, notify: Callable[[str], None]) -> bool:
+    """Refuse a resume whose inputs changed since the run began, naming them; with `allow_changed`, say so
+    and go on. True when some input changed (run.json is then saved again with the new hashes)."""
+    changed = changed_inputs(out_dir)
+    if not changed:
+        return False
+    if not allow_changed:
+        raise UserError(f"--resume: an input changed since {Path(out_dir) / RUN_FILE} was written "
+                        f"({'; '.join(changed)}); pass --allow-changed-inputs to measure its new contents, "
+                        "or use another --out")
+    for line in changed:
+        notify(f"resume: {line}; measuring its new contents (--allow-changed-inputs)")
+    return True
+
+
+def saved_argv(out_dir: Path) -> Optional[list[str]]:
+    obj = read_json_object(Path(out_dir) / RUN_FILE) or {}
+    argv = obj.get("argv")
+    return argv if isinstance(argv, list) else None
 
 
 def load_run(out_dir: Path) -> Optional[Suite]:
@@ -86,16 +135,16 @@ def check_same_grid(out_dir: Path, saved: Suite, requested: Suite) -> None:
                         "drop the flag to continue that run, or use another --out")
 
 
-def resume_suite(out_dir: Path, suite_name: Optional[str], overrides: dict[str, Any]) -> Optional[Suite]:
+def resume_suite(out_dir: Path, suite_name: Optional[str], flags: GridFlags) -> Optional[Suite]:
     """With --resume: the saved grid with the given flags applied, refused when they change it.
 
     None when DIR holds no saved grid (the flags then define it, as for a new run)."""
     saved = load_run(out_dir)
     if saved is None:
         return None
-    requested = saved.with_overrides(**overrides)
+    requested = saved.with_flags(flags)
     if suite_name is not None and Path(suite_name).stem != saved.name:
-        requested = load_suite(suite_name).with_overrides(**overrides)
+        requested = load_suite(suite_name).with_flags(flags)
     check_same_grid(out_dir, saved, requested)
     return saved
 

@@ -17,64 +17,33 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Optional
 
-import torch
-
 from bench.run.distributed import ProcessGroup, RankInfo, merge_rank_files, rank_file, shard
 from bench.harness import measure
 from bench.harness.environment import environment, git_revision, write_env_file
 from bench.spec.errors import UserError
 from bench.results.io import write_json
-from bench.spec.grid import Config, Suite
+from bench.spec.grid import Config, GridFlags, Suite
 from bench.harness.registry import check_suite
-from bench.harness.isolation import InProcess, IsolatedWorker, Outcome, Worker
+from bench.harness.target import Target, cuda_available, resolve_target  # noqa: F401 - Target: callers' type
+from bench.harness.isolation import InProcess, IsolatedWorker, Outcome, WithSpare, Worker
 from bench.results.io import RecordFile, make_out_dir, open_results, read_records, write_results_csv
 from bench.harness.isolation import DEFAULT_CALL_TIMEOUT_S
 from bench.run.lock import DirLock
 from bench.harness.record_builder import build_records
 from bench.results.records import Record
 from bench.harness.registry import registry
-from bench.run.runstate import check_same_grid, load_run, recorded_configs, save_run, supersede
+from bench.run.runstate import (check_inputs, check_same_grid, load_run, recorded_configs, save_run, saved_argv,
+                                supersede)
+from bench.spec.distributions import absolute_spec
 from bench.harness.workloads import batch_bytes, packed_batch, torch_dtype
-from prefixlm_attn.backends import resolve_backend_name
 
 ProgressHook = Callable[[Config, list[Record]], None]
-
-
-@dataclass
-class Target:
-    backend: str
-    device: str            # what the worker uses ("cuda" or "cpu")
-
-
-def resolve_target(backend: str, device: str) -> Target:
-    """Backend and device for sweep, profile and validate: auto -> fa3 on CUDA, the reference on CPU.
-    On CUDA without FA3, auto refuses: a reference figure must be asked for, never slipped in."""
-    from prefixlm_attn.backends import BACKENDS
-    has_cuda = torch.cuda.is_available()
-    if device == "auto":
-        device = "cuda" if has_cuda else "cpu"
-    if device not in ("cuda", "cpu"):
-        raise UserError(f"--device {device!r}: choose auto, cuda or cpu")
-    if device == "cuda" and not has_cuda:
-        raise UserError("--device cuda: no CUDA device is visible")
-    try:
-        name = resolve_backend_name(backend) if device == "cuda" or backend != "auto" else "reference"
-    except ValueError as exc:
-        raise UserError(str(exc)) from None
-    if name == "fa3" and device == "cpu":
-        raise UserError("--backend fa3 needs --device cuda (FA3 is a Hopper kernel)")
-    if name == "fa3" and not BACKENDS["fa3"].available():
-        raise UserError("--backend fa3: FA3 did not load (no importable build with torch.ops.flash_attn_3)")
-    if backend == "auto" and device == "cuda" and name == "reference":
-        raise UserError("--backend auto: CUDA is here but FA3 did not load; run `prefixbench doctor` for the fix, "
-                        "or pass --backend reference to time the PyTorch reference on the GPU")
-    return Target(name, device)
 
 
 def suite_from_flags(suite: Optional[str], **flags) -> tuple[Suite, bool]:
     """The suite file (default: `default`, or `smoke` on a machine without CUDA) with flags applied;
     and whether the smoke fallback was taken."""
-    return suite_for_run(Path("."), suite, False, **flags)
+    return suite_for_run(Path("."), suite, False, GridFlags.of(**flags))
 
 
 @dataclass
@@ -115,8 +84,8 @@ def write_env(worker: Worker, out_dir: Path, target: Target, suite: Suite, rank:
     return env
 
 
-def suite_for_run(out_dir: Path, suite: Optional[str], resume: bool, columns: Optional[str] = None,
-                  **flags) -> tuple[Suite, bool]:
+def suite_for_run(out_dir: Path, suite: Optional[str], resume: bool, flags: GridFlags = GridFlags(),
+                  columns: Optional[str] = None) -> tuple[Suite, bool]:
     """The grid a sweep measures, and whether the CPU fallback suite was chosen.
 
     With --resume and a saved grid in DIR, that grid (flags that would change it are refused);
@@ -128,17 +97,22 @@ def suite_for_run(out_dir: Path, suite: Optional[str], resume: bool, columns: Op
     from bench.spec.distributions import parse_columns
     if columns is not None:
         parse_columns(columns)
-        flags["distributions"] = [d + f"?columns={columns}" if d.startswith("file:") else d
-                                  for d in flags.get("distributions") or []]
+        flags = replace(flags, distributions=tuple(d + f"?columns={columns}" if d.startswith("file:") else d
+                                                   for d in flags.distributions))
+    if flags.distributions:                     # run.json remembers where the inputs are, from any cwd
+        flags = replace(flags, distributions=tuple(absolute_spec(d) if isinstance(d, str) else d
+                                                   for d in flags.distributions))
+    if resume and not Path(out_dir).is_dir():
+        raise UserError(f"--resume: {out_dir} does not exist (nothing to resume; drop --resume to start a run there)")
     if resume:
         saved = resume_suite(Path(out_dir), suite, flags)
         if saved is not None:
             return saved, False
-    fallback = suite is None and not torch.cuda.is_available()
+    fallback = suite is None and not cuda_available()
     base = load_suite(suite or ("smoke" if fallback else "default"))
-    out = base.with_overrides(**flags)
-    given = flags.get("distributions") or []
-    if given and all(d.startswith("batches:") for d in given) and not flags.get("tokens"):
+    out = base.with_flags(flags)
+    given = flags.distributions
+    if given and all(d.startswith("batches:") for d in given) and not flags.tokens:
         out = replace(out, tokens=())           # each batch's own total, not the suite's budgets
     return out, fallback
 
@@ -162,8 +136,12 @@ BUFFER_NOTE = "tokens x heads x head_dim x dtype bytes x 16 buffers"
 def run_sweep(suite: Suite, out_dir: Path, target: Target, *, resume: bool = False, isolation: str = "process",
               rank: Optional[RankInfo] = None, on_config: Optional[ProgressHook] = None,
               on_start: Optional[Callable[[int], None]] = None, retry_failed: bool = False,
-              call_timeout_s: float = DEFAULT_CALL_TIMEOUT_S) -> SweepResult:
-    """Measure the grid into out_dir/results.jsonl, holding the directory's lock throughout."""
+              call_timeout_s: float = DEFAULT_CALL_TIMEOUT_S, allow_changed_inputs: bool = False,
+              notify: Callable[[str], None] = lambda line: print(line, file=sys.stderr)) -> SweepResult:
+    """Measure the grid into out_dir/results.jsonl, holding the directory's lock throughout.
+
+    A resume whose `file:`/`batches:` inputs changed since the run began is refused, naming them,
+    unless `allow_changed_inputs` (then run.json is saved again with their new hashes)."""
     check_suite(suite)
     if not (call_timeout_s > 0 and call_timeout_s < float("inf")):
         raise UserError(f"--call-timeout {call_timeout_s}: must be a finite number of seconds > 0")
@@ -174,7 +152,7 @@ def run_sweep(suite: Suite, out_dir: Path, target: Target, *, resume: bool = Fal
         lock.acquire()
     try:
         return _run_locked(suite, out_dir, target, resume, isolation, rank, on_config, on_start,
-                           retry_failed, call_timeout_s)
+                           retry_failed, call_timeout_s, allow_changed_inputs, notify)
     finally:
         if lock is not None:
             lock.release()
@@ -182,12 +160,15 @@ def run_sweep(suite: Suite, out_dir: Path, target: Target, *, resume: bool = Fal
 
 def _run_locked(suite: Suite, out_dir: Path, target: Target, resume: bool, isolation: str, rank: RankInfo,
                 on_config: Optional[ProgressHook], on_start: Optional[Callable[[int], None]],
-                retry_failed: bool, call_timeout_s: float) -> SweepResult:
+                retry_failed: bool, call_timeout_s: float, allow_changed_inputs: bool,
+                notify: Callable[[str], None]) -> SweepResult:
     results = open_results(out_dir, "results.jsonl", resume)
     if rank.rank == 0:
         saved = load_run(out_dir) if resume else None
         if saved is not None:
             check_same_grid(out_dir, saved, suite)
+            if check_inputs(out_dir, allow_changed_inputs, notify):
+                save_run(out_dir, suite, saved_argv(out_dir))
         else:
             save_run(out_dir, suite)
     group = ProcessGroup(rank)
@@ -208,8 +189,11 @@ def _run_locked(suite: Suite, out_dir: Path, target: Target, resume: bool, isola
     env = {}
     if target.device == "cuda" and rank.distributed and "CUDA_VISIBLE_DEVICES" not in os.environ:
         env["CUDA_VISIBLE_DEVICES"] = str(rank.local_rank)
-    worker: Worker = (IsolatedWorker(env=env, call_timeout_s=call_timeout_s) if isolation == "process"
-                      else InProcess())
+    # on a GPU a crash's replacement is already warm (a CUDA cold start is seconds); on the CPU a spare
+    # would only double the imports
+    worker: Worker = (InProcess() if isolation != "process"
+                      else WithSpare(env=env, call_timeout_s=call_timeout_s, device=target.device)
+                      if target.device == "cuda" else IsolatedWorker(env=env, call_timeout_s=call_timeout_s))
     try:
         if target.device == "cpu":
             check_memory(todo, measure.device_memory("cpu"))

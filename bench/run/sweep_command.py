@@ -10,12 +10,13 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from bench.run.distributed import RankInfo
-from bench.spec.grid import Config, Suite
+from bench.spec.grid import Config, GridFlags, Suite
 from bench.harness.registry import check_suite
 from bench.results.io import read_records
 from bench.results.records import Record
 from bench.spec.errors import UserError
 from bench.run.runstate import rerun_target
+from bench.spec.packing import budget_notice
 from bench.run.sweep import ProgressHook, Target, resolve_target, run_sweep, suite_for_run
 
 CPU_NOTICE = ("prefixbench: no CUDA device: running on the CPU reference backend; "
@@ -45,16 +46,23 @@ class SweepSummary:
                              "stop_reason": r.stop_reason} for r in self.records]}
 
 
+def budget_notices(configs: list[Config]) -> list[str]:
+    """One line per (user file, token budget) whose file holds rows the budget cannot place."""
+    pairs = dict.fromkeys((c.distribution, c.tokens) for c in configs if c.distribution.startswith("file:"))
+    return [line for d, t in pairs if (line := budget_notice(d, t)) is not None]
+
+
 def plan_line(suite: Suite, configs: list[Config], names: list[str]) -> str:
     return (f"suite {suite.name}: {len(configs)} configurations x {len(names)} implementations "
             f"= {len(configs) * len(names)} records; backend={suite.backend} device={suite.device}")
 
 
-def sweep_command(out: Path, suite: Optional[str], axes: dict, *, resume: bool = False, dry_run: bool = False,
+def sweep_command(out: Path, suite: Optional[str], flags: GridFlags, *, resume: bool = False, dry_run: bool = False,
                   isolation: str = "process", notify: Callable[[str], None] = print,
                   on_start: Optional[Callable[[int], None]] = None,
                   on_config: Optional[ProgressHook] = None, retry_failed: bool = False,
                   call_timeout_s: float = 600.0, columns: Optional[str] = None,
+                  allow_changed_inputs: bool = False,
                   on_out_dir: Optional[Callable[[Path], None]] = None) -> SweepSummary:
     """Time every variant (and peer) over the grid; crashes are recorded, never fatal. With --resume the
     grid saved in `out` is continued (flags that would change it are refused). Without it, a directory
@@ -62,10 +70,12 @@ def sweep_command(out: Path, suite: Optional[str], axes: dict, *, resume: bool =
     timestamped sibling (said on stderr; `on_out_dir` hears the directory written)."""
     if retry_failed and not resume:
         raise UserError("--retry-failed needs --resume")
-    the_suite, fallback = suite_for_run(out, suite, resume and not dry_run, columns, **axes)
+    the_suite, fallback = suite_for_run(out, suite, resume and not dry_run, flags, columns)
     check_suite(the_suite)
     names = the_suite.implementations()
     summary = SweepSummary(the_suite, the_suite.configs(), names)
+    for line in budget_notices(summary.configs):
+        notify(line)
     if dry_run:
         notify(plan_line(the_suite, summary.configs, names))
         notify(f"implementations: {', '.join(names)}")
@@ -81,7 +91,7 @@ def sweep_command(out: Path, suite: Optional[str], axes: dict, *, resume: bool =
         notify(CPU_NOTICE + (" (smoke suite)" if fallback else ""))
     result = run_sweep(the_suite, out, summary.target, resume=resume, isolation=isolation,
                        on_config=on_config, on_start=on_start, retry_failed=retry_failed,
-                       call_timeout_s=call_timeout_s)
+                       call_timeout_s=call_timeout_s, allow_changed_inputs=allow_changed_inputs, notify=notify)
     summary.results_path, summary.skipped_configs = result.results_path, result.skipped_configs
     summary.main_rank = rank.rank == 0
     summary.records = result.records

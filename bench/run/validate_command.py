@@ -105,7 +105,8 @@ def validate_command(out: Path, variants: Optional[list[str]], backend: Optional
                                  head_dim=head_dim, seed=seed, isolation=isolation, on_record=progress,
                                  spare_workers=(8 if device == "cuda" else 3) if spare_workers is None
                                  else spare_workers, resume=resume)
-        probe_backends = ["reference"] + (["fa3"] if backend_name == "fa3" else [])
+        from bench.harness.target import is_kernel, reference_name
+        probe_backends = [reference_name()] + ([backend_name] if is_kernel(backend_name) else [])
         report = None
         if probes:
             report = run_probes(probe_backends, out, device=device, dtype=dtype, heads=heads, head_dim=head_dim,

@@ -245,24 +245,24 @@ def _split_spec(spec: str, prefix: str) -> tuple[Path, str | None]:
 _PARSED: dict[tuple, tuple[tuple, object]] = {}
 
 
-def _stamp(path: Path, what: str) -> tuple:
+def _stamp(path: str | Path, what: str) -> tuple:
     try:
-        st = path.stat()
+        st = os.stat(path)
     except OSError:
-        _file_bytes(path, what)                        # raises the one-line error
+        _file_bytes(Path(path), what)                  # raises the one-line error
         raise
     return st.st_mtime_ns, st.st_size, st.st_ino
 
 
-def _parsed(kind: str, path: Path, columns: tuple[str, str] | None, parse: Callable[[bytes], object],
+def _parsed(kind: str, path: str | Path, columns: tuple[str, str] | None, parse: Callable[[bytes], object],
             what: str) -> tuple[object, InputFile]:
     """`parse(bytes)` of a user file, cached until the file's size or modification time changes."""
-    key = (kind, str(path.resolve()), columns)
+    key = _cache_key(kind, path, columns)
     stamp = _stamp(path, what)
     hit = _PARSED.get(key)
     if hit is None or hit[0] != stamp:
-        data = _file_bytes(path, what)
-        hit = (stamp, (parse(data), InputFile(key[1], hashlib.sha256(data).hexdigest())))
+        data = _file_bytes(Path(path), what)
+        hit = (stamp, (parse(data), InputFile(str(Path(path).resolve()), hashlib.sha256(data).hexdigest())))
         _PARSED[key] = hit
     return hit[1]
 
@@ -325,8 +325,8 @@ def _batches_distribution(spec: str) -> Distribution:
     path_s, _, index_s = body.rpartition("#")
     if not path_s or not index_s.isdigit():
         raise UserError(f"distribution {spec!r}: expected batches:PATH (or batches:PATH#N, N from 1)")
-    path = Path(path_s)
-    batches, source = _parsed("batches", path, None, lambda data: _parse_batches(path, data), "batches file")
+    batches, source = _parsed("batches", path_s, None, lambda data: _parse_batches(Path(path_s), data),
+                              "batches file")
     index = int(index_s)
     if not 1 <= index <= len(batches):
         raise UserError(f"distribution {spec!r}: {path_s} holds {len(batches)} batches")
@@ -334,7 +334,7 @@ def _batches_distribution(spec: str) -> Distribution:
 
     def draw(rng: random.Random, context: int) -> tuple[int, int]:
         raise UserError(f"distribution {spec!r} replays a fixed batch; it draws no sequences")
-    return Distribution(spec, f"batch {index} of {path.name}, replayed exactly", draw,
+    return Distribution(spec, f"batch {index} of {os.path.basename(path_s)}, replayed exactly", draw,
                         f"batches@{source.sha256[:12]}#{index}", batch, source=source)
 
 
@@ -379,14 +379,47 @@ def distribution_key(spec: str) -> str:
     return get_distribution(spec).id_key
 
 
+_BUILT: dict[str, tuple[object, Distribution]] = {}     # user-file spec -> (its file's parse, the value)
+_WHAT = {"file": "length file", "batches": "batches file"}
+
+
+def _cache_key(kind: str, path: str | Path, columns: tuple[str, str] | None) -> tuple:
+    path = str(path)
+    return kind, path, columns, "" if os.path.isabs(path) else os.getcwd()
+
+
+def _source_of(spec: str) -> tuple[str, str, tuple[str, str] | None]:
+    """(kind, path, columns) of a user-file spec, as plain strings: this runs once per configuration id."""
+    if spec.startswith("file:"):
+        body = spec.removeprefix("file:")
+        path, sep, cols = body.rpartition("?columns=")
+        return ("file", path, parse_columns(cols)) if sep else ("file", body, None)
+    body = spec.removeprefix("batches:")
+    return "batches", body.rpartition("#")[0] or body, None
+
+
+def _user_distribution(spec: str, build: Callable[[str], Distribution]) -> Distribution:
+    """The value of a `file:`/`batches:` spec, built again only when its file's parse changed."""
+    kind, path, columns = _source_of(spec)
+    key = _cache_key(kind, path, columns)
+    built = _BUILT.get(spec)
+    if built is not None:
+        hit = _PARSED.get(key)
+        if hit is built[0] and hit is not None and hit[0] == _stamp(path, _WHAT[kind]):
+            return built[1]
+    d = build(spec)
+    _BUILT[spec] = (_PARSED.get(key), d)
+    return d
+
+
 def get_distribution(spec: str) -> Distribution:
     if spec in NAMED:
         return NAMED[spec]
     if spec.startswith("frac:"):
         return _parse_frac(spec)
     if spec.startswith("file:"):
-        return _file_distribution(spec)
+        return _user_distribution(spec, _file_distribution)
     if spec.startswith("batches:"):
-        return _batches_distribution(spec)
+        return _user_distribution(spec, _batches_distribution)
     raise UserError(f"unknown distribution {spec!r}; choose from {', '.join(NAMED)}, frac:LO-HI, file:PATH, "
                     "batches:PATH")

@@ -112,13 +112,63 @@ class Suite:
                         itertools.product(tokens, self.heads, self.head_dims, self.dtypes)]
         return out
 
-    def with_overrides(self, **overrides: Any) -> "Suite":
-        """Flags given on the command line replace the suite's values (None = not given)."""
-        timing_keys = {f.name for f in fields(TimingOptions)}
-        timing = {k: v for k, v in overrides.items() if k in timing_keys and v is not None}
-        rest = {k: (tuple(v) if isinstance(v, list) else v) for k, v in overrides.items()
-                if k not in timing_keys and v is not None and v != [] and v != ()}
+    def with_flags(self, flags: "GridFlags") -> "Suite":
+        """Flags given on the command line replace the suite's values (None or empty = not given)."""
+        timing = {f.name: getattr(flags.timing, f.name) for f in fields(TimingFlags)
+                  if getattr(flags.timing, f.name) is not None}
+        rest = {f.name: (tuple(v) if isinstance(v, list) else v) for f in fields(GridFlags) if f.name != "timing"
+                for v in [getattr(flags, f.name)] if v is not None and v != [] and v != ()}
         return replace(self, timing=replace(self.timing, **timing), **rest)
+
+    def with_overrides(self, **overrides: Any) -> "Suite":
+        """`with_flags` by keyword, for tests and scripts (timing option names set the timing flags)."""
+        return self.with_flags(GridFlags.of(**overrides))
+
+
+@dataclass(frozen=True)
+class TimingFlags:
+    """Timing options given on a command line; None = not given (the suite's value stands)."""
+    warmup: Optional[int] = None
+    min_reps: Optional[int] = None
+    max_reps: Optional[int] = None
+    target_rel_ci: Optional[float] = None
+    time_cap_s: Optional[float] = None
+    phase_reps: Optional[int] = None
+    l2_flush: Optional[bool] = None
+    cuda_graph: Optional[bool] = None
+    mode: Optional[str] = None
+    watch_pairs: Optional[tuple] = None
+    watch_rel_ci: Optional[float] = None
+    time_cap_long_s: Optional[float] = None
+    long_tokens: Optional[int] = None
+
+
+@dataclass(frozen=True)
+class GridFlags:
+    """The grid's axes and settings given on a command line; empty or None = the suite's own."""
+    variants: tuple = ()
+    peers: tuple = ()
+    distributions: tuple = ()
+    tokens: tuple = ()
+    heads: tuple = ()
+    head_dims: tuple = ()
+    dtypes: tuple = ()
+    seed: Optional[int] = None
+    context: Optional[int] = None
+    backend: Optional[str] = None
+    device: Optional[str] = None
+    block: Optional[bool] = None
+    name: Optional[str] = None
+    description: Optional[str] = None
+    timing: TimingFlags = field(default_factory=TimingFlags)
+
+    @classmethod
+    def of(cls, **flags: Any) -> "GridFlags":
+        """Keyword form: a TimingOptions name sets the timing flag of that name; an unknown name is a TypeError."""
+        timing_keys = {f.name for f in fields(TimingFlags)}
+        timing = TimingFlags(**{k: v for k, v in flags.items() if k in timing_keys})
+        return cls(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in flags.items() if k not in timing_keys},
+                   timing=timing)
 
 
 _AXIS_KEYS = {"variant": "variants", "peer": "peers", "distribution": "distributions", "tokens": "tokens",

@@ -10,7 +10,8 @@ from typing import Iterable, Sequence
 BLOCK_PREFIX = "block:"          # `block:<variant>`: the variant inside a transformer block
 # the op's variants in the order tables list them (prefixlm_attn.variants.VARIANTS; a test keeps them equal)
 VARIANT_ORDER: tuple[str, ...] = ("unguarded", "zeros_always", "guarded_zero_fill", "guarded_passthrough",
-                                  "prefix_rows_add", "single_pass", "key_split", "auto")
+                                  "prefix_rows_add", "fa4_single_pass_sparse", "fa4_single_pass_masked",
+                                  "key_split", "auto")
 
 
 def variants_first(names: Iterable[str]) -> list[str]:
@@ -18,11 +19,13 @@ def variants_first(names: Iterable[str]) -> list[str]:
     names = list(dict.fromkeys(names))
     return [n for n in VARIANT_ORDER if n in names] + [n for n in names if n not in VARIANT_ORDER]
 
+# the peers (bench.harness.peers.PEERS; a test keeps them equal)
+PEER_NAMES: tuple[str, ...] = ("flex_attention", "sdpa_dense", "fa3_causal_bound", "fa3_bidir_bound")
 
 # the op's phases in execution order (prefixlm_attn.phases.ALL_PHASES; a test keeps them equal)
-PHASE_ORDER: tuple[str, ...] = ("fwd.bidir_pass", "fwd.causal_pass", "fwd.merge", "fwd.single_pass", "fwd.pad_zero",
-                                "bwd.alloc", "bwd.zero_fill", "bwd.bidir_pass", "bwd.causal_pass", "bwd.single_pass",
-                                "bwd.accumulate", "bwd.pad_zero")
+PHASE_ORDER: tuple[str, ...] = ("fwd.bidir_pass", "fwd.causal_pass", "fwd.merge", "fwd.block_mask", "fwd.single_pass",
+                                "fwd.pad_zero", "bwd.alloc", "bwd.zero_fill", "bwd.bidir_pass", "bwd.causal_pass",
+                                "bwd.block_mask", "bwd.single_pass", "bwd.accumulate", "bwd.pad_zero")
 OUTSIDE_PHASES = "(outside phases)"      # a profile's time in no phase range
 
 

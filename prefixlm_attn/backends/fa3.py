@@ -16,7 +16,7 @@ INSTALL_HINT = "install FA3 from flash-attention's hopper/ folder (`python setup
 class FA3Backend:
     name = "fa3"
     kind = "kernel"
-    single_pass_variants: tuple[str, ...] = ("single_pass",)
+    single_pass_variants: tuple[str, ...] = ()     # FA3 has no mask_mod: two-pass variants only
 
     def __init__(self) -> None:
         self._ops = None

@@ -1,9 +1,10 @@
 """What the installed FA3 build supports (head dims, dtypes), read without loading the kernels.
 
-`scripts/build_fa3.sh` writes `flash_attn_build_flags.json` next to `flash_attn_config.py` (FA3's own
-record of its `FLASHATTENTION_DISABLE_*` flags). The JSON is preferred (it also names the commit);
-FA3's config file alone is enough to derive the head dims and dtypes. The result goes into env.json,
-and `check_supported` turns a configuration outside the build into one line naming the rebuild flag.
+FA3's own install (flash-attention's `hopper/` setup) writes `flash_attn_config.py`, its record of the
+`FLASHATTENTION_DISABLE_*` flags it was built with; that file alone gives the head dims and dtypes. A
+`flash_attn_build_flags.json` beside it (an installer's richer record, naming the commit) is preferred
+when present. The result goes into env.json, and `check_supported` turns a configuration outside the
+build into one line naming the flag to unset when reinstalling.
 """
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ CONFIG_NAME = "flash_attn_config.py"
 HEAD_DIMS = (64, 96, 128, 192, 256)
 # FA3 dtype -> the names this project uses for it (bench.grid.DTYPES)
 DTYPE_ALIASES = {"bf16": ("bfloat16", "bf16"), "fp16": ("float16", "fp16", "half"), "fp8": ("float8_e4m3fn", "fp8")}
-BUILD_SCRIPT = "scripts/build_fa3.sh"
+INSTALL_ROUTE = "flash-attention's hopper/ install (cd hopper && python setup.py install)"
 
 
 def _config_path() -> Optional[Path]:
@@ -59,7 +60,7 @@ def fa3_build_info(config_path: Optional[Path] = None) -> dict[str, Any]:
     """
     path = config_path or _config_path()
     if path is None:
-        return {"error": f"no {CONFIG_NAME} on the Python path (FA3 not installed; see {BUILD_SCRIPT})"}
+        return {"error": f"no {CONFIG_NAME} on the Python path (FA3 not installed; see {INSTALL_ROUTE})"}
     for folder in (path.parent, path.parent.parent):
         record = folder / RECORD_NAME
         if record.is_file():
@@ -108,5 +109,5 @@ def check_supported(dtype: str, head_dim: int, info: Optional[dict[str, Any]] = 
     if not problems:
         return None
     return (f"this FA3 build lacks {' and '.join(problems)} (built: head dims {','.join(map(str, head_dims))}, "
-            f"{','.join(dtypes)}); rebuild with {BUILD_SCRIPT} --head-dims {','.join(map(str, dims))} "
-            f"--dtypes {','.join(types)} (unsets {' '.join(flags)})")
+            f"{','.join(dtypes)}); reinstall it with {' '.join(flags)} unset (would build head dims "
+            f"{','.join(map(str, dims))}, {','.join(types)})")

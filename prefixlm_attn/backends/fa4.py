@@ -48,7 +48,7 @@ def installed_version() -> Optional[str]:
 class FA4Backend:
     name = "fa4"
     kind = "kernel"
-    single_pass_variants: tuple[str, ...] = ()
+    single_pass_variants: tuple[str, ...] = ("fa4_single_pass_sparse", "fa4_single_pass_masked")
 
     def __init__(self) -> None:
         self._iface: Any = None
@@ -117,3 +117,66 @@ class FA4Backend:
             q=q, k=k, v=v, out=out, dout=dout, lse=softmax_lse, softmax_scale=softmax_scale, causal=causal,
             cu_seqlens_q=cu_seqlens_q, cu_seqlens_k=cu_seqlens_k, seqused_q=seqused_q, seqused_k=seqused_k,
             max_seqlen_q=max_seqlen_q, max_seqlen_k=max_seqlen_k, deterministic=False, dq=dq, dk=dk, dv=dv)
+
+    # --- single pass (prefixlm_attn/single_pass.py) ---
+
+    @staticmethod
+    def _single_pass_call(inputs) -> dict:
+        """Keywords of one single-pass call: the packed sequence (batch of one) with its tables and tiles,
+        or varlen with the per-sequence prefix lengths."""
+        from prefixlm_attn.backends import fa4_mask_mods
+        if inputs.tiles is None:
+            return dict(cu_seqlens_q=inputs.cu_seqlens, cu_seqlens_k=inputs.cu_seqlens,
+                        max_seqlen_q=inputs.max_seqlen, max_seqlen_k=inputs.max_seqlen,
+                        mask_mod=fa4_mask_mods.varlen_prefixlm, aux_tensors=[inputs.prefix_lens])
+        from flash_attn.cute.block_sparsity import BlockSparseTensorsTorch
+        t = inputs.tiles
+        sparse = BlockSparseTensorsTorch(mask_block_cnt=t.mask_cnt, mask_block_idx=t.mask_idx,
+                                         full_block_cnt=t.full_cnt, full_block_idx=t.full_idx, block_size=t.block)
+        return dict(mask_mod=fa4_mask_mods.packed_prefixlm, aux_tensors=[inputs.doc, inputs.prefix_end],
+                    block_sparse_tensors=sparse)
+
+    @staticmethod
+    def _rows(inputs, *tensors: Tensor) -> list[Tensor]:
+        """Varlen: the tensors as they are; packed: the first `total` rows as a batch of one."""
+        if inputs.tiles is None:
+            return list(tensors)
+        return [t[:inputs.total].unsqueeze(0) for t in tensors]
+
+    def single_pass_forward(self, q: Tensor, k: Tensor, v: Tensor, out: Tensor, *, inputs) -> Tensor:
+        iface = self._load()
+        lse = torch.empty((q.shape[1], q.shape[0]), dtype=torch.float32, device=q.device)
+        lse_view = lse if inputs.tiles is None else lse[:, :inputs.total].unsqueeze(0)   # [1, heads, total]
+        qq, kk, vv, oo = self._rows(inputs, q, k, v, out)
+        iface._flash_attn_fwd(q=qq, k=kk, v=vv, out=oo, lse=lse_view, return_lse=True, causal=False,
+                              softmax_scale=inputs.softmax_scale, **self._single_pass_call(inputs))
+        return lse
+
+    def single_pass_backward(self, dout: Tensor, q: Tensor, k: Tensor, v: Tensor, out: Tensor, softmax_lse: Tensor,
+                             dq: Tensor, dk: Tensor, dv: Tensor, *, inputs) -> None:
+        iface = self._load()
+        lse_view = softmax_lse if inputs.tiles is None else softmax_lse[:, :inputs.total].unsqueeze(0)
+        qq, kk, vv, oo, dd, dqq, dkk, dvv = self._rows(inputs, q, k, v, out, dout, dq, dk, dv)
+        iface._flash_attn_bwd(q=qq, k=kk, v=vv, out=oo, dout=dd, lse=lse_view, causal=False,
+                              softmax_scale=inputs.softmax_scale, deterministic=False, dq=dqq, dk=dkk, dv=dvv,
+                              **self._single_pass_call(inputs))
+
+    # --- compile bookkeeping (CuTe DSL compiles each kernel shape once, at its first call) ---
+
+    def compile_cache_entries(self) -> Optional[int]:
+        """How many kernels FA4 has compiled in this process (None before it loads): a count that grows
+        inside timed rounds means a shape recompiled there."""
+        if self._iface is None:
+            return None
+        return compiled_kernels(self._iface)
+
+
+def compiled_kernels(iface: Any) -> Optional[int]:
+    """Entries of FA4's in-process compile caches of the forward and backward entry points."""
+    total = 0
+    for fn in (iface._flash_attn_fwd, iface._flash_attn_bwd):
+        cache = getattr(getattr(fn, "compile_cache", None), "cache", None)
+        if cache is None:
+            return None
+        total += len(cache)
+    return total

@@ -15,6 +15,7 @@ from torch import Tensor
 
 from prefixlm_attn.backends.base import CUTLASS_BWD_ERROR, KernelCrash, Unavailable, check_direction
 from prefixlm_attn.backends.contracts import KernelContract, contract_for
+from prefixlm_attn.masks import sequence_mask
 
 _dead_reason: Optional[str] = None
 
@@ -52,7 +53,7 @@ def _visible(lq: int, lk: int, causal: bool, device: torch.device) -> Optional[T
 
 class ReferenceBackend:
     kind = "reference"
-    single_pass_variants: tuple[str, ...] = ("single_pass",)
+    single_pass_variants: tuple[str, ...] = ("fa4_single_pass_sparse", "fa4_single_pass_masked")
 
     def __init__(self, contract: str = "fa3") -> None:
         self.contract: KernelContract = contract_for(contract)
@@ -133,3 +134,118 @@ class ReferenceBackend:
             dq[qs:qs + lq] = (torch.einsum("hqk,khd->qhd", ds, kf) * softmax_scale).to(dq.dtype)
             dk[ks:ks + lk] = (torch.einsum("hqk,qhd->khd", ds, qf) * softmax_scale).to(dk.dtype)
             dv[ks:ks + lk] = dvf.to(dv.dtype)
+
+    # --- single pass (prefixlm_attn/single_pass.py): the same PrefixLM x document predicate, in PyTorch ---
+
+    def single_pass_forward(self, q: Tensor, k: Tensor, v: Tensor, out: Tensor, *, inputs) -> Tensor:
+        """Both forms give the same rows: per sequence, keys in its prefix or not after the query. The
+        sparse form walks its tile lists as the kernel does (full tiles unmasked, partial ones through the
+        per-token tables, others skipped), so a wrong list changes the result."""
+        _check_alive()
+        if inputs.tiles is not None:
+            return _tiled_forward(q, k, v, out, inputs)
+        lse = torch.full((q.shape[1], q.shape[0]), float("-inf"), dtype=torch.float32, device=q.device)
+        for start, length, prefix in _single_pass_sequences(inputs):
+            sl = slice(start, start + length)
+            s = torch.einsum("qhd,khd->hqk", q[sl].float(), k[sl].float()) * inputs.softmax_scale
+            s = s.masked_fill(~sequence_mask(length, prefix, q.device), float("-inf"))
+            row_lse = torch.logsumexp(s, dim=-1)
+            out[sl] = torch.einsum("hqk,khd->qhd", torch.exp(s - row_lse[..., None]), v[sl].float()).to(out.dtype)
+            lse[:, sl] = row_lse
+        return lse
+
+    def single_pass_backward(self, dout: Tensor, q: Tensor, k: Tensor, v: Tensor, out: Tensor, softmax_lse: Tensor,
+                             dq: Tensor, dk: Tensor, dv: Tensor, *, inputs) -> None:
+        _check_alive()
+        if inputs.tiles is not None:
+            _tiled_backward(dout, q, k, v, out, softmax_lse, dq, dk, dv, inputs)
+            return
+        for start, length, prefix in _single_pass_sequences(inputs):
+            sl = slice(start, start + length)
+            qf, kf, vf, do, o = (t[sl].float() for t in (q, k, v, dout, out))
+            s = torch.einsum("qhd,khd->hqk", qf, kf) * inputs.softmax_scale
+            s = s.masked_fill(~sequence_mask(length, prefix, q.device), float("-inf"))
+            p = torch.exp(s - softmax_lse[:, sl, None])
+            ds = p * (torch.einsum("qhd,khd->hqk", do, vf) - (do * o).sum(-1).transpose(0, 1)[..., None])
+            dq[sl] = (torch.einsum("hqk,khd->qhd", ds, kf) * inputs.softmax_scale).to(dq.dtype)
+            dk[sl] = (torch.einsum("hqk,qhd->khd", ds, qf) * inputs.softmax_scale).to(dk.dtype)
+            dv[sl] = torch.einsum("hqk,qhd->khd", p, do).to(dv.dtype)
+
+
+def _single_pass_sequences(inputs) -> list[tuple[int, int, int]]:
+    """(start, length, prefix) of each non-empty sequence of a single-pass call."""
+    cu = [int(x) for x in inputs.cu_seqlens.tolist()]
+    pre = [int(x) for x in inputs.prefix_lens.tolist()]
+    return [(cu[b], cu[b + 1] - cu[b], pre[b]) for b in range(len(cu) - 1) if cu[b + 1] > cu[b]]
+
+
+def _listed(tiles, row: int) -> list[tuple[int, bool]]:
+    """(column tile, is_full) of one row tile's lists."""
+    m = int(tiles.mask_cnt[0, 0, row])
+    f = int(tiles.full_cnt[0, 0, row])
+    return ([(int(c), False) for c in tiles.mask_idx[0, 0, row, :m]] +
+            [(int(c), True) for c in tiles.full_idx[0, 0, row, :f]])
+
+
+def _tile_mask(inputs, rows: Tensor, cols: Tensor) -> Tensor:
+    """The mask_mod of the sparse form on the packed sequence: same document, key in the prefix or not
+    after the query (the per-token tables are the kernel's aux tensors)."""
+    doc, pend = inputs.doc, inputs.prefix_end
+    return (doc[rows][:, None] == doc[cols][None, :]) & ((cols[None, :] < pend[rows][:, None]) |
+                                                          (cols[None, :] <= rows[:, None]))
+
+
+def _tile_span(tile: int, size: int, total: int, device) -> Tensor:
+    return torch.arange(tile * size, min((tile + 1) * size, total), device=device)
+
+
+def _gather(inputs, row_tile: int, row_size: int, col_size: int, device, by_key: bool) -> tuple[Tensor, Tensor, Tensor]:
+    """Rows of one tile, the listed columns, and the visibility of each (row, column) pair."""
+    rows = _tile_span(row_tile, row_size, inputs.total, device)
+    spans, keep = [], []
+    for col, is_full in _listed(inputs.tiles, row_tile):
+        cols = _tile_span(col, col_size, inputs.total, device)
+        spans.append(cols)
+        if is_full:
+            keep.append(torch.ones(rows.numel(), cols.numel(), dtype=torch.bool, device=device))
+        else:
+            keep.append(_tile_mask(inputs, cols, rows).t() if by_key else _tile_mask(inputs, rows, cols))
+    if not spans:
+        return rows, rows[:0], torch.zeros(rows.numel(), 0, dtype=torch.bool, device=device)
+    return rows, torch.cat(spans), torch.cat(keep, dim=1)
+
+
+def _tiled_forward(q: Tensor, k: Tensor, v: Tensor, out: Tensor, inputs) -> Tensor:
+    bq, bk = inputs.tiles.block
+    lse = torch.full((q.shape[1], q.shape[0]), float("-inf"), dtype=torch.float32, device=q.device)
+    for r in range(inputs.tiles.mask_cnt.shape[-1]):
+        rows, cols, keep = _gather(inputs, r, bq, bk, q.device, by_key=False)
+        s = torch.einsum("qhd,khd->hqk", q[rows].float(), k[cols].float()) * inputs.softmax_scale
+        s = s.masked_fill(~keep[None], float("-inf"))
+        row_lse = torch.logsumexp(s, dim=-1)
+        p = torch.exp(s - row_lse[..., None]).nan_to_num(0.0)
+        out[rows] = torch.einsum("hqk,khd->qhd", p, v[cols].float()).to(out.dtype)
+        lse[:, rows] = row_lse
+    return lse
+
+
+def _tiled_backward(dout: Tensor, q: Tensor, k: Tensor, v: Tensor, out: Tensor, lse: Tensor, dq: Tensor,
+                    dk: Tensor, dv: Tensor, inputs) -> None:
+    """By key tile over its listed query tiles (the backward lists), dQ accumulated in float32."""
+    bq, bk = inputs.tiles.block
+    dq_acc = torch.zeros(inputs.total, *q.shape[1:], dtype=torch.float32, device=q.device)
+    delta = (dout[:inputs.total].float() * out[:inputs.total].float()).sum(-1).transpose(0, 1)   # [h, total]
+    for c in range(inputs.tiles.mask_cnt.shape[-1]):
+        keys, rows, keep = _gather(inputs, c, bk, bq, q.device, by_key=True)    # keep: [keys, rows]
+        kf, vf = k[keys].float(), v[keys].float()
+        if rows.numel() == 0:
+            dk[keys], dv[keys] = 0, 0
+            continue
+        qf, do = q[rows].float(), dout[rows].float()
+        s = torch.einsum("qhd,khd->hqk", qf, kf) * inputs.softmax_scale
+        p = torch.exp(s - lse[:, rows, None]).masked_fill(~keep.t()[None], 0.0)
+        ds = p * (torch.einsum("qhd,khd->hqk", do, vf) - delta[:, rows, None])
+        dv[keys] = torch.einsum("hqk,qhd->khd", p, do).to(dv.dtype)
+        dk[keys] = (torch.einsum("hqk,qhd->khd", ds, qf) * inputs.softmax_scale).to(dk.dtype)
+        dq_acc.index_add_(0, rows, torch.einsum("hqk,khd->qhd", ds, kf) * inputs.softmax_scale)
+    dq[:inputs.total] = dq_acc.to(dq.dtype)

@@ -14,6 +14,7 @@ from typing import Callable, Sequence
 
 import torch
 
+from prefixlm_attn.backends.base import Unavailable
 from bench.harness.clocks.hold import DEFAULT_TIMEOUT_S, StreamHold, build_hold
 from bench.harness.clocks.plan import TimingPlan
 from bench.harness.clocks.rounds import EagerRounds, EventClock, Forward, GraphRounds, HeldRounds, RoundResult
@@ -44,7 +45,7 @@ def build_clock_set(plan: TimingPlan, calls: dict[str, Forward], dout: torch.Ten
     if "gpu" in plan.series and hold is None:
         hold, hold_note = build_hold(hold_timeout_s)
         if hold is None:
-            plan = plan.demoted(hold_note or "no stream hold")
+            plan = plan.demoted(Unavailable(hold_note or "no stream hold"))
         elif hold_note:
             plan = TimingPlan(plan.mode, plan.series, "; ".join(n for n in (plan.note, hold_note) if n))
     rounds: dict[str, RoundFn] = {}

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from bench.spec.errors import UserError
+from prefixlm_attn.backends.base import Unavailable
 from bench.spec.grid import TIMING_MODES  # noqa: F401 - the names live in the spec floor
 
 CPU_GPU_NOTE = ("gpu mode needs CUDA: the reference backend on the CPU runs synchronously, so the host's "
@@ -22,8 +23,9 @@ class TimingPlan:
     series: tuple[str, ...]     # clocks measured in every round: subset of ("gpu", "eager", "graph")
     note: str | None = None     # why the plan differs from the request
 
-    def demoted(self, reason: str) -> "TimingPlan":
-        """The same plan without the gpu clock (no stream hold could be built)."""
+    def demoted(self, why: "Unavailable | str") -> "TimingPlan":
+        """The same plan without the gpu clock (no stream hold could be built: `why`)."""
+        reason = why.reason if isinstance(why, Unavailable) else why
         series = tuple(s for s in self.series if s != "gpu")
         if "eager" not in series:
             series = ("eager",) + series

@@ -8,6 +8,7 @@ import torch
 from torch import Tensor
 
 from bench.harness.workloads import Workload
+from prefixlm_attn.backends.base import Unavailable
 
 
 class PeerUnsupported(RuntimeError):
@@ -15,6 +16,11 @@ class PeerUnsupported(RuntimeError):
 
     The sweep records it as status "skipped" with this message as the reason.
     """
+
+    @property
+    def why(self) -> Unavailable:
+        """The refusal as the type backends and the timing plan share."""
+        return Unavailable(str(self))
 
 
 class PeerCheckFailed(RuntimeError):
