@@ -32,6 +32,10 @@ def test_a_resume_that_changes_a_setting_is_refused_naming_it(tmp_path):
     assert cli_in_process("validate", "--out", str(out), *FAST, "--head-dim", "16")[0] == 0
     lines = (out / "validation.jsonl").read_text().splitlines()
     (out / "validation.jsonl").write_text("\n".join(lines[:5]) + "\n")           # as if interrupted
+    saved = (out / "validate.json").read_text()
+    code, _, err = cli_in_process("validate", "--out", str(out), *FAST, "--head-dim", "32")    # no --resume
+    assert_one_error_line(code, err, "already holds records: pass --resume")
+    assert (out / "validate.json").read_text() == saved                          # the settings stay the run's
     for flags, named in ((["--head-dim", "32"], "--head-dim 16 -> 32"), (["--heads", "4"], "--heads 2 -> 4"),
                          (["--dtype", "bfloat16"], "--dtype float32 -> bfloat16"), (["--random", "3"], "--random 0 -> 3"),
                          (["--seed", "7"], "--seed 0 -> 7"), (["--variant", "zeros_always"], "--variant")):

@@ -91,6 +91,8 @@ def validate_command(out: Path, variants: Optional[list[str]], backend: Optional
             check_resume(out, saved, settings, has_records)
             if not has_records:
                 notify(f"validate --resume: {out} holds no records yet; starting the run")
+        elif has_records:             # refused before the saved settings could be overwritten
+            raise UserError(f"{records_path} already holds records: pass --resume to continue it, or another --out")
         save_settings(out, settings)
         notify(f"validate: {len(names)} variants x {len(patterns)} patterns, backend={backend_name} "
                f"device={device} dtype={dtype} heads={heads} head_dim={head_dim} -> {out}")
