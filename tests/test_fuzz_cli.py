@@ -156,9 +156,25 @@ def test_an_interrupt_inside_a_write_leaves_whole_records_and_resume_completes(t
 
 # ---- SIGINT / SIGTERM / SIGKILL at random points of a real run -----------------------------------------
 
-def _run_and_signal(args: list[str], sig: int, delay: float) -> tuple[int, str]:
+def _second_writer(out: Path, proc: subprocess.Popen) -> None:
+    """While the run holds its directory, a second sweep and a validate on it get one line, exit 2."""
+    deadline = time.monotonic() + 60
+    while not (out / ".prefixbench.lock").exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    for args in (["sweep", "--out", str(out), "--resume", "--isolation", "none"],
+                 ["validate", "--out", str(out), "--device", "cpu", "--isolation", "none", "--no-probes", "--random", "0",
+                  "--variant", "prefix_rows_add", "--head-dim", "16"]):
+        code, _, err = cli_in_process(*args)
+        no_trace(code, err, args)
+        if proc.poll() is None and code == 2 and "being written" in err:
+            assert "remove" in err.strip().splitlines()[-1], err
+
+
+def _run_and_signal(args: list[str], sig: int, delay: float, meanwhile=None) -> tuple[int, str]:
     proc = subprocess.Popen([sys.executable, "-m", "cli", *args], cwd=ROOT, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, start_new_session=True)
+    if meanwhile is not None:
+        meanwhile(proc)
     try:
         proc.wait(timeout=delay)
     except subprocess.TimeoutExpired:
@@ -170,7 +186,8 @@ def _run_and_signal(args: list[str], sig: int, delay: float) -> tuple[int, str]:
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL])       # SIGTERM: tests/test_interrupts.py
 def test_a_signal_at_a_random_point_of_a_sweep_loses_and_duplicates_nothing(tmp_path, sig):
     delay = random.Random(SEED * 10 + sig).uniform(0.2, 10.0)
-    code, err = _run_and_signal(["sweep", "--out", str(tmp_path), *GRID], sig, delay)
+    code, err = _run_and_signal(["sweep", "--out", str(tmp_path), *GRID], sig, delay,
+                                meanwhile=(lambda proc: _second_writer(tmp_path, proc)) if sig == signal.SIGINT else None)
     if sig == signal.SIGKILL:
         assert code in (0, -9) and "Traceback" not in err, (SEED, delay, err)
     else:
