@@ -100,9 +100,8 @@ def sweep(
                                          "configuration not wholly recorded in DIR/results.jsonl.")] = False,
     retry_failed: bool = typer.Option(False, "--retry-failed", help="With --resume: measure again the "
                                       "configurations with an error, timeout, oom or crashed record."),
-    allow_changed_inputs: bool = typer.Option(False, "--allow-changed-inputs", help="With --resume: measure a "
-                                              "file: or batches: input edited since the run began (refused "
-                                              "otherwise, naming it)."),
+    allow_changed_inputs: bool = typer.Option(False, "--allow-changed",
+                                              help="With --resume: measure an edited file:/batches: input."),
     call_timeout: float = typer.Option(600.0, "--call-timeout", help="Seconds one worker call may run before the "
                                        "worker is killed and the record says timeout."),
     columns: Optional[str] = typer.Option(None, "--columns", help="PREFIX,CAUSAL column names of file: "

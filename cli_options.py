@@ -14,7 +14,7 @@ import typer
 from bench.spec.distributions import NAMED, get_distribution
 from bench.spec.errors import UserError
 from bench.spec.grid import DTYPES
-from bench.spec.names import PEER_NAMES, PHASE_ORDER, VARIANT_ORDER
+from bench.spec.names import PEER_NAMES, PHASE_ORDER, RETIRED_VARIANTS, VARIANT_ORDER
 from prefixlm_attn.backends.registry import BACKEND_CHOICES
 from profiles.options import CACHE_CONTROLS, CLOCK_CONTROLS
 from profiles.options import TOOLS as PROFILE_TOOLS
@@ -73,7 +73,7 @@ def _flag(flag: str) -> Callable[[str, Sequence[str]], str]:
     return lambda value, choices: f"{flag} {value!r}: choose {', '.join(choices)}"
 
 
-VARIANT_TYPE = NamedChoice(VARIANT_ORDER, _unknown("variant"))
+VARIANT_TYPE = NamedChoice([n for n in VARIANT_ORDER if n not in RETIRED_VARIANTS], _unknown("variant"))
 PEER_TYPE = NamedChoice(PEER_NAMES, _unknown("peer"))
 DTYPE_TYPE = NamedChoice(DTYPES, lambda v, c: f"--dtype must be one of {', '.join(c)}, not {v!r}")
 BACKEND_TYPE = NamedChoice(BACKEND_CHOICES, _unknown("backend"))

@@ -29,7 +29,9 @@ COLORS: dict[str, str] = {
     "prefix_rows_add": OKABE_ITO["bluish_green"],   # prefixbench's
     "key_split": OKABE_ITO["reddish_purple"],       # prefixbench's: passes cut by keys
     "auto": OKABE_ITO["sky_blue"],                  # prefixbench's: per-batch pick
-    "single_pass": OKABE_ITO["black"],              # prefixbench's: one launch, patched FA3
+    "single_pass": OKABE_ITO["black"],              # one launch, patched FA3 (records of earlier runs)
+    "fa4_single_pass_sparse": "#332288",            # one FA4 launch: mask_mod + block sparsity
+    "fa4_single_pass_masked": "#88ccee",            # one FA4 varlen launch: mask_mod, no tile skipping
     # peers
     "flex_attention": OKABE_ITO["yellow"],
     "sdpa_dense": "#8c564b",

@@ -65,3 +65,45 @@ def test_reference_mirrors_a_named_contract():
     ref, ref4 = get_backend("reference"), get_backend("reference@fa4")
     assert ref.contract.kernel == "fa3" and ref4.contract.kernel == "fa4"
     assert ref4.name == "reference@fa4" and ref4.kind == "reference"
+
+
+def _empty_causal_backward(backend_name: str):
+    import torch
+    from prefixlm_attn import build_batch_metadata
+    from prefixlm_attn.passes import PassPlan
+    meta = build_batch_metadata([4, 3], [0, 0], 8)
+    plan = PassPlan.from_op_args(backend_name, *meta.op_args(), False, 0.25)
+    q = torch.randn(8, 2, 16)
+    out = torch.zeros_like(q)
+    lse = plan.causal_forward(q, q, q, out)
+    dq, dk, dv = (torch.full_like(q, float("nan")) for _ in range(3))
+    plan.causal_backward(q, q, q, q, out, lse, dq, dk, dv)
+    return dq, dk, dv
+
+
+def test_the_mirror_fails_where_its_kernel_fails():
+    from prefixlm_attn.backends import KernelCrash
+    from prefixlm_attn.backends.contracts import FA3_CONTRACT, FA4_CONTRACT
+    from prefixlm_attn.backends.reference import reset_dead_context
+    assert FA3_CONTRACT.empty_backward == "crash"
+    with pytest.raises(KernelCrash):                 # FA3: CUTLASS error, context dead afterwards
+        _empty_causal_backward("reference")
+    with pytest.raises(KernelCrash, match="context unusable"):
+        _empty_causal_backward("reference@fa4")
+    reset_dead_context()
+    if FA4_CONTRACT.empty_backward == "raise":       # FA4: a Python error, the context lives on
+        with pytest.raises(RuntimeError) as exc:
+            _empty_causal_backward("reference@fa4")
+        assert not isinstance(exc.value, KernelCrash)
+    else:
+        _empty_causal_backward("reference@fa4")
+    get_backend("reference@fa4").forward  # still usable
+    assert get_backend("reference").available()
+
+
+def test_contract_probes_hold_each_mirror_to_its_own_contract(tmp_path):
+    from bench.harness.contract_probes import run_probes
+    report = run_probes(["reference", "reference@fa4"], tmp_path, isolation="none")
+    assert report["all_match_contract"]
+    contracts = {b["contract"] for p in report["probes"] for b in p["backends"].values()}
+    assert contracts == {"fa3", "fa4"}

@@ -23,9 +23,10 @@ def test_cli_exits_nonzero_with_one_line_per_missing_part(tmp_path):
     assert proc.returncode == 1, proc.stderr
     lines = proc.stdout.strip().splitlines()
     by_name = {line[5:18].strip(): line for line in lines[:-1]}
-    for name in ("torch", "gpu", "fa3", "fa3 build", "fa3 fwd+bwd"):
+    for name in ("torch", "gpu", "fa3", "fa3 build", "fa3 fwd+bwd", "fa4 compile", "fa4 fwd+bwd"):
         assert by_name[name].startswith("FAIL"), by_name[name]
-    assert "scripts/build_fa3.sh" in by_name["fa3"]
+    assert "hopper" in by_name["fa3"] and "build_fa3" not in proc.stdout
+    assert "CUDA" in by_name["fa4 compile"]
     assert by_name["output"].startswith("ok")
     assert by_name["nsys"].startswith("warn") and by_name["ncu"].startswith("warn")
     assert "cannot run" in lines[-1]
@@ -33,8 +34,10 @@ def test_cli_exits_nonzero_with_one_line_per_missing_part(tmp_path):
 
 
 def test_verdict_ignores_optional_checks(monkeypatch, tmp_path):
-    passing = {name: (lambda n=name: Check(n, True, "found")) for name in
-               ("check_torch", "check_gpu", "check_fa3_loads", "check_fa3_build", "check_fa3_runs")}
+    passing = {fn: (lambda n=name: Check(n, True, "found")) for fn, name in
+               (("check_torch", "torch"), ("check_gpu", "gpu"), ("check_fa3_loads", "fa3"),
+                ("check_fa3_build", "fa3 build"), ("check_fa3_runs", "fa3 fwd+bwd"))}
+    monkeypatch.setattr(doctor, "check_fa4_loads", lambda: Check("fa4", False, "pip install"))
     for name, fn in passing.items():
         monkeypatch.setattr(doctor, name, fn)
     monkeypatch.setattr(doctor, "check_nvtx", lambda: Check("nvtx", False, "pip install nvtx", required=False))
@@ -91,10 +94,32 @@ def test_fa3_build_outside_the_default_configuration_fails(monkeypatch):
     monkeypatch.setattr("prefixlm_attn.backends.fa3_build.fa3_build_info",
                         lambda: {"head_dims": [64], "dtypes": ["bf16"], "backward": True})
     result = doctor.check_fa3_build()
-    assert not result.ok and "--head-dims 64,128" in result.detail
+    assert not result.ok and "head dims 64,128" in result.detail and "HDIM128 unset" in result.detail
 
 
 def test_tiny_forward_backward_check_on_the_reference_backend():
     result = doctor.check_fa3_runs(device="cpu", backend="reference")   # the same check FA3 gets on a GPU
     assert result.ok, result.detail
     assert "relative error" in result.detail
+
+
+def test_one_green_kernel_backend_is_enough(monkeypatch, tmp_path):
+    """FA4 alone (no FA3) can run a sweep; neither cannot."""
+    monkeypatch.setattr(doctor, "check_fa4_compile", lambda: Check("fa4 compile", True, "first call 9.0 s"))
+    monkeypatch.setattr(doctor, "check_fa4_runs", lambda: Check("fa4 fwd+bwd", True, "ok"))
+    monkeypatch.setattr(doctor, "check_fa4_loads", lambda: Check("fa4", True, "flash-attn-4"))
+    monkeypatch.setattr(doctor, "check_torch", lambda: Check("torch", True, "ok"))
+    monkeypatch.setattr(doctor, "check_gpu", lambda: Check("gpu", True, "ok"))
+    checks, can = diagnose(tmp_path)
+    assert can and doctor.usable_kernel_backends(checks) == ["fa4"]
+    monkeypatch.setattr(doctor, "check_fa4_runs", lambda: Check("fa4 fwd+bwd", False, "relative error 1e-1"))
+    checks, can = diagnose(tmp_path)
+    assert not can and doctor.usable_kernel_backends(checks) == []
+
+
+def test_fa4_checks_on_the_reference_backend():
+    """The FA4 section's first-call timing and its dense-reference check, run on the reference backend."""
+    compiled = doctor.check_fa4_compile(device="cpu", backend="reference")
+    assert compiled.ok and "first call" in compiled.detail and "fa4_single_pass_sparse" in compiled.detail
+    runs = doctor.check_fa4_runs(device="cpu", backend="reference")
+    assert runs.ok, runs.detail

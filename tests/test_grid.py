@@ -10,7 +10,7 @@ def test_builtin_suites_load_and_check():
     assert {"smoke", "default", "pr_delta"} <= set(available_suites())
     default = load_suite("default")
     check_suite(default)
-    assert len(default.variants) == 8 and len(default.distributions) == 6
+    assert len(default.variants) == 9 and len(default.distributions) == 6
     assert default.tokens == (16384, 65536) and default.heads == (16,) and default.head_dims == (128,)
     assert len(default.configs()) == 12
 

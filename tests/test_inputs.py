@@ -101,7 +101,7 @@ def test_run_json_keeps_absolute_paths_and_hashes_and_a_changed_input_is_refused
     assert again.skipped_configs == 1
     lens.write_text("prefix_len,causal_len\n21,5\n30,10\n")
     with pytest.raises(UserError, match=r"--resume: an input changed .*lens\.csv changed \(sha256 .*"
-                                         r"--allow-changed-inputs"):
+                                         r"--allow-changed"):
         sweep_command(out, None, GridFlags(), resume=True, isolation="none", notify=lambda line: None)
     notices = []
     allowed = sweep_command(out, None, GridFlags(), resume=True, isolation="none", notify=notices.append,

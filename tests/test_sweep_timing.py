@@ -53,7 +53,7 @@ def _records(measured: dict) -> list[Record]:
 def test_gpu_mode_records_carry_every_clock_host_overhead_and_round_trip(monkeypatch):
     _gpu_plan_on_cpu(monkeypatch)
     measured = measure.measure_config(CONFIG, packed_batch(CONFIG), NAMES, "reference", "cpu", FAST)
-    assert measured["timing"]["mode"] == "gpu" and measured["timing"]["watched"] == ["gpu"]
+    assert measured.timing["mode"] == "gpu" and measured.timing["watched"] == ["gpu"]
     for rec in _records(measured):
         assert rec.status == "ok" and rec.timing_mode == "gpu" and rec.gpu_method == "held"
         assert rec.timing_note is None
@@ -61,8 +61,8 @@ def test_gpu_mode_records_carry_every_clock_host_overhead_and_round_trip(monkeyp
         assert set(t.clocks) == {"gpu", "eager"} and set(t.clocks["gpu"]) == {"forward", "backward", "fwd_bwd"}
         assert t.forward == t.clocks["gpu"]["forward"] and t.backward == t.clocks["gpu"]["backward"]
         assert set(rec.host_overhead_ms) == {"forward", "backward", "fwd_bwd"}
-        assert rec.samples_ms["forward"] == measured["clock_samples_ms"]["gpu"][rec.variant]["forward"]
-        assert rec.samples_ms["eager_backward"] == measured["clock_samples_ms"]["eager"][rec.variant]["backward"]
+        assert rec.samples_ms["forward"] == measured.clock_samples_ms["gpu"][rec.variant]["forward"]
+        assert rec.samples_ms["eager_backward"] == measured.clock_samples_ms["eager"][rec.variant]["backward"]
         assert len(rec.samples_ms["eager_forward"]) == len(rec.samples_ms["forward"]) == rec.repetitions
         line = json.loads(json.dumps(rec.to_json()))
         assert line["timing_mode"] == "gpu" and "timing_note" in line

@@ -3,8 +3,9 @@
 The variants' correctness rests on row facts (docs/DESIGN.md, "Kernel backend contract"): the
 forward writes `out` rows of valid queries only, the backward writes `dq` of valid queries and
 `dk/dv` of each key span. Each probe calls one pass of one backend directly on NaN-poisoned
-buffers and records the written rows, next to the rows the contract predicts, so a new FA3 build
-that changes a row fact shows up here before it shows up as a wrong gradient.
+buffers and records the written rows, next to the rows its contract predicts (each backend's own:
+prefixlm_attn/backends/contracts.py; the reference mirrors one), so a kernel build that changes a row
+fact, or what an empty pass does, shows up here before it shows up as a wrong gradient.
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from bench.harness.isolation import InProcess, IsolatedWorker, Outcome, Worker
 from bench.harness.patterns import Pattern, catalogue
 from bench.harness.workloads import random_inputs, torch_dtype
 from prefixlm_attn.backends.base import default_softmax_scale
+from prefixlm_attn.backends.contracts import FA3_CONTRACT, KernelContract, backend_contract
 from prefixlm_attn.metadata import build_batch_metadata
 from prefixlm_attn.passes import PassPlan
 
@@ -27,8 +29,9 @@ PROBE_PATTERNS = ("single_both", "mixed_zero_causal", "mixed_zero_prefix", "empt
 PASSES = ("bidir", "causal")
 
 
-def expected_rows(pattern: Pattern, pass_name: str) -> dict[str, list[list[int]]]:
-    """The rows the contract says each buffer gets, for one pass of one pattern."""
+def expected_rows(pattern: Pattern, pass_name: str, contract: KernelContract = FA3_CONTRACT
+                  ) -> dict[str, list[list[int]]]:
+    """The rows `contract` says each buffer gets, for one pass of one pattern (FA3's by default)."""
     q_rows: list[int] = []
     k_rows: list[int] = []
     start = 0
@@ -41,7 +44,10 @@ def expected_rows(pattern: Pattern, pass_name: str) -> dict[str, list[list[int]]
             k_rows += range(start, start + p + c)
         start += p + c
     q, k = as_ranges(q_rows), as_ranges(k_rows)
-    return {"out": q, "dq": q, "dk": k, "dv": k, "backward_crashes": not q_rows}
+    empty = not q_rows
+    if empty and contract.empty_backward != "crash":    # an empty pass that returns writes nothing
+        k = [] if contract.empty_backward == "noop" else k
+    return {"out": q, "dq": q, "dk": k, "dv": k, "backward_crashes": empty and contract.empty_backward == "crash"}
 
 
 def probe_pass(backend: str, prefix_lens: Sequence[int], causal_lens: Sequence[int], token_budget: int,
@@ -100,6 +106,7 @@ def run_probes(backends: Sequence[str], out_dir: str | Path, device: str = "cpu"
                                          "causal_lens": list(pattern.causal_lens),
                                          "token_budget": pattern.token_budget, "pass": pass_name,
                                          "expected": expected_rows(pattern, pass_name), "backends": {}}
+                expected = {b: expected_rows(pattern, pass_name, backend_contract(b)) for b in backends}
                 for backend in backends:
                     stages = {}
                     for stage in ("forward", "backward"):
@@ -111,7 +118,9 @@ def run_probes(backends: Sequence[str], out_dir: str | Path, device: str = "cpu"
                         stages[stage] = _stage_result(res)
                     rows = _rows_of(stages)
                     entry["backends"][backend] = {"stages": stages, "rows": rows,
-                                                  "matches_contract": _matches(rows, entry["expected"])}
+                                                  "contract": backend_contract(backend).kernel,
+                                                  "expected": expected[backend],
+                                                  "matches_contract": _matches(rows, expected[backend])}
                 if len(backends) > 1:
                     first, *rest = [entry["backends"][b]["rows"] for b in backends]
                     entry["backends_agree"] = all(r == first for r in rest)

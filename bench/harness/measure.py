@@ -22,8 +22,10 @@ from bench.harness.implementations import Prepared
 from bench.harness.peers.base import PeerUnsupported
 from bench.harness.registry import registry
 from bench.harness.workloads import Workload, build_workload
+from bench.results.samples import MeasuredSamples
 from bench.spec.packing import PackedBatch
 from bench.results.stats import StoppingRule, median, median_ci
+from prefixlm_attn.backends.registry import compiled_kernel_count
 from bench.harness.timing import Clock, L2Flusher, PhaseTimer, time_kernel_ms, timed_round
 
 _cache: dict[str, Workload] = {}
@@ -73,12 +75,39 @@ def probe(config: Config, batch: PackedBatch, name: str, backend: str, device: s
         torch.cuda.reset_peak_memory_stats()
         base = torch.cuda.memory_allocated()
     w.clear_grads()
+    compiled_before = compiled_kernel_count(backend)
+    start = time.perf_counter()
     prepared.forward().backward(w.dout)
     if cuda:
         torch.cuda.synchronize()
+    first_call_ms = (time.perf_counter() - start) * 1e3
     w.clear_grads()
     return {"peak_memory": (torch.cuda.max_memory_allocated() - base) if cuda else None,
-            "setup_ms": prepared.setup_ms, "notes": prepared.notes}
+            "setup_ms": prepared.setup_ms, "notes": {**prepared.notes, **_compile_notes(backend, compiled_before,
+                                                                                         first_call_ms)}}
+
+
+def _compile_notes(backend: str, before: int | None, first_call_ms: float) -> dict[str, Any]:
+    """For a backend that compiles kernels at first call (FA4): the probe's first forward + backward time
+    as `compile_ms` (kept out of every timed sample: the probe runs before the rounds) and how many
+    kernels it compiled. Nothing for backends without a compile cache."""
+    after = compiled_kernel_count(backend)
+    if after is None:
+        return {}
+    return {"compile_ms": round(first_call_ms, 3), "kernels_compiled": after - (before or 0)}
+
+
+def _compile_before_rounds(backend: str, calls: dict, dout: Any, clear: Any) -> int | None:
+    """Runs each implementation once before the rounds when the backend compiles at first call (a
+    worker process that did not run the probe compiles here, not in a timed round); returns the
+    compile count to compare after the rounds."""
+    if compiled_kernel_count(backend) is None:
+        return None
+    for call in calls.values():
+        clear()
+        call().backward(dout)
+        clear()
+    return compiled_kernel_count(backend)
 
 
 def bandwidth_gbps(w: Workload, clock: Clock, hold: Any = None) -> dict[str, float]:
@@ -188,8 +217,11 @@ def measure_config(config: Config, batch: PackedBatch, names: list[str], backend
     rule = StoppingRule(opts.min_reps, opts.max_reps, opts.target_rel_ci, opts.cap_for(config.tokens),
                         opts.watch_rel_ci)
     watch = tuple(c for c in plan.series if c in (plan.mode, "graph"))
+    compiled_before = _compile_before_rounds(backend, calls, w.dout, w.clear_grads)
     result = measure_interleaved(clock_set, rule, opts.warmup, watch=watch, delta_clock=plan.mode,
                                  delta_pairs=watched)
+    compiled_after = compiled_kernel_count(backend)
+    recompiled = 0 if compiled_before is None or compiled_after is None else compiled_after - compiled_before
     phases = {n: [] for n in names}
     timer = PhaseTimer(clock)
     for i in range(opts.phase_reps):
@@ -197,14 +229,13 @@ def measure_config(config: Config, batch: PackedBatch, names: list[str], backend
             phases[n].append(r["phases"])
     clocks = gpu_clocks() if w.device.type == "cuda" else None   # right after the timed rounds: throttling?
     probe_hold = hold if plan.mode == "gpu" else None
-    return {"gpu_clocks": clocks, "samples_ms": result.samples_ms[plan.mode],
-            "clock_samples_ms": result.samples_ms, "phase_samples_ms": phases,
-            "timing": {"mode": plan.mode, "series": list(plan.series), "note": plan.note,
-                       "notes": clock_set.notes, "watched": list(watch)},
-            "rounds": result.rounds, "stop_reason": result.stop_reason,
-            "converged": result.stop_reason == "converged", "measure_s": result.measure_s,
-            "watched_deltas": _watched(result.samples_ms, plan.mode, watched, opts, rule),
-            "bandwidth": bandwidth_gbps(w, clock, probe_hold)}
+    return MeasuredSamples(
+        gpu_clocks=clocks, samples_ms=result.samples_ms[plan.mode], clock_samples_ms=result.samples_ms,
+        phase_samples_ms=phases, timing={"mode": plan.mode, "series": list(plan.series), "note": plan.note,
+                                         "notes": clock_set.notes, "watched": list(watch)},
+        rounds=result.rounds, stop_reason=result.stop_reason, converged=result.stop_reason == "converged",
+        measure_s=result.measure_s, watched_deltas=_watched(result.samples_ms, plan.mode, watched, opts, rule),
+        bandwidth=bandwidth_gbps(w, clock, probe_hold), recompiled_in_rounds=recompiled)
 
 
 def _watched(samples: dict, clock: str, pairs: list, opts: TimingOptions, rule: StoppingRule) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from bench.harness.workloads import torch_dtype
 from bench.results.derived import (fill_ideal, host_overhead, paired_difference, prediction, tflops,
                                    with_fwd_bwd)
 from bench.results.records import CLOCKS, Record, Timings
+from bench.results.samples import MeasuredSamples
 from bench.results.stats import median, median_ci
 from bench.spec.grid import Config
 from bench.spec.packing import PackedBatch, batch_summary
@@ -50,22 +51,22 @@ def build_records(config: Config, batch: PackedBatch, impls: list[Implementation
             rec.status, rec.error = measured.status, measured.error
         records[impl.name] = rec
     if measured is not None and measured.ok:
-        timed = {n: records[n] for n in measured.value["samples_ms"]}
-        _fill_measurements(timed, measured.value, {n: probes[n].value for n in timed})
+        result = measured.value if isinstance(measured.value, MeasuredSamples) else \
+            MeasuredSamples.from_dict(measured.value)
+        timed = {n: records[n] for n in result.samples_ms}
+        _fill_measurements(timed, result, {n: probes[n].value for n in timed})
         fill_ideal(list(records.values()))
     return [records[impl.name] for impl in impls]
 
 
-def _fill_measurements(records: dict[str, Record], result: dict[str, Any], probes: dict[str, dict]) -> None:
+def _fill_measurements(records: dict[str, Record], result: MeasuredSamples, probes: dict[str, dict]) -> None:
     """Timings, paired differences, bandwidth prediction and TFLOP/s into each measured record.
 
     Everything paired (extra_vs_best, the prediction) and the headline forward/backward use the
     mode's samples (`samples_ms`); the other clocks of the same rounds add their own stats, host
     overhead (eager - gpu, paired by round) and their raw samples (`eager_forward`, ...)."""
-    samples, phases = result["samples_ms"], result["phase_samples_ms"]
-    timing = result.get("timing") or {"mode": "eager", "series": ["eager"], "note": None, "notes": {}}
-    by_clock = result.get("clock_samples_ms") or {timing["mode"]: samples}
-    bw = result["bandwidth"]
+    samples, phases = result.samples_ms, result.phase_samples_ms
+    timing, by_clock, bw = result.timing, result.by_clock(), result.bandwidth
     variants = [n for n in samples if records[n].kind == "variant"]
     best = min(variants, key=lambda n: median(samples[n]["backward"])) if variants else None
     for name, s in samples.items():
@@ -79,8 +80,8 @@ def _fill_measurements(records: dict[str, Record], result: dict[str, Any], probe
             rec.prediction = prediction(rec, records[best], bw, best, rec.timings_ms.extra_vs_best)
         _fill_clocks(rec, timing, by_clock)
         rec.status, rec.samples_ms = "ok", _samples_of(name, timing["mode"], by_clock, s)
-        rec.stop_reason, rec.repetitions = result["stop_reason"], result["rounds"]
-        rec.converged = result.get("converged")
+        rec.stop_reason, rec.repetitions = result.stop_reason, result.rounds
+        rec.converged = result.converged
         if rec.kind != "block":     # a block's time is mostly matmuls: attention FLOP/s of it would mislead
             rec.tflops = tflops(rec.batch["attended_pairs"], rec.heads, rec.head_dim,
                                 rec.timings_ms.forward.median, rec.timings_ms.backward.median)
@@ -91,10 +92,15 @@ def _fill_measurements(records: dict[str, Record], result: dict[str, Any], probe
             rec.setup_ms = probe["setup_ms"]
         if probe.get("notes"):
             rec.notes = probe["notes"]
+        if result.recompiled_in_rounds:     # FA4 compiled a kernel inside the timed rounds
+            rec.notes = {**(rec.notes or {}), "recompiled_in_rounds": result.recompiled_in_rounds}
+            warning = (f"{result.recompiled_in_rounds} kernel(s) compiled inside the timed rounds: "
+                       "some samples include compile time")
+            rec.timing_note = "; ".join(n for n in (rec.timing_note, warning) if n)
         rec.bandwidth = bw
-        mine = {k: v for k, v in (result.get("watched_deltas") or {}).items() if name in k.split("-")}
+        mine = {k: v for k, v in (result.watched_deltas or {}).items() if name in k.split("-")}
         rec.watched_deltas = mine or None
-        rec.gpu_clocks, rec.gpu_clocks_recorded = result.get("gpu_clocks"), True
+        rec.gpu_clocks, rec.gpu_clocks_recorded = result.gpu_clocks, True
 
 
 def _fill_clocks(rec: Record, timing: dict[str, Any], by_clock: dict[str, dict]) -> None:

@@ -10,15 +10,19 @@ from bench.spec import grid
 from bench.spec.errors import UserError
 from bench.harness.implementations import Implementation, Prepared
 from bench.harness.peers import PEERS
+from bench.harness.peers.base import PeerUnsupported
 from bench.harness.transformer_block import block_implementation
 from bench.spec.names import BLOCK_PREFIX
 from bench.harness.workloads import Workload
 from prefixlm_attn.op import prefixlm_attention
-from prefixlm_attn.variants import DEFAULT_VARIANT, VARIANTS, auto_choice_for
+from prefixlm_attn.variants import DEFAULT_VARIANT, VARIANTS, auto_choice_for, variant_availability
 
 
 def _variant_impl(name: str) -> Implementation:
     def prepare(w: Workload, backend: str) -> Prepared:
+        why = variant_availability(name, backend, w.q.shape[-1])
+        if why is not None:     # a variant without a kernel here: recorded as skipped, with the reason
+            raise PeerUnsupported(why.reason)
         notes = {"auto_choice": auto_choice_for(w.q, w.meta, backend).as_dict()} if name == "auto" else {}
         return Prepared(lambda: prefixlm_attention(w.q, w.k, w.v, w.meta, variant=name, backend=backend),
                         notes=notes)

@@ -4,8 +4,10 @@
 `sweep --out DIR --resume` continues that grid without repeating its flags; a flag that would
 change it is refused, naming the difference. It also holds the absolute path and SHA-256 of every
 `file:`/`batches:` input, so a resume from any directory finds them, and an input edited since is
-named and refused (unless `--allow-changed-inputs`: then its new contents are measured and recorded). On resume a configuration counts as recorded only
-when every implementation has a record (and, with --retry-failed, none failed); any other
+named and refused (unless `--allow-changed`: then its new contents are measured and recorded).
+
+On resume a configuration counts as recorded only when every implementation has a record (and,
+with --retry-failed, none failed); any other
 configuration is measured again whole, and its earlier records are superseded, so the file holds
 each (configuration, implementation) once and paired numbers always come from one round set.
 """
@@ -88,10 +90,10 @@ def check_inputs(out_dir: Path, allow_changed: bool, notify: Callable[[str], Non
         return False
     if not allow_changed:
         raise UserError(f"--resume: an input changed since {Path(out_dir) / RUN_FILE} was written "
-                        f"({'; '.join(changed)}); pass --allow-changed-inputs to measure its new contents, "
+                        f"({'; '.join(changed)}); pass --allow-changed to measure its new contents, "
                         "or use another --out")
     for line in changed:
-        notify(f"resume: {line}; measuring its new contents (--allow-changed-inputs)")
+        notify(f"resume: {line}; measuring its new contents (--allow-changed)")
     return True
 
 

@@ -107,11 +107,20 @@ def validate_command(out: Path, variants: Optional[list[str]], backend: Optional
                                  head_dim=head_dim, seed=seed, isolation=isolation, on_record=progress,
                                  spare_workers=(8 if device == "cuda" else 3) if spare_workers is None
                                  else spare_workers, resume=resume)
-        from bench.harness.target import is_kernel, reference_name
-        probe_backends = [reference_name()] + ([backend_name] if is_kernel(backend_name) else [])
+        probe_backends = _probe_backends(backend_name)
         report = None
         if probes:
             report = run_probes(probe_backends, out, device=device, dtype=dtype, heads=heads, head_dim=head_dim,
                                 isolation=isolation)
     return ValidateResult(Path(out), names, backend_name, device, dtype, records, summarize(records),
                           probe_backends, report)
+
+
+def _probe_backends(backend_name: str) -> list[str]:
+    """The validated backend with its reference mirror; the reference alone probes every kernel contract
+    it mirrors (so the CPU covers each)."""
+    from prefixlm_attn.backends.contracts import CONTRACTS, mirror_of
+    from prefixlm_attn.backends.registry import kernel_backend_names
+    if backend_name.startswith("reference"):
+        return [mirror_of(k) for k in kernel_backend_names() if k in CONTRACTS]
+    return [mirror_of(backend_name), backend_name]

@@ -8,10 +8,13 @@ from __future__ import annotations
 from typing import Iterable, Sequence
 
 BLOCK_PREFIX = "block:"          # `block:<variant>`: the variant inside a transformer block
-# the op's variants in the order tables list them (prefixlm_attn.variants.VARIANTS; a test keeps them equal)
+# variants no longer in the op whose records committed results still hold (listed at their old place)
+RETIRED_VARIANTS: tuple[str, ...] = ("single_pass",)
+# the op's variants in the order tables list them (prefixlm_attn.variants.VARIANTS plus the retired ones;
+# a test keeps them equal)
 VARIANT_ORDER: tuple[str, ...] = ("unguarded", "zeros_always", "guarded_zero_fill", "guarded_passthrough",
-                                  "prefix_rows_add", "fa4_single_pass_sparse", "fa4_single_pass_masked",
-                                  "key_split", "auto")
+                                  "prefix_rows_add", "single_pass", "fa4_single_pass_sparse",
+                                  "fa4_single_pass_masked", "key_split", "auto")
 
 
 def variants_first(names: Iterable[str]) -> list[str]:

@@ -23,6 +23,7 @@ class KernelContract:
     zero_query_writes_dkdv: bool
     # the backward writes dq of rows outside every sequence (padding past the last cu_seqlens)
     writes_padding: bool = False
+    measured: bool = True         # False: read from the kernel's source, not yet observed on a GPU
     note: str = ""
 
 
@@ -31,13 +32,35 @@ FA3_CONTRACT = KernelContract(
     zero_key_writes_dq=True, zero_query_writes_dkdv=True,
     note="backward with max_seqlen_q=0 raises CUTLASS Error Internal and leaves the CUDA context unusable")
 
-# Measured on an H100 with flash-attn-4 4.0.0b36 (results/h100/fa4_facts/README.md).
+# Read from flash-attn-4 4.0.0b36's source (flash_attn/cute/interface.py), not yet observed on a GPU
+# (results/h100/fa4_facts/README.md says what is to be measured and how). With max_seqlen_q == 0 the
+# backward's per-query-block grids have no block (seqlen_q_rounded == 0): a launch FA4 cannot make,
+# expected to raise on the host; the varlen forward schedules by total rows and per-sequence lengths,
+# so an all-empty pass is expected to return having written nothing.
 FA4_CONTRACT = KernelContract(
-    kernel="fa4", empty_backward="noop", empty_forward="noop",
-    zero_key_writes_dq=True, zero_query_writes_dkdv=True,
-    note="an empty pass (max_seqlen_q=0) returns without error and without a dead context")
+    kernel="fa4", empty_backward="raise", empty_forward="noop",
+    zero_key_writes_dq=True, zero_query_writes_dkdv=True, measured=False,
+    note="read from the 4.0.0b36 source: an empty backward is expected to raise (no launch), the context to "
+         "live on; unmeasured on a GPU")
 
 CONTRACTS: dict[str, KernelContract] = {c.kernel: c for c in (FA3_CONTRACT, FA4_CONTRACT)}
+
+
+def backend_contract(backend_name: str) -> KernelContract:
+    """The contract a named backend keeps: its own for a kernel backend, the mirrored one for the reference."""
+    from prefixlm_attn.backends.registry import get_backend
+    backend = get_backend(backend_name)
+    mirrored = getattr(backend, "contract", None)
+    return mirrored if isinstance(mirrored, KernelContract) else contract_for(backend.name)
+
+
+def mirror_of(backend_name: str) -> str:
+    """The reference backend that mirrors `backend_name`'s contract ("reference" for fa3, "reference@fa4" ...)."""
+    from prefixlm_attn.backends.registry import resolve_backend_name
+    name = resolve_backend_name(backend_name)
+    if name.startswith("reference"):
+        return name
+    return "reference" if name == "fa3" else f"reference@{name}"
 
 
 def contract_for(kernel: str) -> KernelContract:

@@ -144,22 +144,29 @@ class FA4Backend:
         return [t[:inputs.total].unsqueeze(0) for t in tensors]
 
     def single_pass_forward(self, q: Tensor, k: Tensor, v: Tensor, out: Tensor, *, inputs) -> Tensor:
-        iface = self._load()
         lse = torch.empty((q.shape[1], q.shape[0]), dtype=torch.float32, device=q.device)
         lse_view = lse if inputs.tiles is None else lse[:, :inputs.total].unsqueeze(0)   # [1, heads, total]
-        qq, kk, vv, oo = self._rows(inputs, q, k, v, out)
-        iface._flash_attn_fwd(q=qq, k=kk, v=vv, out=oo, lse=lse_view, return_lse=True, causal=False,
-                              softmax_scale=inputs.softmax_scale, **self._single_pass_call(inputs))
+        self.single_pass_forward_shaped(*self._rows(inputs, q, k, v, out), lse_view, inputs=inputs)
         return lse
+
+    def single_pass_forward_shaped(self, q: Tensor, k: Tensor, v: Tensor, out: Tensor, lse: Tensor, *,
+                                   inputs) -> None:
+        """The forward call on tensors already in the form's shape (varlen [T, H, D]; packed [1, total, H, D])."""
+        self._load()._flash_attn_fwd(q=q, k=k, v=v, out=out, lse=lse, return_lse=True, causal=False,
+                                     softmax_scale=inputs.softmax_scale, **self._single_pass_call(inputs))
 
     def single_pass_backward(self, dout: Tensor, q: Tensor, k: Tensor, v: Tensor, out: Tensor, softmax_lse: Tensor,
                              dq: Tensor, dk: Tensor, dv: Tensor, *, inputs) -> None:
-        iface = self._load()
         lse_view = softmax_lse if inputs.tiles is None else softmax_lse[:, :inputs.total].unsqueeze(0)
-        qq, kk, vv, oo, dd, dqq, dkk, dvv = self._rows(inputs, q, k, v, out, dout, dq, dk, dv)
-        iface._flash_attn_bwd(q=qq, k=kk, v=vv, out=oo, dout=dd, lse=lse_view, causal=False,
-                              softmax_scale=inputs.softmax_scale, deterministic=False, dq=dqq, dk=dkk, dv=dvv,
-                              **self._single_pass_call(inputs))
+        self.single_pass_backward_shaped(*self._rows(inputs, dout, q, k, v, out), lse_view,
+                                         *self._rows(inputs, dq, dk, dv), inputs=inputs)
+
+    def single_pass_backward_shaped(self, dout: Tensor, q: Tensor, k: Tensor, v: Tensor, out: Tensor, lse: Tensor,
+                                    dq: Tensor, dk: Tensor, dv: Tensor, *, inputs) -> None:
+        """The backward call on tensors already in the form's shape."""
+        self._load()._flash_attn_bwd(q=q, k=k, v=v, out=out, dout=dout, lse=lse, causal=False,
+                                     softmax_scale=inputs.softmax_scale, deterministic=False, dq=dq, dk=dk, dv=dv,
+                                     **self._single_pass_call(inputs))
 
     # --- compile bookkeeping (CuTe DSL compiles each kernel shape once, at its first call) ---
 

@@ -83,5 +83,13 @@ def auto_report() -> list[str]:
     return lines
 
 
-__all__ = ["BACKEND_CHOICES", "auto_report", "backend_names", "get_backend", "kernel_backend_names",
-           "resolve_backend_name"]
+def compiled_kernel_count(name: str) -> int | None:
+    """Kernels the backend has compiled in this process (backends that compile at first call, as FA4's
+    CuTe DSL); None for a backend without such a cache or before it loads. A sweep compares the count
+    around its timed rounds: growth there means a shape recompiled inside them."""
+    count = getattr(get_backend(name), "compile_cache_entries", None)
+    return count() if callable(count) else None
+
+
+__all__ = ["BACKEND_CHOICES", "auto_report", "backend_names", "compiled_kernel_count", "get_backend",
+           "kernel_backend_names", "resolve_backend_name"]

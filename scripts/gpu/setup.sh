@@ -1,6 +1,6 @@
 # Source on a Hopper host from the repository root: FA3 on PYTHONPATH, the nvtx package, and libdw for
 # an nsys that is only Nsight Compute's bundled copy. Each step is skipped when already done.
-#   FA3_BUILD  a folder made by scripts/build_fa3.sh, or a prebuilt .tar.xz of one
+#   FA3_BUILD  a folder holding an installed FA3 build (flash_attn_3), or a .tar.xz of one
 #              (default: .device/fa3_hopper_build.tar.xz when present)
 #   WHEELS     a folder holding an nvtx wheel and libdw1/libelf1 .debs for hosts without a package index
 FA3_BUILD=${FA3_BUILD:-.device/fa3_hopper_build.tar.xz}
