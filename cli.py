@@ -5,21 +5,41 @@ plots/console.py; the shared options are declared once in cli_options.py.
 """
 from __future__ import annotations
 
-import json
 import sys
-from pathlib import Path
-from typing import Annotated, List, Optional
 
-import typer
+from bench.run import interrupts
 
-from bench.spec.errors import UserError
-from cli_options import (Backend, CacheControl, CheckedVariants, ClockControl, Context, Device, Distributions,
-                         Dtypes, HeadDims, Heads, Isolation, Json, Metric, OneDtype, Peers, ProfileVariants, Progress,
-                         Ranges, Seed, SuiteName, Tokens, Tool, Variants)
-from plots import console
+with interrupts.while_starting(__name__):        # Ctrl-C during the imports: one line, not an import traceback
+    import json
+    from pathlib import Path
+    from typing import Annotated, List, Optional
+
+    import typer
+    try:                                          # typer >= 0.2x carries its own copy of click
+        from typer._click import exceptions as click_errors
+    except ImportError:
+        from click import exceptions as click_errors
+
+    from bench.spec.errors import UserError
+    from cli_options import (Backend, CacheControl, CheckedVariants, ClockControl, Context, Device, Distributions,
+                             Dtypes, HeadDims, Heads, Isolation, Json, Metric, OneDtype, Peers, ProfileVariants,
+                             Progress, Ranges, Seed, SuiteName, Tokens, Tool, Variants)
+    from plots import console
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Microbenchmarks, profiles and boundary checks for PrefixLM attention (two FA3 passes).")
+
+
+def _out_dir(value: object) -> Path:
+    """An --out value: an empty one would write into the current directory, so it is refused."""
+    if isinstance(value, Path):
+        return value
+    if not str(value).strip():
+        raise UserError(f"--out {str(value)!r}: an empty path; name a directory")
+    return Path(str(value))
+
+
+OUT_DIR = {"parser": _out_dir, "metavar": "DIR"}
 
 
 @app.callback()
@@ -45,7 +65,7 @@ def variants(as_json: Json = False) -> None:
 
 @app.command()
 def sweep(
-    out: Annotated[Path, typer.Option("--out", help="Directory for results.jsonl and env.json.")] = Path("runs/sweep"),
+    out: Annotated[Path, typer.Option("--out", **OUT_DIR, help="Directory for results.jsonl and env.json.")] = Path("runs/sweep"),
     suite: SuiteName = None,
     variant: Variants = [],  # noqa: B006 - typer reads the default
     peer: Peers = [],  # noqa: B006
@@ -101,16 +121,13 @@ def sweep(
                       timing=TimingFlags(warmup=warmup, min_reps=min_reps, max_reps=max_reps,
                                          target_rel_ci=target_rel_ci, time_cap_s=time_cap, phase_reps=phase_reps,
                                          l2_flush=l2_flush, cuda_graph=cuda_graph, mode=timing))
-    try:
+    with interrupts.naming_kept_records("sweep", out, "results.jsonl") as where:
         with console.sweep_progress(progress and not dry_run) as (on_start, on_config):
             summary = sweep_command(out, suite, flags, resume=resume, dry_run=dry_run, isolation=isolation,
                                     notify=console.notice, on_start=on_start, on_config=on_config,
                                     retry_failed=retry_failed, call_timeout_s=call_timeout, columns=columns,
-                                    allow_changed_inputs=allow_changed_inputs)
-    except KeyboardInterrupt:
-        from bench.run.sweep import interrupted_message
-        console.notice(interrupted_message(out))
-        raise typer.Exit(130) from None
+                                    allow_changed_inputs=allow_changed_inputs,
+                                    on_out_dir=lambda path: setattr(where, "out_dir", path))
     if not summary.main_rank:
         return                                       # rank 0 shows the merged run
     if as_json:
@@ -130,7 +147,7 @@ def sweep(
 
 @app.command()
 def profile(
-    out: Annotated[Path, typer.Option("--out", help="Directory for breakdown.json and the tool's files.")],
+    out: Annotated[Path, typer.Option("--out", **OUT_DIR, help="Directory for breakdown.json and the tool's files.")],
     tool: Tool = "auto",
     nsys: Optional[str] = typer.Option(None, "--nsys", help="Path to the nsys executable."),
     ncu: Optional[str] = typer.Option(None, "--ncu", help="Path to the ncu executable."),
@@ -164,21 +181,22 @@ def profile(
     axes = {"distributions": distribution, "tokens": tokens, "heads": heads, "head_dims": head_dim,
             "dtypes": dtype, "seed": seed, "context": context, "backend": backend, "device": device}
     profile_command(out, tool, nsys, ncu, suite, variant, axes, reps, warmup, overhead_reps, range_,
-                    clock_control, cache_control, on_breakdown=shown)
+                    clock_control, cache_control, on_breakdown=shown, notify=console.notice)
 
 
 @app.command()
 def validate(
-    out: Annotated[Path, typer.Option("--out", help="Directory for validation.jsonl, validation_summary.json, "
+    out: Annotated[Path, typer.Option("--out", **OUT_DIR, help="Directory for validation.jsonl, validation_summary.json, "
                                                     "contract_probes.json.")],
     variant: CheckedVariants = None,
-    backend: Backend = "auto",
-    device: Device = "auto",
+    backend: Backend = None,
+    device: Device = None,
     dtype: OneDtype = None,
-    heads: int = typer.Option(2, min=1, help="Attention heads."),
-    head_dim: int = typer.Option(64, min=1, help="Head dimension."),
-    random_count: int = typer.Option(20, "--random", min=0, help="Random patterns added to the catalogue."),
-    seed: int = typer.Option(0, help="Seed for random patterns and tensors."),
+    heads: Optional[int] = typer.Option(None, min=1, help="Attention heads (default 2)."),
+    head_dim: Optional[int] = typer.Option(None, min=1, help="Head dimension (default 64)."),
+    random_count: Optional[int] = typer.Option(None, "--random", min=0, help="Random patterns added to the "
+                                               "catalogue (default 20)."),
+    seed: Optional[int] = typer.Option(None, help="Seed for random patterns and tensors (default 0)."),
     patterns_file: Optional[Path] = typer.Option(None, "--patterns", help="Extra patterns: .json/.jsonl/.csv with "
                                                  "name, prefix_lens, causal_lens[, token_budget]."),
     isolation: Isolation = "process",
@@ -187,8 +205,9 @@ def validate(
                                                 "an expected crash swaps one in instead of waiting for a fresh "
                                                 "start. Default: 8 on CUDA (a fresh context + FA3 load takes "
                                                 "seconds), 3 on CPU."),
-    resume: Annotated[bool, typer.Option("--resume", help="Keep the cases already in DIR/validation.jsonl and "
-                                                          "run the rest.")] = False,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the settings saved in DIR/validate.json: "
+                                                          "keep the cases already in DIR/validation.jsonl and run "
+                                                          "the rest (a flag that changes them is refused).")] = False,
     as_json: Json = False,
 ) -> None:
     """Check every variant on every boundary pattern against the dense reference, with poisoned buffers.
@@ -203,8 +222,9 @@ def validate(
     2 = bad input (flags, patterns file).
     """
     from bench.run.validate_command import validate_command
-    result = validate_command(out, variant, backend, device, dtype, heads, head_dim, random_count, seed,
-                              patterns_file, isolation, probes, spare_workers, resume, notify=console.notice)
+    with interrupts.naming_kept_records("validate", out, "validation.jsonl"):
+        result = validate_command(out, variant, backend, device, dtype, heads, head_dim, random_count, seed,
+                                  patterns_file, isolation, probes, spare_workers, resume, notify=console.notice)
     if as_json:
         _print_json(result.as_json())
         raise typer.Exit(0 if result.passed else 1)
@@ -222,7 +242,7 @@ def validate(
 
 @app.command()
 def report(dirs: List[Path] = typer.Argument(..., help="Result directories (each holding results.jsonl)."),
-           out: Path = typer.Option(..., "--out", "-o", help="Directory for report.md, report.html, figures/."),
+           out: Path = typer.Option(..., "--out", "-o", **OUT_DIR, help="Directory for report.md, report.html, figures/."),
            layers: int = typer.Option(32, "--layers", help="Layers of the stated model for the per-step answer."),
            study: Optional[Path] = typer.Option(None, "--study", help="Study file naming the variants' roles "
                                                 "(default: bench/suites/studies/guard_pr.toml).")) -> None:
@@ -283,7 +303,7 @@ def compare(base: Path = typer.Argument(..., help="Baseline: a result directory 
 
 
 @app.command()
-def review(out: Annotated[Path, typer.Option("--out", "-o", help="Directory for sweep/, validate/, profile/, "
+def review(out: Annotated[Path, typer.Option("--out", "-o", **OUT_DIR, help="Directory for sweep/, validate/, profile/, "
                                                                  "report/ and review.json.")],
            suite: SuiteName = None,
            backend: Backend = "auto",
@@ -313,7 +333,7 @@ def review(out: Annotated[Path, typer.Option("--out", "-o", help="Directory for 
 
 
 @app.command()
-def doctor(out: Path = typer.Option(Path("runs"), "--out",
+def doctor(out: Path = typer.Option(Path("runs"), "--out", **OUT_DIR,
                                     help="Folder a sweep would write to (checked for write access).")) -> None:
     """Can a GPU sweep run here? One line per check: ok, or the fix. Exit 0 only if it can."""
     from profiles.doctor import diagnose, format_check, verdict_line
@@ -330,18 +350,75 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     return (UserError,) + ((metadata.InvalidLengths,) if metadata is not None else ())
 
 
-def main() -> None:
-    """Entry point: user errors become one line on stderr and exit code 2, never a traceback."""
+def _bad_value_message(exc: click_errors.UsageError) -> Optional[str]:
+    """'--tokens '1e12': input should be a valid integer' for a value typer's validation refused (its message
+    alone does not show the value)."""
+    errors = getattr(exc.__cause__, "errors", None)
+    param = getattr(exc, "param", None)
+    if not callable(errors) or param is None:
+        return None
     try:
-        app()
-    except Exception as exc:  # noqa: BLE001 - user errors only; anything else is raised again
-        if not isinstance(exc, _user_errors()):
-            raise
+        first = errors()[0]
+        value, why = first["input"], first["msg"]
+    except (Exception,):  # noqa: BLE001 - another validation library's shape: keep click's message
+        return None
+    flag = param.opts[0] if getattr(param, "opts", None) else param.name
+    return f"{flag} {str(value)!r}: {why[:1].lower()}{why[1:]}"
+
+
+def usage_line(exc: click_errors.UsageError) -> str:
+    """Click's usage error (a missing option, an unknown flag, a value out of range) as one line."""
+    command = " ".join(exc.ctx.command_path.split()[1:]) if exc.ctx is not None else ""
+    message = _bad_value_message(exc) or " ".join(exc.format_message().split())
+    if command:
+        return f"prefixbench: error: {command}: {message} (see prefixbench {command} --help)"
+    return f"prefixbench: error: {message} (see prefixbench --help)"
+
+
+def run(args: Optional[List[str]] = None) -> int:
+    """Run one command line and return its exit code: user errors (bad flags, values, files) are one line
+    on stderr and 2; SIGINT / SIGTERM are one line and 130 / 143; never a traceback."""
+    try:
+        code = app(args=args, prog_name="prefixbench", standalone_mode=False)
+        return code if isinstance(code, int) else 0
+    except interrupts.Interrupted as exc:
+        print(exc.line or f"prefixbench: {exc.what}", file=sys.stderr)
+        return exc.exit_code
+    except Exception as exc:  # noqa: BLE001 - the kinds `_one_line` knows; anything else is raised again
+        return _one_line(exc)
+
+
+def _one_line(exc: Exception) -> int:
+    """The exit code of an error `run` knows, after its one line on stderr; other errors are raised again."""
+    if isinstance(exc, _user_errors()):
         print(f"prefixbench: error: {exc}", file=sys.stderr)
-        sys.exit(2)
-    except KeyboardInterrupt:
-        print("prefixbench: interrupted; finished records are kept", file=sys.stderr)
-        sys.exit(130)
+        return 2
+    if isinstance(exc, getattr(click_errors, "NoArgsIsHelpError", ())):     # bare `prefixbench`: help shown
+        return exc.exit_code
+    if isinstance(exc, click_errors.UsageError):
+        print(usage_line(exc), file=sys.stderr)
+        return 2
+    if isinstance(exc, typer.Abort):                   # end of input at a prompt
+        print("prefixbench: aborted", file=sys.stderr)
+        return 1
+    if isinstance(exc, BrokenPipeError):               # `prefixbench ... | head`
+        return 1
+    if isinstance(exc, OSError):                       # the machine said no (disk, permissions): one line
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"prefixbench: error: {exc.strerror or exc}{where}", file=sys.stderr)
+        return 2
+    raise exc
+
+
+def main() -> None:
+    """Entry point (the `prefixbench` script and `python -m cli`): signals raise `Interrupted` from here on."""
+    interrupts.install()
+    code = run()
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        pass
+    sys.exit(code)
 
 
 if __name__ == "__main__":

@@ -115,10 +115,15 @@ def profile_config(tool: str, exe: Optional[str], config: Config, variants: list
     return breakdown
 
 
+CPU_PROFILE_NOTICE = ("prefixbench: profiling the CPU reference backend with torch.profiler: the ranges time "
+                      "CPU work, not GPU kernels")
+
+
 def profile_command(out: Path, tool: str, nsys: Optional[str], ncu: Optional[str], suite: Optional[str],
                     variants: list[str], axes: dict, reps: int, warmup: int, overhead_reps: Optional[int],
                     ranges: list[str], clock_control: str, cache_control: str,
-                    on_breakdown: Callable[[Path, dict], None]) -> list[Path]:
+                    on_breakdown: Callable[[Path, dict], None],
+                    notify: Callable[[str], None] = lambda _: None) -> list[Path]:
     """Attribute device time to the op's phases per variant; `on_breakdown(path, breakdown)` after each
     configuration. Returns the breakdown.json paths."""
     if reps < 1 or warmup < 0:
@@ -128,6 +133,8 @@ def profile_command(out: Path, tool: str, nsys: Optional[str], ncu: Optional[str
     the_suite = profile_suite(suite, variants, axes)
     target = resolve_target(the_suite.backend, the_suite.device)
     chosen, exe = choose_tool(tool, target, nsys, ncu)
+    if target.device == "cpu":
+        notify(CPU_PROFILE_NOTICE)
     n_overhead = overhead_reps if overhead_reps is not None else (20 if target.device == "cuda" else 2)
     configs = the_suite.configs()
     written = []

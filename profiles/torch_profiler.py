@@ -10,8 +10,12 @@ ops that themselves enclose annotations (the custom op around its phases), which
 from __future__ import annotations
 
 import json
+import os
+import sys
+import tempfile
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Iterator, Optional, Sequence
 
 from torch.profiler import ProfilerActivity, profile, record_function
 
@@ -50,13 +54,36 @@ def capture_trace(out_dir: Path, config: Config, variants: Sequence[str], backen
     run.observers.append(RecordFunctionObserver())
     warm_up(run, warmup)
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if run.cuda else [])
-    with profile(activities=activities) as prof:
+    with without_profiler_chatter(), profile(activities=activities) as prof:
         measured_reps(run, reps, range_hook=record_function)
     out_dir.mkdir(parents=True, exist_ok=True)
     trace = out_dir / "trace.json"
     prof.export_chrome_trace(str(trace))
     overhead = overhead_for(run, variants[0], overhead_reps) if overhead_reps > 0 else None
     return trace, overhead
+
+
+PROFILER_CHATTER = ("USDT:", "STAGE:")        # kineto's own start/stop lines, written straight to fd 2
+
+
+@contextmanager
+def without_profiler_chatter() -> Iterator[None]:
+    """Hold fd 2 in a temporary file while the profiler runs, then pass on every line but kineto's
+    'USDT: ... profiler_start' chatter (it writes to the descriptor, past sys.stderr)."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as held:
+        os.dup2(held.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            held.seek(0)
+            for line in held.read().decode(errors="replace").splitlines(keepends=True):
+                if not line.startswith(PROFILER_CHATTER):
+                    sys.stderr.write(line)
 
 
 def _ns(us: float) -> int:

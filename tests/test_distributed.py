@@ -1,6 +1,8 @@
 """Sharding is disjoint, covering and balanced; merging rank files gives one grid-ordered file."""
 import json
 
+import pytest
+
 from bench.run.distributed import RankInfo, merge_rank_files, rank_file, shard
 
 
@@ -53,6 +55,7 @@ def _torchrun_sweep(out, nproc, *extra):
                           env={**os.environ, "OMP_NUM_THREADS": "1"})
 
 
+@pytest.mark.slow
 def test_two_gloo_ranks_merge_into_the_single_process_records(tmp_path):
     """torchrun with 2 CPU ranks: one merged results.jsonl, same configurations as one process."""
     proc = _torchrun_sweep(tmp_path / "two", 2)
@@ -73,6 +76,7 @@ def test_two_gloo_ranks_merge_into_the_single_process_records(tmp_path):
     assert len((tmp_path / "two" / "results.jsonl").read_text().splitlines()) == 12
 
 
+@pytest.mark.slow
 def test_two_nodes_without_a_shared_filesystem(tmp_path):
     """Multi-node torchrun (2 nodes x 1 rank, each with its own --out): rank 0 gets every record
     over the process group; the other node keeps no stray rank file."""

@@ -104,3 +104,13 @@ def test_an_overhead_within_noise_is_below_resolution_never_negative() -> None:
     real = overhead_summary([10.0, 10.1, 10.05], [12.0, 12.2, 12.1], reps=10)
     assert not real["below_resolution"] and real["overhead_per_rep_us"] == pytest.approx(200.0)
     assert real["overhead_percent"] == pytest.approx(20.0)
+
+
+def test_a_cpu_profile_says_so_and_hides_the_profilers_own_lines(tmp_path: Path, capfd) -> None:
+    from tests.cli_run import cli_in_process
+    code, _, err = cli_in_process("profile", "--tool", "torch", "--out", str(tmp_path), *TINY,
+                                  "--variant", "prefix_rows_add", "--overhead-reps", "0")
+    assert code == 0, err
+    native = capfd.readouterr().err                       # what reached file descriptor 2 directly
+    assert "profiling the CPU reference backend" in err
+    assert "USDT" not in native + err and "profiler_start" not in native + err

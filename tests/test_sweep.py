@@ -1,8 +1,6 @@
 """The sweep records every configuration, survives crashes and hard worker deaths, and resumes."""
 import json
-import os
 import subprocess
-import sys
 
 import pytest
 
@@ -103,9 +101,11 @@ def test_a_line_cut_by_a_kill_is_moved_aside_and_rerun_on_resume(tmp_path, capsy
     assert (tmp_path / "results.jsonl.corrupt").read_text() == cut.splitlines()[-1] + "\n"
 
 
-def cli(*args, env=None):
-    return subprocess.run([sys.executable, "-m", "cli", *args], capture_output=True, text=True, timeout=300,
-                          env={**os.environ, **(env or {})}, cwd=os.path.dirname(os.path.dirname(__file__)))
+def cli(*args):
+    """The command line in this process (`cli.run`, as `prefixbench` runs it)."""
+    from tests.cli_run import cli_in_process
+    code, out, err = cli_in_process(*args)
+    return subprocess.CompletedProcess(list(args), code, out, err)
 
 
 @pytest.mark.parametrize("args, message", [
@@ -133,34 +133,7 @@ def test_cli_dry_run_and_cpu_notice(tmp_path):
     proc = cli("sweep", "--dry-run")
     assert proc.returncode == 0 and "6 configurations x 5 implementations" in proc.stderr
     proc = cli("sweep", "--out", str(tmp_path), "--distribution", "uniform", "--variant", "prefix_rows_add",
-               "--tokens", "128", "--min-reps", "3", "--max-reps", "3", "--no-progress")
+               "--tokens", "128", "--min-reps", "3", "--max-reps", "3", "--no-progress", "--isolation", "none")
     assert proc.returncode == 0, proc.stderr
     assert "not GPU figures" in proc.stderr and "prefix_rows_add" in proc.stdout
     assert len(read(tmp_path / "results.jsonl")) == 1
-
-
-def test_ctrl_c_keeps_finished_records_and_resume_completes(tmp_path):
-    """SIGINT mid-sweep: exit 130, every finished configuration kept; --resume does the rest."""
-    import signal
-    import time
-    root = os.path.dirname(os.path.dirname(__file__))
-    args = [sys.executable, "-m", "cli", "sweep", "--out", str(tmp_path), "--backend", "reference", "--device",
-            "cpu", "--variant", "prefix_rows_add", "--tokens", "128", "--heads", "1", "--head-dim", "16",
-            "--dtype", "float32", "--context", "64", "--min-reps", "3", "--max-reps", "3", "--no-progress"]
-    dists = ["sft_long_prompt", "uniform", "no_causal", "mixed_zero_causal", "short_prefix_long_response"]
-    for d in dists:
-        args += ["--distribution", d]
-    proc = subprocess.Popen(args, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    results = tmp_path / "results.jsonl"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and not (results.exists() and results.read_text().count("\n") >= 1):
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130, err
-    assert "finished records are kept" in err and "Traceback" not in err
-    kept = read(results)
-    assert 1 <= len(kept) < len(dists) and all(r["status"] == "ok" for r in kept)
-    again = cli(*args[3:], "--resume")
-    assert again.returncode == 0, again.stderr
-    assert sorted(r["distribution"] for r in read(results)) == sorted(dists)

@@ -3,8 +3,6 @@ from __future__ import annotations
 
 import csv
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 from bench.spec.grid import load_suite
@@ -33,12 +31,12 @@ def test_sweep_writes_results_csv_with_one_flat_row_per_record(tmp_path: Path) -
 
 
 def test_cli_sweep_prints_the_pivot_then_the_verdict(tmp_path: Path) -> None:
-    proc = subprocess.run([sys.executable, "-m", "cli", "sweep", "--suite", "smoke", "--out", str(tmp_path),
-                           "--distribution", "uniform", "--tokens", "128", "--heads", "1", "--head-dim", "16",
-                           "--context", "64", "--min-reps", "3", "--max-reps", "3", "--phase-reps", "1",
-                           "--no-progress"], cwd=ROOT, capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stderr
-    out = proc.stdout
+    from tests.cli_run import cli_in_process
+    code, out, err = cli_in_process("sweep", "--suite", "smoke", "--out", str(tmp_path), "--distribution", "uniform",
+                                    "--tokens", "128", "--heads", "1", "--head-dim", "16", "--context", "64",
+                                    "--min-reps", "3", "--max-reps", "3", "--phase-reps", "1", "--no-progress",
+                                    "--isolation", "none")
+    assert code == 0, err
     pivot_lines = out.split("Verdict (backward ms, medians)")[0].splitlines()
     assert pivot_lines[1].split()[:3] == ["configuration", "ms", "unguarded"]
     assert pivot_lines[3].startswith("uniform 128    backward") and pivot_lines[4].lstrip().startswith("forward")

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import signal
 import tempfile
 import time
 import traceback
@@ -78,7 +79,13 @@ class Worker(Protocol):
 
 
 def _serve(conn, stderr_path: str, env: dict[str, str]) -> None:
-    """Worker loop: stderr goes to a file the parent reads when the worker dies."""
+    """Worker loop: stderr goes to a file the parent reads when the worker dies.
+
+    SIGINT is ignored (the parent owns Ctrl-C: it says what was kept and kills its workers); it was
+    blocked from the worker's start, so a Ctrl-C during its imports is dropped, not a traceback.
+    SIGTERM keeps its default: the worker ends quietly."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     fd = os.open(stderr_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
     os.dup2(fd, 2)
     os.environ.update(env)
@@ -120,6 +127,8 @@ class IsolatedWorker:
         self._ctx = mp.get_context("spawn")
         self._proc = None
         self._conn = None
+        self._busy = False                # a call is in flight (or was cut by an interrupt)
+        self._killed = False
         self._stderr_path: Optional[Path] = None
 
     def _start(self) -> None:
@@ -128,7 +137,11 @@ class IsolatedWorker:
         self._stderr_path = Path(name)
         parent, child = self._ctx.Pipe()
         self._proc = self._ctx.Process(target=_serve, args=(child, name, self.env), daemon=True)
-        self._proc.start()
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})    # inherited by the child
+        try:
+            self._proc.start()
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
         child.close()
         self._conn = parent
 
@@ -139,9 +152,12 @@ class IsolatedWorker:
             return ""
 
     def call(self, fn: Callable[..., Any], /, **kwargs: Any) -> Outcome:
+        if self._killed:
+            return Outcome("error", error="the worker was closed")
         if self._proc is None or not self._proc.is_alive():
             self._start()
         deadline = time.monotonic() + self.call_timeout_s
+        self._busy = True                 # until the call returns: an interrupted one leaves it set
         try:
             self._conn.send((fn, kwargs))
             while not self._conn.poll(0.05):
@@ -160,12 +176,14 @@ class IsolatedWorker:
             err = self._stderr_tail()
             self._reap()
             return Outcome("crashed", error=tail(f"worker died (exit code {code}). {err}"))
+        self._busy = False
         if status == "crashed":
             self._proc.join(timeout=10)
             self._reap()
         return Outcome(status, value, error)
 
     def _reap(self) -> None:
+        self._busy = False
         if self._proc is not None and self._proc.is_alive():
             self._proc.kill()
             self._proc.join(timeout=5)
@@ -174,10 +192,17 @@ class IsolatedWorker:
             self._stderr_path.unlink(missing_ok=True)
             self._stderr_path = None
 
+    def kill(self) -> None:
+        """End the worker now, from any thread (a spare still warming up when the run ends)."""
+        self._killed = True
+        proc = self._proc
+        if proc is not None and proc.is_alive():
+            proc.kill()
+
     def close(self) -> None:
         if self._proc is not None:
             try:
-                if self._proc.is_alive():
+                if self._proc.is_alive() and not self._busy:
                     self._conn.send(None)
                     self._proc.join(timeout=5)
             except (BrokenPipeError, OSError):

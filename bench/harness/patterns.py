@@ -90,7 +90,7 @@ def _parse_list(value: Any, field: str, where: str) -> list[Any]:
         text = value.strip()
         try:
             parsed = json.loads(text) if text.startswith("[") else [int(x) for x in text.replace(";", " ").split()]
-        except ValueError:
+        except (ValueError, RecursionError):
             raise UserError(f"{where}: {field} {value!r} is not a list of integers") from None
         if isinstance(parsed, list):
             return parsed
@@ -137,6 +137,8 @@ def load_patterns(path: str | Path) -> list[Pattern]:
             raise UserError(f"{path}: unknown patterns format {suffix!r}; use .json, .jsonl or .csv")
     except json.JSONDecodeError as exc:
         raise UserError(f"{path}: invalid JSON ({exc.msg} at line {exc.lineno})") from None
+    except RecursionError:
+        raise UserError(f"{path}: invalid JSON (nested too deeply)") from None
     if not rows:
         raise UserError(f"{path}: no patterns found")
     patterns = [_pattern_from_row(r, where) for where, r in rows]

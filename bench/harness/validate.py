@@ -81,7 +81,7 @@ def expected_to_fail(variant: str, prefix_lens: Sequence[int], causal_lens: Sequ
 
 
 def outcome_record(variant: str, pattern: Pattern, backend: str, device: str, dtype: str,
-                   result: Outcome) -> dict[str, Any]:
+                   result: Outcome, heads: int, head_dim: int, seed: int) -> dict[str, Any]:
     """One validation.jsonl record from the worker's outcome."""
     if result.ok:
         outcome, details = result.value["outcome"], result.value["details"]
@@ -91,7 +91,7 @@ def outcome_record(variant: str, pattern: Pattern, backend: str, device: str, dt
     return {"schema": SCHEMA, "variant": variant, "pattern": pattern.name,
             "prefix_lens": list(pattern.prefix_lens), "causal_lens": list(pattern.causal_lens),
             "token_budget": pattern.token_budget, "backend": backend, "device": device, "dtype": dtype,
-            "outcome": outcome, "details": details,
+            "heads": heads, "head_dim": head_dim, "seed": seed, "outcome": outcome, "details": details,
             "expected_to_fail": expected_to_fail(variant, pattern.prefix_lens, pattern.causal_lens)}
 
 
@@ -109,6 +109,7 @@ class WarmWorkers:
     def __init__(self, spares: int, **warm_kwargs: Any):
         self._ready: "queue.Queue[IsolatedWorker]" = queue.Queue()
         self._threads: list[threading.Thread] = []
+        self._spares: list[IsolatedWorker] = []
         self._warm_kwargs = warm_kwargs
         self.current = IsolatedWorker()
         for _ in range(spares):
@@ -116,6 +117,7 @@ class WarmWorkers:
 
     def _warm(self) -> None:
         worker = IsolatedWorker()
+        self._spares.append(worker)
         worker.call(warm_up, **self._warm_kwargs)
         self._ready.put(worker)
 
@@ -133,6 +135,8 @@ class WarmWorkers:
         return result
 
     def close(self) -> None:
+        for spare in list(self._spares):          # unused now: not waited for while they warm up
+            spare.kill()
         for thread in self._threads:
             thread.join()
         self.current.close()
@@ -157,7 +161,7 @@ def run_validation(variants: Sequence[str], patterns: Sequence[Pattern], backend
     """
     out_dir = Path(out_dir)
     path = open_results(out_dir, "validation.jsonl", resume)
-    records = read_record_file(path) if resume else []
+    records = read_record_file(path, repair=True) if resume else []
     for r in records:
         if r.get("variant") not in VARIANTS or "pattern" not in r or "outcome" not in r:
             raise UserError(f"{path}: a record of variant {r.get('variant')!r} that this version cannot resume "
@@ -175,7 +179,7 @@ def run_validation(variants: Sequence[str], patterns: Sequence[Pattern], backend
                                      prefix_lens=list(pattern.prefix_lens), causal_lens=list(pattern.causal_lens),
                                      token_budget=pattern.token_budget, backend=backend, device=device,
                                      dtype=dtype, heads=heads, head_dim=head_dim, seed=seed)
-                record = outcome_record(variant, pattern, backend, device, dtype, result)
+                record = outcome_record(variant, pattern, backend, device, dtype, result, heads, head_dim, seed)
                 sink.append(record)
                 records.append(record)
                 if on_record is not None:

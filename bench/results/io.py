@@ -3,8 +3,9 @@
 Records are written one whole line per write, flushed and fsynced, and a failed write (a full disk)
 is cut back to the last whole line, so a file holds whole records and at most one line cut by a kill.
 Every reader of a record file (sweep --resume, report, compare) goes through `read_record_file`:
-a line that is not a JSON object is moved to `<file>.corrupt` with a warning on stderr, and the
-configuration it belonged to is measured again on the next --resume.
+a line that is not a JSON object is skipped with a warning on stderr. Readers never write into what
+they read; only a writer resuming its own file (`repair=True`: sweep and validate --resume, the
+rank merge) moves such a line to `<file>.corrupt`, and its configuration is measured again.
 """
 from __future__ import annotations
 
@@ -13,10 +14,9 @@ import csv
 import dataclasses
 import json
 import os
-import socket
 import sys
 from pathlib import Path
-from typing import Any, Iterable, Optional
+from typing import Any, Iterable
 
 from bench.spec.errors import UserError
 
@@ -41,7 +41,7 @@ def read_jsonl(path: Path, strict: bool = False) -> list[dict]:
     """Objects of a JSONL file the user gave (patterns, lengths, validation rows); missing file -> [].
 
     Strict: a bad line or a non-object is a UserError naming path:line. Not strict: such lines are
-    skipped (record files go through `read_record_file`, which also moves them aside).
+    skipped (record files go through `read_record_file`).
     """
     path = Path(path)
     if not path.exists():
@@ -65,13 +65,13 @@ def read_jsonl(path: Path, strict: bool = False) -> list[dict]:
     return records
 
 
-def read_record_file(path: Path, move_aside: bool = True, warn=None) -> list[dict]:
+def read_record_file(path: Path, repair: bool = False, warn=None) -> list[dict]:
     """Records of a results file (results.jsonl, a rank file, validation.jsonl); missing file -> [].
 
     Every line that is not a JSON object (a line cut by a kill or a full disk, a garbled line) is
-    appended to `<path>.corrupt`, removed from `path` (rewritten through a temporary file) and named
-    in one warning on stderr; the configuration it belonged to then counts as not recorded.
-    `move_aside=False` (another process is writing the file) only skips and warns.
+    skipped and named in one warning on stderr; the configuration it belonged to counts as not
+    recorded. With `repair` (only the writer that resumes this file, holding its lock) such lines
+    are also appended to `<path>.corrupt` and removed from `path` (rewritten through a temporary file).
     """
     path = Path(path)
     if not path.exists():
@@ -97,7 +97,7 @@ def read_record_file(path: Path, move_aside: bool = True, warn=None) -> list[dic
         where = ", ".join(str(n) for n, _ in bad[:5]) + (" ..." if len(bad) > 5 else "")
         corrupt = path.with_name(path.name + CORRUPT_SUFFIX)
         moved = False
-        if move_aside:
+        if repair:
             try:
                 with corrupt.open("a") as fh:
                     for _, line in bad:
@@ -126,13 +126,13 @@ def _replace_lines(path: Path, lines: Iterable[str]) -> None:
     tmp.replace(path)
 
 
-def read_records(paths: Iterable[Path], move_aside: bool = True) -> list[dict]:
+def read_records(paths: Iterable[Path], repair: bool = False) -> list[dict]:
     """Records of several record files (`read_record_file` on each; duplicate paths read once)."""
     seen: list[Path] = []
     for path in paths:
         if Path(path) not in seen:
             seen.append(Path(path))
-    return [record for path in seen for record in read_record_file(path, move_aside)]
+    return [record for path in seen for record in read_record_file(path, repair)]
 
 
 def write_jsonl(path: Path, records: Iterable[dict]) -> Path:
@@ -214,6 +214,12 @@ class RecordFile:
                 reason = "the disk is full" if exc.errno == errno.ENOSPC else (exc.strerror or str(exc))
                 raise UserError(f"{self.path}: cannot write a record ({reason}); the file keeps its "
                                 "whole records (continue with --resume)") from None
+            except BaseException:            # an interrupt between two writes: no half line stays behind
+                try:
+                    os.ftruncate(fd, size)
+                except OSError:
+                    pass
+                raise
         finally:
             os.close(fd)
 
@@ -300,33 +306,3 @@ def write_rows_csv(rows: list[dict[str, Any]], path: str | Path) -> Path:
         for row in rows:
             writer.writerow({k: "" if v is None else v for k, v in row.items()})
     return path
-
-
-# The writer's lock (bench.run.lock takes it); readers only ask who holds it.
-LOCK_NAME = ".prefixbench.lock"
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True                      # it runs, under another user
-    except OverflowError:
-        return False
-    return True
-
-
-def lock_owner(out_dir: Path) -> Optional[dict]:
-    """The live writer of `out_dir` ({"pid", "host"}), or None when there is none (or it is stale)."""
-    path = Path(out_dir) / LOCK_NAME
-    try:
-        owner = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-    if not isinstance(owner, dict) or not isinstance(owner.get("pid"), int):
-        return None
-    if owner.get("host") == socket.gethostname() and not pid_alive(owner["pid"]):
-        return None
-    return owner

@@ -15,7 +15,7 @@ from typing import Any, Optional
 
 from bench.spec.errors import UserError
 from bench.spec.grid import Config
-from bench.results.io import SCHEMA, lock_owner, read_record_file, results_path
+from bench.results.io import SCHEMA, read_record_file, results_path
 from bench.results.stats import Stat
 
 FAILED = ("oom", "crashed", "timeout", "error")        # what --retry-failed measures again
@@ -212,11 +212,11 @@ def record_part(obj: dict[str, Any], part: str) -> dict[str, Any]:
 def load_records(path: str | Path) -> list[Record]:
     """Records of one results.jsonl (or directory), checked: the report reads files it did not write.
 
-    A line that is not a JSON object is moved to results.jsonl.corrupt with a warning (left in
-    place while a sweep holds the directory's lock); an object that is not a valid record is an error.
+    A line that is not a JSON object is skipped with a warning (the file is never changed: only a
+    resuming sweep repairs it); an object that is not a valid record is an error.
     """
     p = results_path(path)
-    objs = read_record_file(p, move_aside=lock_owner(p.parent) is None)
+    objs = read_record_file(p)
     records = [Record.from_json(obj, f"{p}: record {i}") for i, obj in enumerate(objs, start=1)]
     if not records:
         raise UserError(f"{p}: no records")

@@ -70,10 +70,10 @@ def merge_rank_files(out_dir: Path, world_size: int, grid_order: Iterable[str], 
     """
     out_dir = Path(out_dir)
     merged: dict[tuple, dict] = {}
-    for record in read_record_file(out_dir / "results.jsonl"):
+    for record in read_record_file(out_dir / "results.jsonl", repair=True):
         merged[key(record)] = record
     for r in range(world_size):
-        for record in read_record_file(rank_file(out_dir, r)):
+        for record in read_record_file(rank_file(out_dir, r), repair=True):
             merged[key(record)] = record
     for record in extra_records:      # sent over the process group: other nodes' local disks
         merged[key(record)] = record

@@ -181,3 +181,24 @@ def supersede(path: Path, records: list[dict], configs: list[Config], done: set[
     if len(keep) != len(records):
         write_jsonl(path, keep)
     return len(records) - len(keep)
+
+
+def rerun_target(out_dir: Path, requested: Suite, now: Optional[str] = None) -> tuple[Path, bool, str]:
+    """Where a sweep without --resume goes when DIR already holds records (the README's job run twice).
+
+    The same grid: DIR itself, continued as --resume would (nothing is measured twice); another grid
+    (or none saved): a fresh timestamped sibling, DIR-YYYYMMDD-HHMMSS. Returns (directory, resume, the
+    line that says so on stderr)."""
+    out_dir = Path(out_dir)
+    saved = load_run(out_dir)
+    diff = grid_differences(saved, requested) if saved is not None else ["no saved grid"]
+    if not diff:
+        return out_dir, True, (f"prefixbench: {out_dir} already holds a run of this grid: continuing it "
+                               "(as --resume does); a fresh run needs another --out")
+    from datetime import datetime, timezone
+    stamp = now or datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    fresh, n = out_dir.with_name(f"{out_dir.name}-{stamp}"), 2
+    while fresh.exists():
+        fresh, n = out_dir.with_name(f"{out_dir.name}-{stamp}-{n}"), n + 1
+    return fresh, False, (f"prefixbench: {out_dir} holds another run ({'; '.join(diff)}); writing this one to "
+                          f"{fresh} (`--out {out_dir} --resume` continues that run)")

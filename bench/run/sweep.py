@@ -133,14 +133,6 @@ def check_memory(configs: list[Config], memory: dict) -> None:
 BUFFER_NOTE = "tokens x heads x head_dim x dtype bytes x 16 buffers"
 
 
-def interrupted_message(out_dir: Path) -> str:
-    """What Ctrl-C says: where the finished records are, or that none were written yet."""
-    results = Path(out_dir) / "results.jsonl"
-    if results.is_file() and results.stat().st_size:
-        return f"prefixbench: interrupted; finished records are kept in {results} (continue with --resume)"
-    return "prefixbench: interrupted before the first record was written (nothing to resume)"
-
-
 def run_sweep(suite: Suite, out_dir: Path, target: Target, *, resume: bool = False, isolation: str = "process",
               rank: Optional[RankInfo] = None, on_config: Optional[ProgressHook] = None,
               on_start: Optional[Callable[[int], None]] = None, retry_failed: bool = False,
@@ -185,7 +177,7 @@ def _run_locked(suite: Suite, out_dir: Path, target: Target, resume: bool, isola
     configs = suite.configs()
     done: set[str] = set()
     if resume:
-        records = read_records([results, sink.path])
+        records = read_records([results, sink.path], repair=True)
         done = recorded_configs(records, configs, names, retry_failed)
         if not rank.distributed:
             supersede(results, records, configs, done)    # partial or retried configurations rerun whole

@@ -15,6 +15,7 @@ from bench.harness.registry import check_suite
 from bench.results.io import read_records
 from bench.results.records import Record
 from bench.spec.errors import UserError
+from bench.run.runstate import rerun_target
 from bench.spec.packing import budget_notice
 from bench.run.sweep import ProgressHook, Target, resolve_target, run_sweep, suite_for_run
 
@@ -61,9 +62,12 @@ def sweep_command(out: Path, suite: Optional[str], flags: GridFlags, *, resume: 
                   on_start: Optional[Callable[[int], None]] = None,
                   on_config: Optional[ProgressHook] = None, retry_failed: bool = False,
                   call_timeout_s: float = 600.0, columns: Optional[str] = None,
-                  allow_changed_inputs: bool = False) -> SweepSummary:
+                  allow_changed_inputs: bool = False,
+                  on_out_dir: Optional[Callable[[Path], None]] = None) -> SweepSummary:
     """Time every variant (and peer) over the grid; crashes are recorded, never fatal. With --resume the
-    grid saved in `out` is continued (flags that would change it are refused)."""
+    grid saved in `out` is continued (flags that would change it are refused). Without it, a directory
+    that already holds records is continued when its grid is the same, else the run goes to a fresh
+    timestamped sibling (said on stderr; `on_out_dir` hears the directory written)."""
     if retry_failed and not resume:
         raise UserError("--retry-failed needs --resume")
     the_suite, fallback = suite_for_run(out, suite, resume and not dry_run, flags, columns)
@@ -77,6 +81,11 @@ def sweep_command(out: Path, suite: Optional[str], flags: GridFlags, *, resume: 
         notify(f"implementations: {', '.join(names)}")
         return summary
     rank = RankInfo.from_env()
+    if not resume and not rank.distributed and _holds_records(out):
+        out, resume, line = rerun_target(out, the_suite)
+        notify(line)
+        if on_out_dir:
+            on_out_dir(out)
     summary.target = resolve_target(the_suite.backend, the_suite.device)
     if summary.target.device == "cpu" and rank.rank == 0:
         notify(CPU_NOTICE + (" (smoke suite)" if fallback else ""))
@@ -89,5 +98,11 @@ def sweep_command(out: Path, suite: Optional[str], flags: GridFlags, *, resume: 
     if rank.distributed and summary.main_rank:
         summary.records = [Record.from_json(r) for r in read_records([result.results_path])]
     if result.skipped_configs and summary.main_rank:
-        notify(f"resume: skipped {result.skipped_configs} configurations already recorded")
+        left = "" if result.records else "; nothing left to measure"
+        notify(f"resume: skipped {result.skipped_configs} configurations already recorded{left}")
     return summary
+
+
+def _holds_records(out: Path) -> bool:
+    results = Path(out) / "results.jsonl"
+    return results.is_file() and results.stat().st_size > 0

@@ -164,8 +164,11 @@ def length_int(value: object, where: str, name: str) -> int:
         raise UserError(f"{where}: {name} = {value!r} is not an integer length")
     if isinstance(value, str):
         text = value.strip()
-        if not text.lstrip("-").isdigit() or text.count("-") > 1:
-            raise UserError(f"{where}: {name} = {value!r} is not an integer length")
+        digits = text[1:] if text.startswith("-") else text
+        if not (digits.isascii() and digits.isdigit()):       # "²" and "١٢" are digits to str, not to int
+            raise UserError(f"{where}: {name} = {value[:40]!r} is not an integer length")
+        if len(digits) > 30:                                    # int() refuses past 4300 digits, with a traceback
+            raise UserError(f"{where}: {name} = {text[:12]}... ({len(digits)} digits) is not a length")
         value = int(text)
     if value < 0:
         raise UserError(f"{where}: {name} = {value} must be >= 0")
@@ -215,6 +218,8 @@ def _parse_lengths(path: Path, columns: tuple[str, str] | None, data: bytes) -> 
                 rows.append(_length_row({(k or "").strip(): v for k, v in obj.items()}, names, f"{path}:{n}"))
     except (json.JSONDecodeError, csv.Error) as exc:
         raise UserError(f"length file {path}: cannot parse ({exc})") from None
+    except RecursionError:
+        raise UserError(f"length file {path}: cannot parse (JSON nested too deeply)") from None
     if not rows:
         raise UserError(f"length file {path} holds no rows")
     return rows, data
@@ -290,6 +295,8 @@ def _parse_batches(path: Path, data: bytes) -> list[tuple[tuple[int, ...], tuple
             obj = json.loads(line)
         except json.JSONDecodeError as exc:
             raise UserError(f"{where}: not JSON ({exc.msg})") from None
+        except RecursionError:
+            raise UserError(f"{where}: not JSON (nested too deeply)") from None
         if not isinstance(obj, dict) or not all(isinstance(obj.get(k), list) for k in ("prefix_lens", "causal_lens")):
             raise UserError(f"{where}: expected {{\"prefix_lens\": [...], \"causal_lens\": [...]}}")
         prefix = tuple(length_int(v, where, "prefix_lens") for v in obj["prefix_lens"])
