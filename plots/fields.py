@@ -16,24 +16,24 @@ def as_record(rec: RecordLike) -> Record:
     return rec if isinstance(rec, Record) else Record.from_json(rec)
 
 
-def name(rec: RecordLikeLike) -> str:
+def name(rec: RecordLike) -> str:
     """The implementation: a variant of the op or a peer."""
     return as_record(rec).variant
 
 
-def kind(rec: RecordLikeLike) -> str:
+def kind(rec: RecordLike) -> str:
     return as_record(rec).kind or "variant"
 
 
-def config_id(rec: RecordLikeLike) -> str:
+def config_id(rec: RecordLike) -> str:
     return as_record(rec).config_id
 
 
-def distribution(rec: RecordLikeLike) -> str:
+def distribution(rec: RecordLike) -> str:
     return as_record(rec).distribution
 
 
-def tokens(rec: RecordLikeLike) -> int:
+def tokens(rec: RecordLike) -> int:
     return int(as_record(rec).tokens)
 
 
@@ -43,23 +43,23 @@ def shape(rec: RecordLike) -> tuple[Any, Any, Any]:
     return r.heads, r.head_dim, r.dtype
 
 
-def status(rec: RecordLikeLike) -> str:
+def status(rec: RecordLike) -> str:
     return as_record(rec).status or "unknown"
 
 
-def is_ok(rec: RecordLikeLike) -> bool:
+def is_ok(rec: RecordLike) -> bool:
     return as_record(rec).ok
 
 
-def error(rec: RecordLikeLike) -> Optional[str]:
+def error(rec: RecordLike) -> Optional[str]:
     return as_record(rec).error
 
 
-def backend(rec: RecordLikeLike) -> Optional[str]:
+def backend(rec: RecordLike) -> Optional[str]:
     return as_record(rec).backend
 
 
-def device(rec: RecordLikeLike) -> Optional[str]:
+def device(rec: RecordLike) -> Optional[str]:
     return as_record(rec).device
 
 
@@ -97,11 +97,11 @@ def has_byte_model(rec: RecordLike) -> bool:
             and all(isinstance(bw[k], dict) for k in ("fill_ms", "add_ms")))   # older runs: plain floats
 
 
-def bandwidth(rec: RecordLikeLike) -> Optional[dict]:
+def bandwidth(rec: RecordLike) -> Optional[dict]:
     return as_record(rec).bandwidth
 
 
-def stop_reason(rec: RecordLikeLike) -> Optional[str]:
+def stop_reason(rec: RecordLike) -> Optional[str]:
     return as_record(rec).stop_reason
 
 

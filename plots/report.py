@@ -20,7 +20,7 @@ from bench.spec.study import Study, load_study
 from plots.deltas import fmt_interval
 from plots.verdict import DEFAULT_LAYERS, build_verdict
 from plots.verdict import blocks as verdict_blocks
-from plots.verdict import first_screen_blocks as verdict_first_screen
+from plots.first_screen import first_screen_blocks as verdict_first_screen
 
 MIB = 1024 * 1024
 

@@ -653,11 +653,6 @@ def mapping_line(verdict: Verdict) -> str:
                      if n in verdict.study.variants) + "."
 
 
-def first_screen_blocks(verdict: Verdict) -> list[tuple]:
-    from plots.first_screen import first_screen_blocks as blocks_of
-    return blocks_of(verdict)
-
-
 def blocks(verdict: Verdict, title: str = "Verdict") -> list[tuple]:
     """Blocks for plots.render (Markdown and HTML share them)."""
     headers, rows = table(verdict)

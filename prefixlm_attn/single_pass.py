@@ -19,7 +19,7 @@ A backend offers a form when its `single_pass_variants` names the variant; other
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Optional, Protocol
+from typing import Optional, Protocol
 
 import torch
 from torch import Tensor
@@ -29,8 +29,7 @@ from prefixlm_attn.masks import block_classes, device_token_tables
 from prefixlm_attn.passes import PassPlan, empty_lse
 from prefixlm_attn.phases import phase
 
-if TYPE_CHECKING:
-    from prefixlm_attn.variants import ByteCounts, LengthsSummary
+from prefixlm_attn.byte_model import ByteCounts, LengthsSummary
 
 SPARSE, MASKED = "sparse", "masked"
 FORMS = {"fa4_single_pass_sparse": SPARSE, "fa4_single_pass_masked": MASKED}
@@ -186,7 +185,6 @@ def tile_list_bytes(total_tokens: int) -> int:
 
 
 def byte_model(variant: str):
-    from prefixlm_attn.variants import ByteCounts
 
     def bytes_of(s: "LengthsSummary") -> "ByteCounts":
         tables = 2 * 4 * s.total_tokens if FORMS[variant] == SPARSE else 0

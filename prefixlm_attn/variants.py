@@ -6,7 +6,7 @@ the report read this registry, so a new variant is one entry here.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Optional
 
 import torch
@@ -15,49 +15,14 @@ from torch import Tensor
 import prefixlm_attn.auto as auto
 from prefixlm_attn.backends.base import Unavailable
 from prefixlm_attn.key_split import key_split_backward, key_split_forward
-from prefixlm_attn.passes import PassPlan, empty_lse, query_split_forward
+from prefixlm_attn.passes import PassPlan, query_split_forward
 from prefixlm_attn.phases import phase
 from prefixlm_attn.row_add import add_prefix_rows_
 from prefixlm_attn import single_pass
+from prefixlm_attn.byte_model import ByteCounts, LengthsSummary
 
 if TYPE_CHECKING:
     from prefixlm_attn.metadata import BatchMetadata
-
-
-@dataclass(frozen=True)
-class ByteCounts:
-    """Memory traffic of one backward outside the FA3 kernels, in bytes."""
-    allocated: int        # fresh buffers (dq, dk*, dv*)
-    zero_filled: int      # bytes written by zero-fills of whole buffers
-    added: int            # bytes read + written by the dK/dV accumulation
-    padding_zeroed: int   # bytes written zeroing padding rows
-
-    def as_dict(self) -> dict[str, int]:
-        return asdict(self)
-
-
-@dataclass(frozen=True)
-class LengthsSummary:
-    """What a byte model needs to know about a batch."""
-    token_budget: int
-    total_tokens: int
-    prefix_tokens: int
-    max_prefix: int
-    max_causal: int
-    heads: int
-    head_dim: int
-    element_bytes: int
-
-    @property
-    def row_bytes(self) -> int:
-        return self.heads * self.head_dim * self.element_bytes
-
-    @classmethod
-    def of(cls, prefix: list[int] | tuple[int, ...], causal: list[int] | tuple[int, ...], token_budget: int,
-           heads: int, head_dim: int, dtype: torch.dtype) -> "LengthsSummary":
-        return cls(token_budget=token_budget, total_tokens=sum(prefix) + sum(causal), prefix_tokens=sum(prefix),
-                   max_prefix=max(prefix), max_causal=max(causal), heads=heads, head_dim=head_dim,
-                   element_bytes=torch.empty((), dtype=dtype).element_size())
 
 
 BackwardBody = Callable[[PassPlan, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor],
