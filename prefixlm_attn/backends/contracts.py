@@ -2,7 +2,7 @@
 
 The reference backend mirrors one of these (`reference` = FA3's, `reference@fa4` = FA4's), so the CPU
 tests exercise the same row bookkeeping and the same failure on an empty pass as each GPU kernel.
-The contract probes (bench) measure the same facts on the device; results/h100/fa4_facts/ holds FA4's.
+The contract probes (bench) measure the same facts on the device; docs/FA4_FACTS.md says how FA4.s are measured.
 """
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ FA3_CONTRACT = KernelContract(
     note="backward with max_seqlen_q=0 raises CUTLASS Error Internal and leaves the CUDA context unusable")
 
 # Read from flash-attn-4 4.0.0b36's source (flash_attn/cute/interface.py), not yet observed on a GPU
-# (results/h100/fa4_facts/README.md says what is to be measured and how). With max_seqlen_q == 0 the
+# (docs/FA4_FACTS.md says what is to be measured and how). With max_seqlen_q == 0 the
 # backward's per-query-block grids have no block (seqlen_q_rounded == 0): a launch FA4 cannot make,
 # expected to raise on the host; the varlen forward schedules by total rows and per-sequence lengths,
 # so an all-empty pass is expected to return having written nothing.

@@ -4,7 +4,7 @@ Called through `flash_attn.cute.interface._flash_attn_fwd/_flash_attn_bwd`, the 
 caller buffers (`out`, `lse`, `dq`, `dk`, `dv`) as the project's kernel contract needs. They are private:
 the version is pinned (pyproject extra `fa4`) and tests/test_fa4_keywords.py holds the keyword names used
 here against the installed signatures. What FA4 does at the contract's edges (an empty pass, which rows
-each pass writes) is in contracts.FA4_CONTRACT, measured on an H100 (results/h100/fa4_facts/).
+each pass writes) is in contracts.FA4_CONTRACT, read from its source and to be measured on an H100 (docs/FA4_FACTS.md).
 """
 from __future__ import annotations
 

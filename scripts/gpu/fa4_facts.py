@@ -7,7 +7,7 @@ without block sparsity on one packed sequence, forward and backward.
     python scripts/gpu/fa4_facts.py OUTDIR            every section, each in its own process
     python scripts/gpu/fa4_facts.py OUTDIR SECTION    one of: sig varlen empty_fwd empty_bwd empty_bwd_used0 mask
 
-Each section writes OUTDIR/SECTION.json; results/h100/fa4_facts/README.md summarises them.
+Each section writes OUTDIR/SECTION.json; docs/FA4_FACTS.md says what each answers and which code depends on it.
 """
 import inspect, json, math, os, subprocess, sys, time, traceback
 
