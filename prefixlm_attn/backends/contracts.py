@@ -2,7 +2,7 @@
 
 The reference backend mirrors one of these (`reference` = FA3's, `reference@fa4` = FA4's), so the CPU
 tests exercise the same row bookkeeping and the same failure on an empty pass as each GPU kernel.
-The contract probes (bench) measure the same facts on the device; docs/FA4_FACTS.md says how FA4.s are measured.
+The contract probes (bench) measure the same facts on the device; docs/FA4_FACTS.md says how FA4's are measured.
 """
 from __future__ import annotations
 
