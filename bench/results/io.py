@@ -200,8 +200,8 @@ class RecordFile:
             raise UserError(f"{self.path}: cannot open for writing ({exc.strerror or exc})") from None
         try:
             size = os.fstat(fd).st_size
+            view = memoryview(data)
             try:
-                view = memoryview(data)
                 while view:
                     written = os.write(fd, view)
                     view = view[written:]
@@ -215,10 +215,11 @@ class RecordFile:
                 raise UserError(f"{self.path}: cannot write a record ({reason}); the file keeps its "
                                 "whole records (continue with --resume)") from None
             except BaseException:            # an interrupt between two writes: no half line stays behind
-                try:
-                    os.ftruncate(fd, size)
-                except OSError:
-                    pass
+                if view:                     # (a whole line stays: it is in the file, fsynced or not)
+                    try:
+                        os.ftruncate(fd, size)
+                    except OSError:
+                        pass
                 raise
         finally:
             os.close(fd)
