@@ -193,22 +193,9 @@ try:
             res["rows_error"] = str(exc)[:300]
 
     if SECTION == "mask":
-        import cutlass, cutlass.cute as cute
-        from flash_attn.cute import utils
         from flash_attn.cute.block_sparsity import BlockSparseTensorsTorch
 
-        @cute.jit
-        def packed_prefixlm(batch, head, m_idx, n_idx, seqlen_info, aux_tensors):
-            doc, pend = aux_tensors[0], aux_tensors[1]
-            m_doc = utils.scalar_to_ssa(doc[m_idx[0]], cutlass.Int32)
-            n_doc = utils.scalar_to_ssa(doc[n_idx[0]], cutlass.Int32)
-            m_pend = utils.scalar_to_ssa(pend[m_idx[0]], cutlass.Int32)
-            return (m_doc == n_doc) & ((n_idx < m_pend) | (n_idx <= m_idx))
-
-        @cute.jit
-        def varlen_prefixlm(batch, head, m_idx, n_idx, seqlen_info, aux_tensors):
-            plen = utils.scalar_to_ssa(aux_tensors[0][batch[0]], cutlass.Int32)
-            return (n_idx < plen) | (n_idx <= m_idx)
+        from prefixlm_attn.backends.fa4_mask_mods import packed_prefixlm, varlen_prefixlm
 
         prefix, causal = [300, 40, 0, 200, 90], [100, 250, 60, 0, 160]
         lens = [p + c for p, c in zip(prefix, causal)]; total = sum(lens); T = total
