@@ -414,6 +414,7 @@ def main() -> None:
     """Entry point (the `prefixbench` script and `python -m cli`): signals raise `Interrupted` from here on."""
     interrupts.install()
     code = run()
+    interrupts.ignore_from_now()
     try:
         sys.stdout.flush()
     except BrokenPipeError:

@@ -106,3 +106,18 @@ def test_ctrl_c_inside_a_validate_worker_is_one_line_naming_the_resume(tmp_path)
     kept = lines(records)
     assert line == (f"prefixbench: interrupted: {kept} records kept in {records}; resume with: "
                     f"prefixbench validate --out {tmp_path} --resume")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_after_the_command_returned_keeps_its_exit_code(sig):
+    """A Ctrl-C landing while the interpreter shuts down (the run already finished) must not turn exit 0
+    into death by signal (-2) with no line."""
+    code = ("import os, signal, sys\n"
+            "from bench.run import interrupts\n"
+            "interrupts.install()\n"
+            "interrupts.ignore_from_now()\n"
+            f"os.kill(os.getpid(), {int(sig)})\n"
+            "sys.exit(0)\n")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parent.parent,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and proc.stderr == ""

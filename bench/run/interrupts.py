@@ -50,6 +50,15 @@ def install() -> dict:
     return {s: signal.signal(s, _raise_interrupted) for s in SIGNALS}
 
 
+def ignore_from_now() -> None:
+    """After the command has returned its code: a late signal must neither change that code nor kill the
+    interpreter while it shuts down (Python puts the default handler back for handlers that are functions,
+    not for SIG_IGN)."""
+    if threading.current_thread() is threading.main_thread():
+        for s in SIGNALS:
+            signal.signal(s, signal.SIG_IGN)
+
+
 def restore(previous: dict) -> None:
     for s, handler in previous.items():
         signal.signal(s, handler)
