@@ -411,7 +411,7 @@ def _settled_sentences(rows: list[VerdictRow]) -> list[str]:
     widened = [r for r in with_delta if r.saving_delta.widening >= DRIFT_NOTE_RATIO and not r.saving_delta.runs]
     if widened:
         out.append("Widened by drift along the run (the spread between blocks of rounds makes the interval "
-                   f"{DRIFT_NOTE_RATIO:.2g}x or more as wide as the order-statistic one): "
+                   f"{DRIFT_NOTE_RATIO}x or more as wide as the order-statistic one): "
                    + ", ".join(f"{r.label} (x{r.saving_delta.widening:.1f})" for r in widened) + ".")
     multi = [r for r in with_delta if r.other_runs]
     if multi:
@@ -628,6 +628,8 @@ def _settled_cell(row: VerdictRow) -> str:
         return "-"
     if row.saving is None:
         return f"no ({row.saving_delta.pairs} pairs)"
+    if row.saving_delta.runs:
+        return f"no (runs disagree, +-{row.saving.rel_ci:.0%})"
     return "yes" if row.converged else f"no (+-{row.saving.rel_ci:.0%})"
 
 
