@@ -1,9 +1,13 @@
 """A paired delta with its status, nvbench_compare style: faster, slower or same, never a saving in the noise.
 
-A delta a - b is formed over pairs of rounds (`bench.results.derived.paired_difference`). Below `MIN_PAIRS`
+A delta a - b is formed over pairs of rounds (`bench.results.derived.paired_difference`). Its interval is
+the run's (`bench.results.stats.run_ci`): the order-statistic interval widened to the spread between
+blocks of the run where the delta drifts, recomputed from the stored samples, so records written before
+that widening get it too; the order-statistic interval alone is kept as `Delta.within`. Below `MIN_PAIRS`
 pairs its 95% interval is little more than the range of the pairs, so it gets no interval, no status
-and no saving, only the reason. Digits are trimmed to the interval's precision, as torch's `Compare`
-trims to the measured significance.
+and no saving, only the reason. Where runs of one configuration disagree beyond their intervals,
+`across_runs` spans them (a run cannot see what moves between runs). Digits are trimmed to the
+interval's precision, as torch's `Compare` trims to the measured significance.
 """
 from __future__ import annotations
 
@@ -11,7 +15,7 @@ import math
 from dataclasses import dataclass
 from typing import Iterable, Optional, Sequence
 
-from bench.results.derived import paired_difference
+from bench.results.derived import paired_difference, paired_difference_within
 from bench.results.stats import Stat
 from bench.spec.study import MIN_PAIRS, SETTLED_REL_CI
 FASTER, SLOWER, SAME, TOO_FEW = "faster", "slower", "same", "too few pairs"
@@ -20,10 +24,23 @@ STATUSES = (FASTER, SLOWER, SAME)
 
 @dataclass(frozen=True)
 class Delta:
-    """a - b over pairs of rounds; `stat` is None when there are too few pairs (see `reason`)."""
+    """a - b over pairs of rounds; `stat` is None when there are too few pairs (see `reason`).
+
+    `stat` is the reported interval (`run_ci`, or the span of disagreeing runs); `within` the
+    order-statistic interval of the same pairs (noise between rounds only); `runs` the runs whose
+    disagreement widened `stat` to span them (empty when one run gave it)."""
     stat: Optional[Stat]
     pairs: int
     reason: str = ""
+    within: Optional[Stat] = None
+    runs: tuple[str, ...] = ()
+
+    @property
+    def widening(self) -> float:
+        """Width of the reported interval over the order-statistic one (1.0: not widened, or unknown)."""
+        if self.stat is None or self.within is None or self.within.hi <= self.within.lo:
+            return 1.0
+        return (self.stat.hi - self.stat.lo) / (self.within.hi - self.within.lo)
 
     @property
     def settled(self) -> bool:
@@ -52,7 +69,25 @@ def paired(a: Optional[Sequence[float]], b: Optional[Sequence[float]], min_pairs
     stat = paired_difference(list(a), list(b))
     if stat.n < min_pairs:
         return Delta(None, stat.n, f"{stat.n} pairs of rounds, below the {min_pairs} an interval needs")
-    return Delta(stat, stat.n)
+    return Delta(stat, stat.n, within=paired_difference_within(list(a), list(b)))
+
+
+def overlap(x: Stat, y: Stat) -> bool:
+    return not (x.hi < y.lo or y.hi < x.lo)
+
+
+def across_runs(pick: tuple[str, Delta], others: Sequence[tuple[str, Delta]]) -> Delta:
+    """The picked run's delta, its interval widened to span every run whose interval it does not overlap.
+
+    Two runs of one configuration whose intervals do not overlap measured something the rounds of either
+    could not see (docs/CLOCKS.md); the delta then lies somewhere across them, and is not settled."""
+    name, d = pick
+    apart = [(n, o) for n, o in others if d.stat is not None and o.stat is not None and not overlap(d.stat, o.stat)]
+    if not apart:
+        return d
+    s = d.stat
+    lo, hi = min([s.lo] + [o.stat.lo for _, o in apart]), max([s.hi] + [o.stat.hi for _, o in apart])
+    return Delta(Stat(s.median, lo, hi, s.n), d.pairs, d.reason, d.within, (name, *(n for n, _ in apart)))
 
 
 def decimals(stat: Stat) -> int:

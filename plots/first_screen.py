@@ -29,6 +29,7 @@ def _saving_rows(rows: list[VerdictRow]) -> list[list[str]]:
             continue
         pct = "-" if r.saving_pct is None or d.status() != FASTER else f"{r.saving_pct:.1f}"
         settled = "" if r.converged else f", +-{d.stat.rel_ci:.0%}"
+        settled += "*" if d.runs else ""
         out.append([r.label, fmt_interval(d.stat), pct, d.status() + settled, r.saving_source or "-"])
     return out
 
@@ -49,7 +50,10 @@ def saving_blocks(verdict: Verdict) -> list[Block]:
         out.append(("p", verdict.sentences[0] if verdict.sentences else "no GPU timings", "small"))
     out.append(("p", "A saving is claimed only where the interval excludes zero (status faster); 'same' means "
                      "the interval contains zero. Paired over pairs of rounds of the named run, so the medians "
-                     "of the tables below do not subtract to it.", "small"))
+                     "of the tables below do not subtract to it."
+                     + (" *Two runs disagree: the interval spans both."
+                        if any(r.saving_delta is not None and r.saving_delta.runs for r in verdict.rows) else ""),
+                "small"))
     return out
 
 

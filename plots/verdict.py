@@ -20,10 +20,11 @@ from bench.spec.names import BLOCK_PREFIX
 from bench.spec.study import Study, load_study
 from bench.results.stats import Stat
 from plots import fields as f
-from plots.deltas import (FASTER, MIN_PAIRS, SAME, SETTLED_REL_CI, SLOWER, TOO_FEW, Delta, cell, counts,
-                          counts_text, fmt_interval, paired)
+from plots.deltas import (FASTER, MIN_PAIRS, SAME, SETTLED_REL_CI, SLOWER, TOO_FEW, Delta, across_runs, cell,
+                          counts, counts_text, fmt_interval, paired)
 
 CONVERGED_REL_CI = SETTLED_REL_CI
+DRIFT_NOTE_RATIO = 1.25      # a row is named as widened by drift from this width ratio on (iid noise: ~1.1)
 DEFAULT_LAYERS = 32          # the stated model: 32 blocks of the suite's heads x head_dim
 Runs = dict[str, list[tuple[str, dict[str, Any]]]]   # config -> [(run name, {implementation: record})]
 
@@ -69,8 +70,10 @@ class VerdictRow:
     status: dict[str, str] = field(default_factory=dict)        # variant -> ok | crashed | oom | error
     reference: bool = False                                     # timed on the reference backend / CPU
     guard_branch: Optional[bool] = None                         # no causal tokens: the guard skips a pass
-    saving_delta: Optional[Delta] = None                        # baseline - merged (the settled run's)
+    saving_delta: Optional[Delta] = None                        # baseline - merged (the settled run's,
+                                                                # spanning runs it disagrees with)
     saving_source: Optional[str] = None                         # the run that gave it
+    run_delta: Optional[Delta] = None                           # that run's own delta, before the span
     other_runs: list[tuple[str, Delta]] = field(default_factory=list)   # the same delta in other runs
     saving_pct: Optional[float] = None                          # of the baseline's backward median
     predicted: Optional[tuple[float, float, float]] = None      # byte model: (ms, lo, hi)
@@ -210,8 +213,9 @@ def _row(group: list[Any], label: str, runs: list[tuple[str, dict[str, Any]]], s
     row.has_samples = bool(candidates)
     pick = _settled(candidates)
     if pick is not None:
-        row.saving_source, row.saving_delta = pick
+        row.saving_source, row.run_delta = pick
         row.other_runs = [c for c in candidates if c[0] != pick[0]]
+        row.saving_delta = across_runs(pick, row.other_runs)
         pick_recs = dict(runs)[pick[0]]
         base_stat = f.stat(pick_recs[study.baseline], "backward")
         if row.saving is not None and base_stat:
@@ -404,17 +408,23 @@ def _settled_sentences(rows: list[VerdictRow]) -> list[str]:
                    + " (`prefixbench sweep --suite pr_delta` runs the pair alone until its delta settles).")
     else:
         out.append(f"Every PR delta settled (95% CI within +-{CONVERGED_REL_CI:.0%} of itself).")
+    widened = [r for r in with_delta if r.saving_delta.widening >= DRIFT_NOTE_RATIO and not r.saving_delta.runs]
+    if widened:
+        out.append("Widened by drift along the run (the spread between blocks of rounds makes the interval "
+                   f"{DRIFT_NOTE_RATIO}x or more as wide as the order-statistic one): "
+                   + ", ".join(f"{r.label} (x{r.saving_delta.widening:.1f})" for r in widened) + ".")
     multi = [r for r in with_delta if r.other_runs]
     if multi:
-        disagree = [(r, n, d) for r in multi for n, d in r.other_runs
-                    if d.stat is not None and (d.stat.hi < r.saving.lo or d.stat.lo > r.saving.hi)]
+        disagree = [r for r in multi if r.saving_delta.runs]
         sources = sorted({r.saving_source for r in multi})
         text = (f"{len(multi)} configurations were measured by several runs; the settled one gives each delta "
                 f"({', '.join(sources)}).")
         if disagree:
             text += " Their intervals do not overlap in " + ", ".join(
-                f"{r.label} ({r.saving_source} {fmt_interval(r.saving)} vs {n} {fmt_interval(d.stat)})"
-                for r, n, d in disagree) + ": the intervals there are too narrow for the run-to-run spread."
+                f"{r.label} ({r.saving_source} {fmt_interval(r.run_delta.stat)} vs "
+                + ", ".join(f"{n} {fmt_interval(d.stat)}" for n, d in r.other_runs if n in r.saving_delta.runs)
+                + ")" for r in disagree) + (": something moved between those runs that neither run's rounds "
+                                            "saw, so the row's interval spans them and the row is not settled.")
         else:
             text += " The runs agree within their intervals."
         out.append(text)
@@ -618,6 +628,8 @@ def _settled_cell(row: VerdictRow) -> str:
         return "-"
     if row.saving is None:
         return f"no ({row.saving_delta.pairs} pairs)"
+    if row.saving_delta.runs:
+        return f"no (runs disagree, +-{row.saving.rel_ci:.0%})"
     return "yes" if row.converged else f"no (+-{row.saving.rel_ci:.0%})"
 
 

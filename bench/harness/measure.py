@@ -24,7 +24,7 @@ from bench.harness.registry import registry
 from bench.harness.workloads import Workload, build_workload
 from bench.results.samples import MeasuredSamples
 from bench.spec.packing import PackedBatch
-from bench.results.stats import StoppingRule, median, median_ci
+from bench.results.stats import StoppingRule, median, median_ci, run_ci
 from prefixlm_attn.backends.registry import compiled_kernel_count
 from bench.harness.timing import Clock, L2Flusher, PhaseTimer, time_kernel_ms, timed_round
 
@@ -239,10 +239,11 @@ def measure_config(config: Config, batch: PackedBatch, names: list[str], backend
 
 
 def _watched(samples: dict, clock: str, pairs: list, opts: TimingOptions, rule: StoppingRule) -> dict[str, Any]:
-    """Per watched pair: did its paired backward delta's 95% CI reach +-watch_rel_ci of itself?"""
+    """Per watched pair: did its paired backward delta's 95% CI (the reported one, `run_ci`) reach
+    +-watch_rel_ci of itself?"""
     out = {}
     for (a, b), d in zip(pairs, paired_backward_deltas(samples, clock, pairs)):
-        s = median_ci(d)
+        s = run_ci(d)
         out[f"{a}-{b}"] = {"converged": s.rel_ci <= opts.watch_rel_ci, "rel_ci": s.rel_ci,
                            "target_rel_ci": opts.watch_rel_ci, "time_cap_s": rule.time_cap_s}
     return out

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Optional
 
 from bench.results.records import Record
-from bench.results.stats import Stat, median_ci, paired_deltas
+from bench.results.stats import Stat, median_ci, paired_deltas, run_ci
 
 FLOPS_PER_PAIR_FWD = 4          # QK^T and PV: 2 multiply-adds per head-dim element
 FLOPS_PER_PAIR_BWD = 10         # dV, dP, dS->dQ, dK, plus the recomputed QK^T (FA convention: 2.5x fwd)
@@ -63,7 +63,15 @@ def fill_ideal(records: list[Record], peer: str = IDEAL_PEER) -> None:
 
 def paired_difference(a: list[float], b: list[float]) -> Stat:
     """Median and interval of a - b over pairs of rounds (`bench.results.stats.paired_deltas`): the same
-    interleaved rounds measured both, so drift cancels, and each pair of rounds ran them in both orders."""
+    interleaved rounds measured both, so drift common to both cancels, and each pair of rounds ran them
+    in both orders. The interval is `run_ci`'s: widened to the spread between blocks of the run where the
+    delta itself drifts (records store it; the report recomputes it from the stored samples)."""
+    return run_ci(paired_deltas(a, b))
+
+
+def paired_difference_within(a: list[float], b: list[float]) -> Stat:
+    """The same delta with the order-statistic interval alone (noise between rounds, no drift): the
+    interval records held before `run_ci`, kept for the check that compares the two."""
     return median_ci(paired_deltas(a, b))
 
 
