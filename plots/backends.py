@@ -148,3 +148,21 @@ def backend_blocks(records: list[Record], run_of: Optional[dict[tuple[str, str],
                    ("table", ["configuration", "single pass", "ms", "auto", "auto ms", "single / auto [95%]",
                               "status", "over ideal"], rows)]
     return blocks
+
+
+def backend_terminal(records: list[Record]) -> str:
+    """The side-by-side table as fixed-width text for the sweep's summary; "" for a run of one backend."""
+    pairs = side_by_side(records)
+    if not pairs:
+        return ""
+    backends = backends_of(records)
+    headers = ["configuration", "variant", "backend", f"{backends[0]} ms", "ms", f"vs {backends[0]} [95%]", "status"]
+    rows = [[p.config, p.name, p.other.backend or "-", _ms(p.base), _ms(p.other), fmt_interval(p.ratio()),
+             _status(p)] for p in pairs]
+    widths = [max(len(str(x)) for x in col) for col in zip(headers, *rows)]
+
+    def line(cells: list[str]) -> str:
+        return "  ".join(str(c).ljust(w) for c, w in zip(cells, widths)).rstrip()
+
+    title = f"Backends side by side (fwd+bwd ms, same rounds; status of the later backend against {backends[0]})"
+    return "\n".join([title, line(headers), line(["-" * w for w in widths])] + [line(r) for r in rows]) + "\n"

@@ -199,3 +199,16 @@ def test_the_cli_takes_the_axis(tmp_path):
                                       "--backend", "reference", "--backend", "reference@fa4"])
     assert result.exit_code == 0, result.output
     assert "backend=reference,reference@fa4" in result.output and "zeros_always [reference@fa4]" in result.output
+
+
+def test_single_pass_names_are_the_backends_own():
+    from bench.spec.names import SINGLE_PASS_VARIANTS
+    from prefixlm_attn.backends import get_backend
+    assert set(SINGLE_PASS_VARIANTS) == set(get_backend("reference@fa4").single_pass_variants)
+
+
+def test_the_sweep_summary_shows_the_backends_side_by_side(two_run):
+    from bench.results.io import read_records
+    from plots.terminal import sweep_summary
+    text = sweep_summary([Record.from_json(r) for r in read_records([two_run / "results.jsonl"])])
+    assert "Backends side by side" in text and "auto [reference@fa4] ms" not in text
