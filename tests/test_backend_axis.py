@@ -212,3 +212,11 @@ def test_the_sweep_summary_shows_the_backends_side_by_side(two_run):
     from plots.terminal import sweep_summary
     text = sweep_summary([Record.from_json(r) for r in read_records([two_run / "results.jsonl"])])
     assert "Backends side by side" in text and "auto [reference@fa4] ms" not in text
+
+
+def test_a_grid_saved_before_the_axis_resumes(tmp_path):
+    from bench.run.runstate import suite_from_json, suite_to_json
+    old = suite_to_json(tiny(backends=("reference",)))
+    old["backend"] = old.pop("backends")[0]                 # run.json as written before the axis
+    assert suite_from_json(old, "run.json").backends == ("reference",)
+    assert suite_from_json(suite_to_json(tiny()), "run.json").backends == TWO
