@@ -82,7 +82,7 @@ def resolve_run_target(backends: tuple[str, ...], device: str) -> Target:
     names = [t.backend for t in targets]
     twice = next((n for i, n in enumerate(names) if n in names[:i]), None)
     if twice is not None:
-        raise UserError(f"--backend {' --backend '.join(backends)}: {twice} named twice (auto resolves to {twice} here)")
+        raise UserError(f"--backend {' --backend '.join(backends)}: {twice} twice (two names of one backend here)")
     return Target(names[0], targets[0].device, tuple(names[1:]))
 
 
