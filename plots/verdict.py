@@ -576,9 +576,10 @@ def build_verdict(records: Iterable[Any], validation: Optional[list[dict]] = Non
     several runs of a configuration gives its delta; `layers`: the stated model's depth for the
     per-step answer."""
     study = study or load_study()
-    records = [r for r in records if split_backend(r.variant)[1] is None]   # the first backend's (the
+    # the first backend's records (the others: plots.backends)
+    records = [r for r in records if split_backend(r["variant"] if isinstance(r, dict) else r.variant)[1] is None]
     runs = {c: [(name, {k: v for k, v in recs.items() if split_backend(k)[1] is None}) for name, recs in rs]
-            for c, rs in runs.items()} if runs else runs                   # others: plots.backends)
+            for c, rs in runs.items()} if runs else runs
     rows = verdict_rows(records, study, runs, layers)
     present = {n for r in rows for n in r.status}
     ordered = [n for n in study.variants if n in present and n != study.unguarded]
