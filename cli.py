@@ -21,9 +21,9 @@ with interrupts.while_starting(__name__):        # Ctrl-C during the imports: on
         from click import exceptions as click_errors
 
     from bench.spec.errors import UserError
-    from cli_options import (Backend, CacheControl, CheckedVariants, ClockControl, Context, Device, Distributions,
-                             Dtypes, HeadDims, Heads, Isolation, Json, Metric, OneDtype, Peers, ProfileVariants,
-                             Progress, Ranges, Seed, SuiteName, Tokens, Tool, Variants)
+    from cli_options import (Backend, Backends, CacheControl, CheckedVariants, ClockControl, Context, Device,
+                             Distributions, Dtypes, HeadDims, Heads, Isolation, Json, Metric, OneDtype, Peers,
+                             ProfileVariants, Progress, Ranges, Seed, SuiteName, Tokens, Tool, Variants)
     from plots import console
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -76,7 +76,7 @@ def sweep(
     dtype: Dtypes = [],  # noqa: B006
     seed: Seed = None,
     context: Context = None,
-    backend: Backend = None,
+    backend: Backends = [],  # noqa: B006
     device: Device = None,
     warmup: Optional[int] = typer.Option(None),
     min_reps: Optional[int] = typer.Option(None),
@@ -117,7 +117,7 @@ def sweep(
     from bench.spec.grid import GridFlags, TimingFlags
     flags = GridFlags(variants=tuple(variant), peers=tuple(peer), distributions=tuple(distribution),
                       tokens=tuple(tokens), heads=tuple(heads), head_dims=tuple(head_dim), dtypes=tuple(dtype),
-                      seed=seed, context=context, backend=backend, device=device, block=block,
+                      seed=seed, context=context, backends=tuple(backend), device=device, block=block,
                       timing=TimingFlags(warmup=warmup, min_reps=min_reps, max_reps=max_reps,
                                          target_rel_ci=target_rel_ci, time_cap_s=time_cap, phase_reps=phase_reps,
                                          l2_flush=l2_flush, cuda_graph=cuda_graph, mode=timing))

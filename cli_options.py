@@ -15,7 +15,7 @@ from bench.spec.distributions import NAMED, get_distribution
 from bench.spec.errors import UserError
 from bench.spec.grid import DTYPES
 from bench.spec.names import PEER_NAMES, PHASE_ORDER, RETIRED_VARIANTS, VARIANT_ORDER
-from prefixlm_attn.backends.registry import BACKEND_CHOICES
+from prefixlm_attn.backends.registry import BACKEND_CHOICES, mirror_names
 from profiles.options import CACHE_CONTROLS, CLOCK_CONTROLS
 from profiles.options import TOOLS as PROFILE_TOOLS
 
@@ -76,7 +76,7 @@ def _flag(flag: str) -> Callable[[str, Sequence[str]], str]:
 VARIANT_TYPE = NamedChoice([n for n in VARIANT_ORDER if n not in RETIRED_VARIANTS], _unknown("variant"))
 PEER_TYPE = NamedChoice(PEER_NAMES, _unknown("peer"))
 DTYPE_TYPE = NamedChoice(DTYPES, lambda v, c: f"--dtype must be one of {', '.join(c)}, not {v!r}")
-BACKEND_TYPE = NamedChoice(BACKEND_CHOICES, _unknown("backend"))
+BACKEND_TYPE = NamedChoice((*BACKEND_CHOICES, *mirror_names()), _unknown("backend"))
 DEVICE_TYPE = NamedChoice(DEVICE_CHOICES, lambda v, c: f"--device {v!r}: choose auto, cuda or cpu")
 ISOLATION_TYPE = NamedChoice(ISOLATION_CHOICES, lambda v, c: f"--isolation {v!r}: choose process or none")
 TOOL_TYPE = NamedChoice(PROFILE_TOOLS, _flag("--tool"))
@@ -114,6 +114,10 @@ SuiteName = Annotated[Optional[str], typer.Option("--suite", help="Suite name (b
 Backend = Annotated[Optional[str], typer.Option(
     "--backend", **choice(BACKEND_TYPE),
     help="auto: fa3 on CUDA (refused when FA3 does not load), the reference on CPU.")]
+Backends = Annotated[List[str], typer.Option(
+    "--backend", **choice(BACKEND_TYPE),
+    help="auto: fa3 on CUDA (refused when FA3 does not load), the reference on CPU. Repeatable: a backend "
+         "axis (--backend fa3 --backend fa4) runs every backend's variants in the same rounds.")]
 Device = Annotated[Optional[str], typer.Option("--device", **choice(DEVICE_TYPE), help="auto: cuda when visible.")]
 Isolation = Annotated[str, typer.Option("--isolation", **choice(ISOLATION_TYPE),
                                         help="process (crash-safe worker) | none (in-process, fast).")]

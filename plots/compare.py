@@ -8,11 +8,12 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from bench.spec.errors import UserError
 from bench.results.io import read_json_object, results_path
 from bench.results.records import Record, load_records
+from bench.spec.names import split_backend
 
 METRICS = ("backward", "forward")
 # verdicts; SLOWER and NOW_FAILING are regressions
@@ -75,6 +76,16 @@ def _same_clock(base: Record, new: Record, metric: str) -> tuple:
     return tuple(r.stat(f"eager.{metric}") if _mode(r) != "eager" else r.stat(metric) for r in (base, new))
 
 
+def match_key(base: list[Record], new: list[Record]) -> Callable[[Record], tuple]:
+    """How a record of BASE finds its NEW: by configuration, implementation and backend, so a run of the
+    backend axis (`zeros_always [fa4]`) and a run of fa4 alone (`zeros_always`, backend fa4) pair up. Two
+    runs of one backend each, which differ (compared under --allow-mixed), pair by name as before."""
+    one_each = len({r.backend for r in base}) == 1 and len({r.backend for r in new}) == 1
+    if one_each:
+        return lambda r: (r.config_id, r.variant)
+    return lambda r: (r.config_id, split_backend(r.variant)[0], r.backend)
+
+
 def compare_records(base: list[Record], new: list[Record], metric: str = "backward",
                     threshold_pct: float = 5.0) -> list[Comparison]:
     """Every (config_id, variant) present in both runs; UserError when there are none or the flags are bad."""
@@ -82,8 +93,9 @@ def compare_records(base: list[Record], new: list[Record], metric: str = "backwa
         raise UserError(f"--metric must be one of {', '.join(METRICS)}, not {metric!r}")
     if not (isinstance(threshold_pct, (int, float)) and math.isfinite(threshold_pct)) or threshold_pct < 0:
         raise UserError(f"--threshold must be a non-negative percentage, not {threshold_pct}")
-    base_by_key = {(r.config_id, r.variant): r for r in base}
-    new_by_key = {(r.config_id, r.variant): r for r in new}
+    key = match_key(base, new)
+    base_by_key = {key(r): r for r in base}
+    new_by_key = {key(r): r for r in new}
     common = [k for k in base_by_key if k in new_by_key]
     if not common:
         raise UserError("BASE and NEW share no (configuration, implementation): nothing to compare")
@@ -117,16 +129,18 @@ class Coverage:
 
 
 def coverage(base: list[Record], new: list[Record]) -> Coverage:
-    def index(records: list[Record]) -> dict[str, list[str]]:
-        out: dict[str, list[str]] = {}
+    key = match_key(base, new)
+
+    def index(records: list[Record]) -> dict[str, dict[tuple, str]]:
+        out: dict[str, dict[tuple, str]] = {}
         for r in records:
-            out.setdefault(r.config_id, []).append(r.variant)
+            out.setdefault(r.config_id, {})[key(r)] = r.variant
         return out
     b, n = index(base), index(new)
     cov = Coverage([c for c in b if c not in n], [c for c in n if c not in b])
     for cid in (c for c in b if c in n):
-        cov.impls_base_only += [(cid, v) for v in b[cid] if v not in n[cid]]
-        cov.impls_new_only += [(cid, v) for v in n[cid] if v not in b[cid]]
+        cov.impls_base_only += [(cid, v) for k, v in b[cid].items() if k not in n[cid]]
+        cov.impls_new_only += [(cid, v) for k, v in n[cid].items() if k not in b[cid]]
     return cov
 
 
@@ -142,8 +156,9 @@ def setup_differences(base: list[Record], new: list[Record], base_env: Optional[
                       new_env: Optional[dict] = None) -> list[str]:
     """`what: BASE's -> NEW's` for the GPU, backend and device when the two runs differ (unknown: not compared)."""
     b, n = _setup(base, base_env), _setup(new, new_env)
+    # backends differ only when the runs share none: a run of the backend axis holds a one-backend run's
     return [f"{k}: {','.join(sorted(b[k]))} -> {','.join(sorted(n[k]))}" for k in b
-            if b[k] and n[k] and b[k] != n[k]]
+            if b[k] and n[k] and (not b[k] & n[k] if k == "backend" else b[k] != n[k])]
 
 
 @dataclass

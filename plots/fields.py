@@ -66,7 +66,7 @@ def device(rec: RecordLike) -> Optional[str]:
 def on_reference(rec: RecordLike) -> bool:
     """Timed by the pure-PyTorch reference backend or on the CPU: not a GPU measurement."""
     r = as_record(rec)
-    return r.backend == "reference" or r.device == "cpu"
+    return str(r.backend or "").startswith("reference") or r.device == "cpu"
 
 
 def stat(rec: RecordLike, metric: str) -> Optional[dict]:

@@ -37,6 +37,8 @@ COLORS: dict[str, str] = {
     "sdpa_dense": "#8c564b",
     "fa3_causal_bound": "#882255",
     "fa3_bidir_bound": "#44aa99",
+    "fa4_causal_bound": "#aa4499",
+    "fa4_bidir_bound": "#117733",
 }
 
 FALLBACK: tuple[str, ...] = ("#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173", "#e6550d", "#31a354",

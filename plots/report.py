@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from plots import figure_data as fd
+from plots.backends import backend_blocks
 from plots.figures import render_all
 from plots.overhead import host_overhead_blocks
 from bench.spec.errors import UserError
@@ -67,7 +68,7 @@ def notes_for(data: RunData) -> list[str]:
     """Facts a reader needs before trusting the figures."""
     notes = []
     backends = {r.backend for r in data.records}
-    if "reference" in backends:
+    if any(str(b).startswith("reference") for b in backends):
         notes.append("CPU reference backend in these records: timings are not GPU figures (use fa3 on a GPU).")
     failed = [r for r in data.records if r.status != "ok"]
     for r in failed:
@@ -308,6 +309,7 @@ def build_report(dirs: list[str | Path], out: str | Path, extra_notes: Optional[
     if main:
         blocks += [("h", 2, "The effect")] + figure_blocks(main)
     blocks += verdict_blocks(verdict, "Verdict in full") + pivot_blocks(data) + ideal_blocks(data)
+    blocks += backend_blocks(data.records, data.record_dir)
     blocks += host_overhead_blocks(data.records)
     blocks += peers_blocks(data) + validation_blocks(data) + breakdown_blocks(data)
     blocks += glossary_blocks()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable, Optional
 
+from plots.backends import backend_terminal
 from plots.console import backend_label
 from plots.tables import UNSETTLED_NOTE, pivot, pivot_terminal
 from plots.verdict import build_verdict, to_terminal
@@ -21,4 +22,6 @@ def sweep_summary(records: Iterable[Any], validation: Optional[list[dict]] = Non
     head = f"All results, backend {backends} (ms: median +-95% interval half-width, as % of the median)\n"
     table = pivot(records)
     note = UNSETTLED_NOTE + "\n" if any(not c.converged for _, _, cells in table.rows for c in cells) else ""
-    return head + pivot_terminal(table) + note + "\n" + to_terminal(build_verdict(records, validation))
+    side = backend_terminal(records)
+    return (head + pivot_terminal(table) + note + ("\n" + side if side else "") + "\n"
+            + to_terminal(build_verdict(records, validation)))

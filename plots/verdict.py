@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Iterable, Optional
 
 from bench.results.derived import predicted_extra_ms
-from bench.spec.names import BLOCK_PREFIX
+from bench.spec.names import BLOCK_PREFIX, split_backend
 from bench.spec.study import Study, load_study
 from bench.results.stats import Stat
 from plots import fields as f
@@ -586,7 +586,10 @@ def build_verdict(records: Iterable[Any], validation: Optional[list[dict]] = Non
     several runs of a configuration gives its delta; `layers`: the stated model's depth for the
     per-step answer."""
     study = study or load_study()
-    records = list(records)
+    # the first backend's records (the others: plots.backends)
+    records = [r for r in records if split_backend(r["variant"] if isinstance(r, dict) else r.variant)[1] is None]
+    runs = {c: [(name, {k: v for k, v in recs.items() if split_backend(k)[1] is None}) for name, recs in rs]
+            for c, rs in runs.items()} if runs else runs
     rows = verdict_rows(records, study, runs, layers)
     present = {n for r in rows for n in r.status}
     ordered = [n for n in study.variants if n in present and n != study.unguarded]

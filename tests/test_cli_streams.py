@@ -47,7 +47,7 @@ def test_variants_lists_variants_and_peers_on_stdout():
     code, out, err = invoke("variants", "--json")
     peers = {e["name"]: e for e in json.loads(out) if e["kind"] == "peer"}
     assert code == 0 and err == "" and set(peers) == {"flex_attention", "sdpa_dense", "fa3_causal_bound",
-                                                       "fa3_bidir_bound"}
+                                                       "fa3_bidir_bound", "fa4_causal_bound", "fa4_bidir_bound"}
     assert all(p["needs"] and p["description"] for p in peers.values())
     assert "32768" in peers["sdpa_dense"]["needs"]
 

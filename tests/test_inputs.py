@@ -37,7 +37,7 @@ def write_batches(path: Path, n: int) -> Path:
 
 def dry_run_seconds(path: Path) -> float:
     flags = GridFlags(variants=("prefix_rows_add",), distributions=(f"batches:{path}",), heads=(1,), head_dims=(16,),
-                      dtypes=("float32",), context=64, backend="reference", device="cpu")
+                      dtypes=("float32",), context=64, backends=("reference",), device="cpu")
     start = time.perf_counter()
     summary = sweep_command(path.parent / "out", "smoke", flags, dry_run=True, notify=lambda line: None)
     assert len({c.config_id for c in summary.configs}) == len(summary.configs)

@@ -26,7 +26,8 @@ def tiny(distribution: str = "sft_long_prompt", dtype: str = "float32", tokens: 
 
 
 def test_registry_holds_the_peers_as_kind_peer():
-    assert set(PEERS) == {"flex_attention", "sdpa_dense", "fa3_causal_bound", "fa3_bidir_bound"}
+    assert set(PEERS) == {"flex_attention", "sdpa_dense", "fa3_causal_bound", "fa3_bidir_bound", "fa4_causal_bound",
+                          "fa4_bidir_bound"}
     assert all(p.kind == "peer" and p.name == n for n, p in PEERS.items())
 
 

@@ -18,11 +18,14 @@ from bench.harness.gpu_clocks import gpu_clocks
 from bench.results.io import write_json
 
 
-def environment(backend: str, device: str) -> dict[str, Any]:
-    """What the numbers depend on, read inside the worker that measures."""
+def environment(backend: str, device: str, also: tuple[str, ...] = ()) -> dict[str, Any]:
+    """What the numbers depend on, read inside the worker that measures; `also`: a sweep's further
+    backends (the backend axis, peers bound to another kernel)."""
     env: dict[str, Any] = {"python": platform.python_version(), "torch": torch.__version__,
                            "cuda": torch.version.cuda, "backend": backend, "device": device,
                            "hostname": platform.node()}
+    if also:
+        env["backends"] = [backend, *also]
     if device.startswith("cuda") and torch.cuda.is_available():
         props = torch.cuda.get_device_properties(torch.cuda.current_device())
         visible = os.environ.get("CUDA_VISIBLE_DEVICES")
@@ -32,10 +35,25 @@ def environment(backend: str, device: str) -> dict[str, Any]:
                    gpu_memory_bytes=props.total_memory, capability=f"{props.major}.{props.minor}")
         env.update(gpu_clocks())
     from prefixlm_attn.backends import get_backend
-    chosen = get_backend(backend)
-    if chosen.kind == "kernel":                  # the kernel's package, version and build, under its name
-        env[backend] = chosen.version_info()
+    for name in (backend, *also):                # each backend's package, version and build, under its name
+        try:
+            env[name] = get_backend(name).version_info()
+        except Exception as exc:  # noqa: BLE001 - a backend that cannot say its version still runs
+            env[name] = {"version_error": str(exc)[:200]}
     return env
+
+
+VERSION_KEYS = ("package", "version", "mirrors")
+
+
+def backend_version(env: dict[str, Any], backend: str) -> Optional[dict[str, str]]:
+    """A record's `backend_version`: the package and version (and, for the reference, the kernel it
+    mirrors) of env.json's entry for that backend; None when the environment could not be read."""
+    info = env.get(backend)
+    if not isinstance(info, dict):
+        return None
+    out = {k: str(info[k]) for k in VERSION_KEYS if info.get(k) is not None}
+    return out or None
 
 
 def git_revision() -> Optional[str]:

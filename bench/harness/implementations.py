@@ -29,3 +29,4 @@ class Implementation:
     prepare: Callable[[Workload, str], Prepared]   # (workload, backend) -> Prepared
     byte_model: Optional[Callable] = None
     needs: str = ""                            # what it must have to run (listed by `prefixbench variants`)
+    kernel: Optional[str] = None               # a peer bound to one kernel ("fa3", "fa4"): it runs there

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import replace
-from typing import Any
+from typing import Any, Optional
 
 import torch
 
@@ -97,17 +97,23 @@ def _compile_notes(backend: str, before: int | None, first_call_ms: float) -> di
     return {"compile_ms": round(first_call_ms, 3), "kernels_compiled": after - (before or 0)}
 
 
-def _compile_before_rounds(backend: str, calls: dict, dout: Any, clear: Any) -> int | None:
-    """Runs each implementation once before the rounds when the backend compiles at first call (a
+def _compiled(backends: tuple[str, ...]) -> int | None:
+    """Kernels compiled so far by the backends that compile at first call; None when none of them does."""
+    counts = [c for b in backends if (c := compiled_kernel_count(b)) is not None]
+    return sum(counts) if counts else None
+
+
+def _compile_before_rounds(backends: tuple[str, ...], calls: dict, dout: Any, clear: Any) -> int | None:
+    """Runs each implementation once before the rounds when a backend compiles at first call (a
     worker process that did not run the probe compiles here, not in a timed round); returns the
     compile count to compare after the rounds."""
-    if compiled_kernel_count(backend) is None:
+    if _compiled(backends) is None:
         return None
     for call in calls.values():
         clear()
         call().backward(dout)
         clear()
-    return compiled_kernel_count(backend)
+    return _compiled(backends)
 
 
 def bandwidth_gbps(w: Workload, clock: Clock, hold: Any = None) -> dict[str, float]:
@@ -188,7 +194,7 @@ def _stream_hold(device: torch.device) -> tuple[Any, str | None]:
 
 
 def measure_config(config: Config, batch: PackedBatch, names: list[str], backend: str, device: str,
-                   timing: TimingOptions) -> dict[str, Any]:
+                   timing: TimingOptions, runs_on: Optional[dict[str, tuple[str, str]]] = None) -> dict[str, Any]:
     """Interleaved rounds of every implementation and clock until the stopping rule says stop.
 
     The plan (`bench.harness.clocks.plan`) picks the clocks: on CUDA the mode's clock (gpu: stream held,
@@ -196,6 +202,9 @@ def measure_config(config: Config, batch: PackedBatch, names: list[str], backend
     `cuda_graph`; on the CPU eager alone, with the reason. Each iteration runs one round of every
     clock (clocks and implementations in `round_order`), so samples pair up across implementations and
     clocks. The stopping rule watches the mode's clock and graph; eager rides along.
+
+    `runs_on` maps a name of `names` to (the registry's name, its backend) where they differ (the backend
+    axis: `zeros_always [fa4]` is zeros_always on fa4); any other name is itself on `backend`.
 
     Returns raw per-round samples: `samples_ms` the mode's (what differences are paired on),
     `clock_samples_ms` every clock's, the plan and its notes, phase samples from separate eager
@@ -205,7 +214,9 @@ def measure_config(config: Config, batch: PackedBatch, names: list[str], backend
     w = _workload(config, batch, device)
     clock = Clock(w.device)
     flush = L2Flusher(w.device, opts.l2_flush)
-    calls = {n: _prepare(w, n, backend).forward for n in names}
+    runs = {n: (runs_on or {}).get(n, (n, backend)) for n in names}
+    calls = {n: _prepare(w, name, be).forward for n, (name, be) in runs.items()}
+    used = tuple(dict.fromkeys(be for _, be in runs.values()))
     plan = plan_timing(opts.mode, w.device.type, opts.cuda_graph)
     hold, hold_note = _stream_hold(w.device)
     watched = [(a, b) for a, b in opts.watch_pairs if a in names and b in names]
@@ -217,10 +228,10 @@ def measure_config(config: Config, batch: PackedBatch, names: list[str], backend
     rule = StoppingRule(opts.min_reps, opts.max_reps, opts.target_rel_ci, opts.cap_for(config.tokens),
                         opts.watch_rel_ci)
     watch = tuple(c for c in plan.series if c in (plan.mode, "graph"))
-    compiled_before = _compile_before_rounds(backend, calls, w.dout, w.clear_grads)
+    compiled_before = _compile_before_rounds(used, calls, w.dout, w.clear_grads)
     result = measure_interleaved(clock_set, rule, opts.warmup, watch=watch, delta_clock=plan.mode,
                                  delta_pairs=watched)
-    compiled_after = compiled_kernel_count(backend)
+    compiled_after = _compiled(used)
     recompiled = 0 if compiled_before is None or compiled_after is None else compiled_after - compiled_before
     phases = {n: [] for n in names}
     timer = PhaseTimer(clock)

@@ -24,12 +24,15 @@ from prefixlm_attn.variants import LengthsSummary
 
 def build_records(config: Config, batch: PackedBatch, impls: list[Implementation], backend: str, device: str,
                   rank: int, gpu_index: Optional[int], probes: dict[str, Outcome],
-                  measured: Optional[Outcome]) -> list[Record]:
+                  measured: Optional[Outcome], backends: Optional[dict[str, str]] = None,
+                  versions: Optional[dict[str, dict]] = None) -> list[Record]:
     """Every record of one configuration, from the worker's outcomes: the one place records are made.
 
     `probes` holds each implementation's probe outcome; `measured` the interleaved measurement of
     those whose probe succeeded (None when none did). A probe that refused the workload
-    (`{"skipped": reason}`) gives status `skipped`.
+    (`{"skipped": reason}`) gives status `skipped`. `backends` names the backend of an implementation
+    that does not run on `backend` (the backend axis, a peer bound to its kernel); `versions` holds each
+    backend's package and version (`backend_version` of its records).
     """
     summary = batch_summary(batch)
     lengths = LengthsSummary.of(batch.prefix_lens, batch.causal_lens, config.tokens, config.heads,
@@ -39,7 +42,8 @@ def build_records(config: Config, batch: PackedBatch, impls: list[Implementation
         rec = Record(config_id=config.config_id, variant=impl.name, kind=impl.kind,
                      description=impl.description or None, distribution=config.distribution,
                      tokens=config.tokens, heads=config.heads, head_dim=config.head_dim, dtype=config.dtype,
-                     seed=config.seed, context=config.context, backend=backend, device=device, status="",
+                     seed=config.seed, context=config.context, backend=(backends or {}).get(impl.name, backend),
+                     device=device, status="",
                      batch=dict(summary), rank=rank, gpu_index=gpu_index,
                      bytes=impl.byte_model(lengths).as_dict() if impl.byte_model is not None else None)
         probe = probes[impl.name]
@@ -49,6 +53,7 @@ def build_records(config: Config, batch: PackedBatch, impls: list[Implementation
             rec.status, rec.error = "skipped", probe.value["skipped"]
         elif measured is not None and not measured.ok:
             rec.status, rec.error = measured.status, measured.error
+        rec.backend_version = (versions or {}).get(rec.backend)
         records[impl.name] = rec
     if measured is not None and measured.ok:
         result = measured.value if isinstance(measured.value, MeasuredSamples) else \
@@ -68,9 +73,12 @@ def _fill_measurements(records: dict[str, Record], result: MeasuredSamples, prob
     samples, phases = result.samples_ms, result.phase_samples_ms
     timing, by_clock, bw = result.timing, result.by_clock(), result.bandwidth
     variants = [n for n in samples if records[n].kind == "variant"]
-    best = min(variants, key=lambda n: median(samples[n]["backward"])) if variants else None
+    # the best variant of each backend: a prediction explains differences in bytes on one kernel
+    best_of = {records[n].backend: min((v for v in variants if records[v].backend == records[n].backend),
+                                       key=lambda v: median(samples[v]["backward"])) for n in variants}
     for name, s in samples.items():
         rec = records[name]
+        best = best_of.get(rec.backend)
         phase_names = sorted({p for rep in phases[name] for p in rep})
         rec.timings_ms = Timings(median_ci(s["forward"]), median_ci(s["backward"]),
                                  {p: median_ci([rep.get(p, 0.0) for rep in phases[name]]) for p in phase_names}

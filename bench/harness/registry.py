@@ -5,12 +5,14 @@ It sits above both (`prefixlm_attn.variants` and `bench.harness.peers`), so neit
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 
 from bench.spec import grid
 from bench.spec.errors import UserError
 from bench.harness.implementations import Implementation, Prepared
 from bench.harness.peers import PEERS
 from bench.harness.peers.base import PeerUnsupported
+from bench.harness.target import Target, backend_for_kernel
 from bench.harness.transformer_block import block_implementation
 from bench.spec.names import BLOCK_PREFIX
 from bench.harness.workloads import Workload
@@ -35,6 +37,30 @@ def registry() -> dict[str, Implementation]:
     """Every implementation by name, built once per process (read-only: callers look names up)."""
     return {**{name: _variant_impl(name) for name in VARIANTS}, **PEERS,
             **{f"{BLOCK_PREFIX}{name}": block_implementation(name) for name in VARIANTS}}
+
+
+@dataclass(frozen=True)
+class PlannedRun:
+    """One implementation of a sweep as the worker runs it: its record name, the registry's name, and the
+    resolved backend it runs on."""
+    label: str
+    name: str
+    backend: str
+
+
+def run_plan(suite: grid.Suite, target: Target) -> list[PlannedRun]:
+    """The suite's implementations on the resolved backends: variants and blocks on their axis value, a
+    peer bound to a kernel where that kernel runs (`backend_for_kernel`), any other peer on the first."""
+    resolved = dict(zip(suite.backends, target.backends))
+    out = []
+    for p in suite.planned():
+        if p.backend is not None:
+            backend = resolved.get(p.backend, target.backend)
+        else:
+            kernel = registry()[p.name].kernel
+            backend = backend_for_kernel(kernel, target) if kernel else target.backend
+        out.append(PlannedRun(p.label, p.name, backend))
+    return out
 
 
 def peer_names() -> list[str]:

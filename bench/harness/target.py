@@ -22,8 +22,13 @@ AUTO = BACKEND_CHOICES[0]                # "auto": the registry's first choice, 
 
 @dataclass
 class Target:
-    backend: str
+    backend: str           # the run's first backend (the only one of profile and validate)
     device: str            # what the worker uses ("cuda" or "cpu")
+    also: tuple[str, ...] = ()   # a sweep's further backends (the backend axis), measured in the same rounds
+
+    @property
+    def backends(self) -> tuple[str, ...]:
+        return (self.backend, *self.also)
 
 
 def cuda_available() -> bool:
@@ -68,3 +73,34 @@ def resolve_target(backend: str, device: str) -> Target:
                         "run `prefixbench doctor` for the fix, or pass --backend reference to time the PyTorch "
                         "reference on the GPU")
     return Target(name, device)
+
+
+def resolve_run_target(backends: tuple[str, ...], device: str) -> Target:
+    """A sweep's backend axis, each name resolved as `resolve_target` does on the same device; two names
+    that land on the same backend here are refused (each backend is measured once per round)."""
+    targets = [resolve_target(b, device) for b in backends]
+    names = [t.backend for t in targets]
+    twice = next((n for i, n in enumerate(names) if n in names[:i]), None)
+    if twice is not None:
+        raise UserError(f"--backend {' --backend '.join(backends)}: {twice} twice (two names of one backend here)")
+    return Target(names[0], targets[0].device, tuple(names[1:]))
+
+
+def kernel_of(name: str) -> str:
+    """The kernel a backend runs or mirrors: 'fa3' for fa3 and the reference, 'fa4' for fa4 and reference@fa4."""
+    from prefixlm_attn.backends.contracts import backend_contract
+    return backend_contract(name).kernel
+
+
+def backend_for_kernel(kernel: str, target: Target) -> str:
+    """Where a peer that names its kernel (fa3_bidir_bound, fa4_causal_bound) runs in this run: the run's
+    backend that is or mirrors that kernel; on a reference run, the reference mirroring it (the CPU stands
+    in for every kernel); else the kernel backend itself (the peer is skipped with its reason when that
+    backend does not run here)."""
+    for name in target.backends:
+        if kernel_of(name) == kernel:
+            return name
+    if all(get_backend(n).kind == "reference" for n in target.backends):
+        from prefixlm_attn.backends.contracts import mirror_of
+        return mirror_of(kernel)
+    return kernel

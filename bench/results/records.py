@@ -101,6 +101,7 @@ class Record:
     seed: Optional[int] = None
     context: Optional[int] = None
     backend: Optional[str] = None
+    backend_version: Optional[dict[str, str]] = None   # the backend's package and version (version_info)
     device: Optional[str] = None
     error: Optional[str] = None                    # traceback tail; for skipped, the refusal's reason
     batch: Optional[dict[str, int]] = None
@@ -187,7 +188,7 @@ class Record:
 _ALWAYS = ("config_id", "variant", "kind", "distribution", "tokens", "heads", "head_dim", "dtype", "seed",
            "context", "backend", "device", "status", "error", "batch", "timings_ms", "stop_reason",
            "repetitions", "bytes", "prediction", "tflops", "rank", "gpu_index")
-_WHEN_PRESENT = ("description", "converged", "timing_mode", "timing_note", "gpu_method", "host_overhead_ms", "samples_ms", "setup_ms", "notes",
+_WHEN_PRESENT = ("description", "backend_version", "converged", "timing_mode", "timing_note", "gpu_method", "host_overhead_ms", "samples_ms", "setup_ms", "notes",
                  "bandwidth", "gpu_clocks", "watched_deltas", "ideal")
 
 
@@ -200,7 +201,7 @@ PARTS: dict[str, tuple[str, ...]] = {
     "samples": ("status", "error", "timings_ms", "stop_reason", "repetitions", "converged", "timing_mode",
                 "timing_note", "gpu_method", "samples_ms", "setup_ms", "notes", "bandwidth", "watched_deltas"),
     "derived": ("bytes", "prediction", "tflops", "host_overhead_ms", "ideal"),
-    "environment": ("backend", "device", "rank", "gpu_index", "gpu_clocks"),
+    "environment": ("backend", "backend_version", "device", "rank", "gpu_index", "gpu_clocks"),
 }
 
 

@@ -26,7 +26,7 @@ from bench.results.io import read_records, write_json
 from bench.harness.patterns import catalogue, random_patterns
 from bench.results.records import Record
 from bench.spec.study import MIN_PAIRS, SETTLED_REL_CI, Study, load_study
-from bench.run.sweep import Target, resolve_target, run_sweep, suite_from_flags
+from bench.run.sweep import Target, resolve_run_target, run_sweep, suite_from_flags
 from bench.harness.validate import run_validation, summarize
 from bench.results.derived import paired_difference
 
@@ -144,7 +144,7 @@ def run_review(out: str | Path, suite: Optional[str] = None, backend: str = "aut
         # rounds: the settle stage times the pair alone, which is what settles it
         the_suite = replace(the_suite, timing=replace(the_suite.timing, time_cap_long_s=0.0))
     check_suite(the_suite)
-    target = resolve_target(the_suite.backend, the_suite.device)
+    target = resolve_run_target(the_suite.backends, the_suite.device)   # validate and profile: the first
     if target.device == "cpu":
         result.notes.append("CPU reference backend: the review checks the pipeline, not GPU speed.")
 

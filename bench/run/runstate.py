@@ -28,7 +28,7 @@ RUN_FILE = "run.json"
 # Suite field -> the flag that sets it, for the refusal's one line
 FLAGS = {"name": "--suite", "variants": "--variant", "peers": "--peer", "distributions": "--distribution",
          "tokens": "--tokens", "heads": "--heads", "head_dims": "--head-dim", "dtypes": "--dtype",
-         "seed": "--seed", "context": "--context", "backend": "--backend", "device": "--device",
+         "seed": "--seed", "context": "--context", "backends": "--backend", "device": "--device",
          "warmup": "--warmup", "min_reps": "--min-reps", "max_reps": "--max-reps",
          "target_rel_ci": "--target-rel-ci", "time_cap_s": "--time-cap", "phase_reps": "--phase-reps",
          "l2_flush": "--l2-flush", "cuda_graph": "--cuda-graph", "mode": "--timing", "block": "--block"}
@@ -42,6 +42,8 @@ def suite_from_json(obj: dict[str, Any], where: str) -> Suite:
     try:
         known = {f.name for f in fields(Suite)} - {"timing"}
         kwargs = {k: _tuples(v) for k, v in obj.items() if k in known}
+        if isinstance(obj.get("backend"), str) and "backends" not in obj:   # a grid saved before the axis
+            kwargs["backends"] = (obj["backend"],)
         return Suite(**kwargs, timing=TimingOptions(**{k: _tuples(v) for k, v in obj.get("timing", {}).items()}))
     except TypeError as exc:
         raise UserError(f"{where}: not a saved grid ({exc})") from None

@@ -19,19 +19,20 @@ from typing import Callable, Optional
 
 from bench.run.distributed import ProcessGroup, RankInfo, merge_rank_files, rank_file, shard
 from bench.harness import measure
-from bench.harness.environment import environment, git_revision, write_env_file
+from bench.harness.environment import backend_version, environment, git_revision, write_env_file
 from bench.spec.errors import UserError
 from bench.results.io import write_json
 from bench.spec.grid import Config, GridFlags, Suite
 from bench.harness.registry import check_suite
-from bench.harness.target import Target, cuda_available, resolve_target  # noqa: F401 - Target: callers' type
+from bench.harness.target import (Target, cuda_available, resolve_run_target,  # noqa: F401 - callers' names
+                                  resolve_target)
 from bench.harness.isolation import InProcess, IsolatedWorker, Outcome, WithSpare, Worker
 from bench.results.io import RecordFile, make_out_dir, open_results, read_records, write_results_csv
 from bench.harness.isolation import DEFAULT_CALL_TIMEOUT_S
 from bench.run.lock import DirLock
 from bench.harness.record_builder import build_records
 from bench.results.records import Record
-from bench.harness.registry import registry
+from bench.harness.registry import PlannedRun, registry, run_plan
 from bench.run.runstate import (check_inputs, check_same_grid, load_run, recorded_configs, save_run, saved_argv,
                                 supersede)
 from bench.spec.distributions import absolute_spec
@@ -54,28 +55,37 @@ class SweepResult:
     csv_path: Optional[Path] = None          # results.csv: every record of results.jsonl, one flat row each
 
 
-def measure_one_config(worker: Worker, config: Config, names: list[str], target: Target, suite: Suite,
-                       rank: RankInfo) -> list[Record]:
+def measure_one_config(worker: Worker, config: Config, plan: list[PlannedRun], target: Target, suite: Suite,
+                       rank: RankInfo, env: Optional[dict] = None) -> list[Record]:
     """Probe each implementation alone (so one crash cannot hide another's numbers), then measure
-    the survivors interleaved."""
+    the survivors interleaved: every backend's in the same rounds."""
     batch = packed_batch(config)                 # packed once, here; the worker gets it as data
     probes: dict[str, Outcome] = {}
-    for name in names:
-        probes[name] = worker.call(measure.probe, config=config, batch=batch, name=name,
-                                   backend=target.backend, device=target.device)
-    alive = [n for n in names if probes[n].ok and "skipped" not in probes[n].value]
+    for p in plan:
+        probes[p.label] = worker.call(measure.probe, config=config, batch=batch, name=p.name,
+                                      backend=p.backend, device=target.device)
+    alive = [p.label for p in plan if probes[p.label].ok and "skipped" not in probes[p.label].value]
+    elsewhere = {p.label: (p.name, p.backend) for p in plan if (p.name, p.backend) != (p.label, target.backend)}
     measured = None
     if alive:
         measured = worker.call(measure.measure_config, config=config, batch=batch, names=alive,
-                               backend=target.backend, device=target.device, timing=suite.timing)
-    return build_records(config, batch, [registry()[n] for n in names], target.backend,
-                         target.device, rank.rank, rank.local_rank if target.device == "cuda" else None,
-                         probes, measured)
+                               backend=target.backend, device=target.device, timing=suite.run_timing(),
+                               **({"runs_on": {n: elsewhere[n] for n in alive if n in elsewhere}}
+                                  if elsewhere else {}))
+    impls = [replace(registry()[p.name], name=p.label) for p in plan]
+    versions = {b: v for b in dict.fromkeys(p.backend for p in plan) if (v := backend_version(env or {}, b))}
+    return build_records(config, batch, impls, target.backend, target.device, rank.rank,
+                         rank.local_rank if target.device == "cuda" else None, probes, measured,
+                         backends={p.label: p.backend for p in plan}, versions=versions)
 
 
-def write_env(worker: Worker, out_dir: Path, target: Target, suite: Suite, rank: RankInfo) -> dict:
-    """The worker's environment (where the numbers are measured) plus the run's settings, to env.json."""
-    outcome = worker.call(environment, backend=target.backend, device=target.device)
+def write_env(worker: Worker, out_dir: Path, target: Target, suite: Suite, rank: RankInfo,
+              backends: tuple[str, ...] = ()) -> dict:
+    """The worker's environment (where the numbers are measured) plus the run's settings, to env.json;
+    `backends`: every backend the run uses (its axis and the peers' kernels), each with its version."""
+    also = tuple(b for b in dict.fromkeys(backends or target.backends) if b != target.backend)
+    outcome = worker.call(environment, backend=target.backend, device=target.device,
+                          **({"also": also} if also else {}))
     env = outcome.value if outcome.ok else {"environment_error": outcome.error}
     env.update(date_utc=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S"), git_revision=git_revision(),
                seed=suite.seed, suite=suite.name, argv=sys.argv,
@@ -173,7 +183,8 @@ def _run_locked(suite: Suite, out_dir: Path, target: Target, resume: bool, isola
             save_run(out_dir, suite)
     group = ProcessGroup(rank)
     sink = RecordFile(rank_file(out_dir, rank.rank) if rank.distributed else results)
-    names = suite.implementations()
+    plan = run_plan(suite, target)
+    names = [p.label for p in plan]
     configs = suite.configs()
     done: set[str] = set()
     if resume:
@@ -201,14 +212,14 @@ def _run_locked(suite: Suite, out_dir: Path, target: Target, resume: bool, isola
             memory = worker.call(measure.device_memory, device=target.device)
             if memory.ok:
                 check_memory(todo, memory.value)
-        write_env(worker, out_dir, target, suite, rank)
+        env_now = write_env(worker, out_dir, target, suite, rank, tuple(p.backend for p in plan))
         spun = worker.call(measure.spin_up, device=target.device)
         if spun.ok and rank.rank == 0 and target.device == "cuda":
             write_json(out_dir / "clocks_after_spin_up.json", spun.value)
         if on_start:
             on_start(len(todo))
         for config in todo:
-            records = measure_one_config(worker, config, names, target, suite, rank)
+            records = measure_one_config(worker, config, plan, target, suite, rank, env_now)
             for rec in records:
                 sink.append(rec.to_json())
             result.records.extend(records)

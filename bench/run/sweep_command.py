@@ -17,7 +17,7 @@ from bench.results.records import Record
 from bench.spec.errors import UserError
 from bench.run.runstate import rerun_target
 from bench.spec.packing import budget_notice
-from bench.run.sweep import ProgressHook, Target, resolve_target, run_sweep, suite_for_run
+from bench.run.sweep import ProgressHook, Target, resolve_run_target, run_sweep, suite_for_run
 
 CPU_NOTICE = ("prefixbench: no CUDA device: running on the CPU reference backend; "
               "timings are CPU-reference figures, not GPU figures")
@@ -38,6 +38,7 @@ class SweepSummary:
         """The run for machines: where its records are and one line per record."""
         return {"suite": self.suite.name, "results": str(self.results_path) if self.results_path else None,
                 "backend": self.target.backend if self.target else self.suite.backend,
+                "backends": list(self.target.backends if self.target else self.suite.backends),
                 "device": self.target.device if self.target else self.suite.device,
                 "configurations": [c.config_id for c in self.configs], "implementations": self.names,
                 "skipped_configs": self.skipped_configs,
@@ -54,7 +55,7 @@ def budget_notices(configs: list[Config]) -> list[str]:
 
 def plan_line(suite: Suite, configs: list[Config], names: list[str]) -> str:
     return (f"suite {suite.name}: {len(configs)} configurations x {len(names)} implementations "
-            f"= {len(configs) * len(names)} records; backend={suite.backend} device={suite.device}")
+            f"= {len(configs) * len(names)} records; backend={','.join(suite.backends)} device={suite.device}")
 
 
 def sweep_command(out: Path, suite: Optional[str], flags: GridFlags, *, resume: bool = False, dry_run: bool = False,
@@ -86,7 +87,7 @@ def sweep_command(out: Path, suite: Optional[str], flags: GridFlags, *, resume: 
         notify(line)
         if on_out_dir:
             on_out_dir(out)
-    summary.target = resolve_target(the_suite.backend, the_suite.device)
+    summary.target = resolve_run_target(the_suite.backends, the_suite.device)
     if summary.target.device == "cpu" and rank.rank == 0:
         notify(CPU_NOTICE + (" (smoke suite)" if fallback else ""))
     result = run_sweep(the_suite, out, summary.target, resume=resume, isolation=isolation,

@@ -16,6 +16,7 @@ from typing import Any, Callable, Optional
 from bench.spec.distributions import (MAX_TOKENS, MIN_SEQ, distribution_key, expand_distribution, get_distribution,
                                       longest_sequence)
 from bench.spec.errors import UserError
+from bench.spec.names import BLOCK_PREFIX, on_backend
 from bench.spec.packing import pack
 
 TIMING_MODES = ("gpu", "eager")      # gpu: stream held, GPU work only; eager: from an idle queue (docs/CLOCKS.md)
@@ -79,6 +80,15 @@ class Config:
 
 
 @dataclass(frozen=True)
+class Planned:
+    """One implementation of a run: its record name, the registry's name, and the backend axis value it
+    runs on (None for a peer: a peer's own kernel decides, bench.harness.registry.run_plan)."""
+    label: str
+    name: str
+    backend: Optional[str]
+
+
+@dataclass(frozen=True)
 class Suite:
     name: str
     description: str = ""
@@ -91,15 +101,37 @@ class Suite:
     dtypes: tuple[str, ...] = ("bfloat16",)
     seed: int = 0
     context: int = 8192
-    backend: str = "auto"
+    backends: tuple[str, ...] = ("auto",)   # the backend axis: each one's variants run in the same rounds
     device: str = "auto"
     block: bool = False            # also time each variant inside a transformer block (`block:<variant>`)
     timing: TimingOptions = field(default_factory=TimingOptions)
 
+    @property
+    def backend(self) -> str:
+        """The run's first backend: the one a one-backend command (profile, validate) uses."""
+        return self.backends[0] if self.backends else "auto"
+
+    def planned(self) -> list["Planned"]:
+        """What each configuration measures, interleaved: every backend's variants, the peers (once), then
+        every backend's blocks. On a backend after the first a name carries it (`zeros_always [fa4]`)."""
+        def on_each(names: list[str]) -> list[Planned]:
+            return [Planned(on_backend(n, b) if i else n, n, b) for i, b in enumerate(self.backends) for n in names]
+        blocks = [f"{BLOCK_PREFIX}{v}" for v in self.variants] if self.block else []
+        return on_each(list(self.variants)) + [Planned(p, p, None) for p in self.peers] + on_each(blocks)
+
     def implementations(self) -> list[str]:
-        """What each configuration measures, interleaved: the variants, the peers, then the blocks."""
-        blocks = [f"block:{v}" for v in self.variants] if self.block else []
-        return list(self.variants) + list(self.peers) + blocks
+        """The planned implementations' names (the records' `variant`), in round order."""
+        return [p.label for p in self.planned()]
+
+    def run_timing(self) -> TimingOptions:
+        """The timing options with each watched pair watched on every backend of the axis."""
+        later = self.backends[1:]
+        if not later or not self.timing.watch_pairs:
+            return self.timing
+        pairs = list(self.timing.watch_pairs)
+        pairs += [(on_backend(a, b), on_backend(c, b)) for b in later for a, c in self.timing.watch_pairs
+                  if a in self.variants and c in self.variants]
+        return replace(self.timing, watch_pairs=tuple(pairs))
 
     def configs(self) -> list[Config]:
         """The grid; a `batches:PATH` axis value gives one configuration per batch line, at the batch's
@@ -155,7 +187,7 @@ class GridFlags:
     dtypes: tuple = ()
     seed: Optional[int] = None
     context: Optional[int] = None
-    backend: Optional[str] = None
+    backends: tuple = ()
     device: Optional[str] = None
     block: Optional[bool] = None
     name: Optional[str] = None
@@ -167,6 +199,9 @@ class GridFlags:
         """Keyword form: a TimingOptions name sets the timing flag of that name; an unknown name is a TypeError."""
         timing_keys = {f.name for f in fields(TimingFlags)}
         timing = TimingFlags(**{k: v for k, v in flags.items() if k in timing_keys})
+        if "backend" in flags:                     # one backend by keyword: the axis of one value
+            one = flags.pop("backend")
+            flags.setdefault("backends", () if one is None else (one,) if isinstance(one, str) else tuple(one))
         return cls(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in flags.items() if k not in timing_keys},
                    timing=timing)
 
@@ -205,9 +240,11 @@ def load_suite(name_or_path: str) -> Suite:
     if "distributions" in kwargs:
         kwargs["distributions"] = tuple(_beside(path, d) for d in kwargs["distributions"])
     run = data.get("run", {})
-    for key in ("seed", "context", "backend", "device", "block"):
+    for key in ("seed", "context", "device", "block"):
         if key in run:
             kwargs[key] = run[key]
+    if "backend" in run:                        # one name, or a list: the backend axis
+        kwargs["backends"] = tuple(run["backend"]) if isinstance(run["backend"], list) else (run["backend"],)
     try:
         table = dict(data.get("timing", {}))
         if "watch_pairs" in table:
@@ -243,6 +280,22 @@ def _is_int(value: Any) -> bool:
 NamesCheck = Callable[[tuple[str, ...], tuple[str, ...]], None]
 
 
+def check_backends(backends: tuple) -> None:
+    """The backend axis: at least one name, none twice, and `auto` only alone (it picks one backend; an
+    axis names each). The names themselves are checked where backends resolve (bench.harness.target)."""
+    if not backends:
+        raise UserError("empty backend axis: give at least one --backend")
+    for b in backends:
+        if not isinstance(b, str) or not b:
+            raise UserError(f"--backend {b!r}: must be a name")
+    twice = next((b for i, b in enumerate(backends) if b in backends[:i]), None)
+    if twice is not None:
+        raise UserError(f"--backend {twice}: named twice")
+    if len(backends) > 1 and "auto" in backends:
+        raise UserError("--backend auto picks one backend: name each backend of a backend axis "
+                        f"(given: {', '.join(backends)})")
+
+
 def check_suite(suite: Suite, check_names: Optional[NamesCheck] = None) -> None:
     """Reject an unusable grid with one line, before any worker starts (flags and suite files alike).
 
@@ -259,6 +312,7 @@ def check_suite(suite: Suite, check_names: Optional[NamesCheck] = None) -> None:
                 raise UserError(f"--{name} {v!r}: must be a name")
     if check_names is not None:
         check_names(suite.variants, suite.peers)
+    check_backends(suite.backends)
     for name, values, cap in (("tokens", suite.tokens, MAX_TOKENS), ("heads", suite.heads, MAX_HEADS),
                               ("head_dim", suite.head_dims, MAX_HEAD_DIM)):
         for v in values:

@@ -5,7 +5,7 @@ only says how names are spelled and listed, so the report and compare run withou
 """
 from __future__ import annotations
 
-from typing import Iterable, Sequence
+from typing import Iterable, Optional, Sequence
 
 BLOCK_PREFIX = "block:"          # `block:<variant>`: the variant inside a transformer block
 # variants no longer in the op whose records committed results still hold (listed at their old place)
@@ -23,7 +23,24 @@ def variants_first(names: Iterable[str]) -> list[str]:
     return [n for n in VARIANT_ORDER if n in names] + [n for n in names if n not in VARIANT_ORDER]
 
 # the peers (bench.harness.peers.PEERS; a test keeps them equal)
-PEER_NAMES: tuple[str, ...] = ("flex_attention", "sdpa_dense", "fa3_causal_bound", "fa3_bidir_bound")
+PEER_NAMES: tuple[str, ...] = ("flex_attention", "sdpa_dense", "fa3_causal_bound", "fa3_bidir_bound",
+                               "fa4_causal_bound", "fa4_bidir_bound")
+# the single-pass variants (FA4's: one launch per direction; a test keeps them equal to the backends' lists)
+SINGLE_PASS_VARIANTS: tuple[str, ...] = ("fa4_single_pass_sparse", "fa4_single_pass_masked")
+
+
+def on_backend(name: str, backend: str) -> str:
+    """An implementation's name on a backend after a run's first (the backend axis): 'zeros_always [fa4]'.
+    On a run's first (or only) backend the name stays bare, so a one-backend run reads as before."""
+    return f"{name} [{backend}]"
+
+
+def split_backend(label: str) -> tuple[str, Optional[str]]:
+    """'zeros_always [fa4]' -> ('zeros_always', 'fa4'); a bare name -> (name, None)."""
+    if label.endswith("]") and " [" in label:
+        name, _, backend = label[:-1].rpartition(" [")
+        return name, backend
+    return label, None
 
 # the op's phases in execution order (prefixlm_attn.phases.ALL_PHASES; a test keeps them equal)
 PHASE_ORDER: tuple[str, ...] = ("fwd.bidir_pass", "fwd.causal_pass", "fwd.merge", "fwd.block_mask", "fwd.single_pass",

@@ -35,6 +35,12 @@ def kernel_backend_names() -> tuple[str, ...]:
 BACKEND_CHOICES: tuple[str, ...] = ("auto", *backend_names())
 
 
+def mirror_names() -> tuple[str, ...]:
+    """The reference mirroring each kernel backend whose contract it does not keep by default
+    ("reference@fa4"; plain "reference" mirrors fa3): CPU stand-ins for a backend axis."""
+    return tuple(f"{_REFERENCE}{_MIRROR_SEP}{k}" for k in kernel_backend_names()[1:])
+
+
 def _split_mirror(name: str) -> tuple[str, str | None]:
     base, sep, contract = name.partition(_MIRROR_SEP)
     return base, (contract if sep else None)
@@ -92,4 +98,4 @@ def compiled_kernel_count(name: str) -> int | None:
 
 
 __all__ = ["BACKEND_CHOICES", "auto_report", "backend_names", "compiled_kernel_count", "get_backend",
-           "kernel_backend_names", "resolve_backend_name"]
+           "kernel_backend_names", "mirror_names", "resolve_backend_name"]

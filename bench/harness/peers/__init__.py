@@ -19,8 +19,8 @@ from bench.harness.peers.sdpa import SDPA_MAX_TOKENS, SDPA_MEMORY_FRACTION, prep
 
 
 def _peer(name: str, description: str, prepare: Callable[[Workload, str], Prepared], needs: str,
-          reference: str = PREFIXLM) -> Implementation:
-    return Implementation(name, "peer", description, checked(name, prepare, reference), needs=needs)
+          reference: str = PREFIXLM, kernel: str | None = None) -> Implementation:
+    return Implementation(name, "peer", description, checked(name, prepare, reference), needs=needs, kernel=kernel)
 
 
 PEERS: dict[str, Implementation] = {p.name: p for p in (
@@ -29,9 +29,13 @@ PEERS: dict[str, Implementation] = {p.name: p for p in (
     _peer("sdpa_dense", "torch SDPA with a dense block-diagonal PrefixLM [T, T] boolean mask", prepare_sdpa,
           f"memory for a [T, T] mask: at most {SDPA_MAX_TOKENS} tokens and {SDPA_MEMORY_FRACTION:.0%} of free memory"),
     _peer("fa3_causal_bound", "one FA3 varlen causal pass over whole sequences (less work than PrefixLM)",
-          prepare_causal_bound, "a kernel backend: FA3 on CUDA (--backend fa3) or the reference", CAUSAL),
+          prepare_causal_bound, "FA3 on CUDA, or the reference mirroring it on a reference run", CAUSAL, "fa3"),
     _peer("fa3_bidir_bound", "one FA3 varlen bidirectional pass over whole sequences (more work than PrefixLM)",
-          prepare_bidir_bound, "a kernel backend: FA3 on CUDA (--backend fa3) or the reference", BIDIR),
+          prepare_bidir_bound, "FA3 on CUDA, or the reference mirroring it on a reference run", BIDIR, "fa3"),
+    _peer("fa4_causal_bound", "one FA4 varlen causal pass over whole sequences (less work than PrefixLM)",
+          prepare_causal_bound, "FA4 on CUDA (flash-attn-4), or reference@fa4 on a reference run", CAUSAL, "fa4"),
+    _peer("fa4_bidir_bound", "one FA4 varlen bidirectional pass over whole sequences (more work than PrefixLM)",
+          prepare_bidir_bound, "FA4 on CUDA (flash-attn-4), or reference@fa4 on a reference run", BIDIR, "fa4"),
 )}
 
 __all__ = ["PEERS", "PeerUnsupported", "check_peer"]

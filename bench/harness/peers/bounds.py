@@ -1,9 +1,10 @@
-"""Bounds for the two-pass op: one FA3 varlen pass over whole sequences, causal or bidirectional.
+"""Bounds for the two-pass op: one varlen pass over whole sequences, causal or bidirectional, on FA3 or FA4.
 
 A causal pass attends fewer pairs than PrefixLM (sum n(n+1)/2), a bidirectional one more (sum n^2),
 and both are a single kernel launch per direction, so they bracket what a fused PrefixLM kernel could
 cost. They run through the same `KernelBackend` contract as the op, so the reference backend runs
-them on the CPU too.
+them on the CPU too. Each peer names its kernel (`fa3_*`, `fa4_*`); the sweep gives it the backend that
+is or mirrors that kernel (bench.harness.target.backend_for_kernel).
 """
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ from torch import Tensor
 from bench.harness.implementations import Prepared
 from bench.harness.workloads import Workload
 from prefixlm_attn.backends import get_backend
-from prefixlm_attn.backends.base import KernelBackend, default_softmax_scale
+from bench.harness.peers.base import PeerUnsupported
+from prefixlm_attn.backends.base import DIRECTIONS, KernelBackend, Unavailable, default_softmax_scale
 
 
 def causal_pairs(totals: list[int]) -> int:
@@ -61,8 +63,14 @@ def single_pass_kwargs(w: Workload, causal: bool) -> dict:
 
 def _prepare(causal: bool):
     def prepare(w: Workload, backend: str) -> Prepared:
+        be = get_backend(backend)
+        why = next((u for d in DIRECTIONS if (u := be.availability(d)) is not None), None)
+        if why is None and be.kind == "kernel" and w.device.type != "cuda":
+            why = Unavailable(f"{be.name} is a GPU kernel backend and this run is on {w.device.type}")
+        if why is not None:     # its kernel is not here (e.g. FA4 not installed): skipped, with the reason
+            raise PeerUnsupported(f"{be.name}: {why.reason}")
         kwargs = single_pass_kwargs(w, causal)
-        be, total = get_backend(backend), w.meta.total
+        total = w.meta.total
         pairs = (causal_pairs if causal else bidir_pairs)(sequence_totals(w))
         return Prepared(lambda: _SinglePass.apply(w.q, w.k, w.v, be, kwargs, total), setup_ms=0.0,
                         notes={"attended_pairs": pairs, "backend": be.name})
