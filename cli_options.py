@@ -113,10 +113,10 @@ SuiteName = Annotated[Optional[str], typer.Option("--suite", help="Suite name (b
 # --- where it runs ----------------------------------------------------------------------------------------------
 Backend = Annotated[Optional[str], typer.Option(
     "--backend", **choice(BACKEND_TYPE),
-    help="auto: fa3 on CUDA (refused when FA3 does not load), the reference on CPU.")]
+    help="auto: the first of fa3, fa4 that loads on CUDA (refused when neither does), the reference on CPU.")]
 Backends = Annotated[List[str], typer.Option(
     "--backend", **choice(BACKEND_TYPE),
-    help="auto: fa3 on CUDA (refused when FA3 does not load), the reference on CPU. Repeatable: a backend "
+    help="auto: the first of fa3, fa4 that loads on CUDA (refused when neither does), the reference on CPU. Repeatable: a backend "
          "axis (--backend fa3 --backend fa4) runs every backend's variants in the same rounds.")]
 Device = Annotated[Optional[str], typer.Option("--device", **choice(DEVICE_TYPE), help="auto: cuda when visible.")]
 Isolation = Annotated[str, typer.Option("--isolation", **choice(ISOLATION_TYPE),

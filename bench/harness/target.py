@@ -50,6 +50,14 @@ def unavailable(name: str, directions: tuple[str, ...] = DIRECTIONS) -> Optional
     return next((why for d in directions if (why := backend.availability(d)) is not None), None)
 
 
+def auto_notice(requested: "str | tuple[str, ...] | list[str]", target: Target) -> Optional[str]:
+    """What `--backend auto` picked on CUDA and why it passed each earlier backend over (None otherwise)."""
+    names = (requested,) if isinstance(requested, str) else tuple(requested)
+    if AUTO not in names or target.device != "cuda":
+        return None
+    return f"prefixbench: --backend auto: {'; '.join(auto_report())}"
+
+
 def resolve_target(backend: str, device: str) -> Target:
     """Backend and device: auto -> the first available kernel backend on CUDA, the reference on CPU."""
     has_cuda = cuda_available()

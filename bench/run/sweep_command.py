@@ -12,6 +12,7 @@ from typing import Callable, Optional
 from bench.run.distributed import RankInfo
 from bench.spec.grid import Config, GridFlags, Suite
 from bench.harness.registry import check_suite
+from bench.harness.target import auto_notice
 from bench.results.io import read_records
 from bench.results.records import Record
 from bench.spec.errors import UserError
@@ -88,6 +89,8 @@ def sweep_command(out: Path, suite: Optional[str], flags: GridFlags, *, resume: 
         if on_out_dir:
             on_out_dir(out)
     summary.target = resolve_run_target(the_suite.backends, the_suite.device)
+    if (picked := auto_notice(the_suite.backends, summary.target)) and rank.rank == 0:
+        notify(picked)
     if summary.target.device == "cpu" and rank.rank == 0:
         notify(CPU_NOTICE + (" (smoke suite)" if fallback else ""))
     result = run_sweep(the_suite, out, summary.target, resume=resume, isolation=isolation,
