@@ -25,7 +25,7 @@ ALLOWED = {
     "bench.spec": set(),
     "bench.results": {"bench.spec"},
     "bench.harness": {"bench.spec", "bench.results", "prefixlm_attn"},
-    "bench.run": {"bench.spec", "bench.results", "bench.harness", "prefixlm_attn", "profiles", "plots"},
+    "bench.run": {"bench.spec", "bench.results", "bench.harness", "profiles"},
     "profiles": {"bench.spec", "bench.results", "bench.harness", "bench.run", "prefixlm_attn"},
     "plots": {"bench.spec", "bench.results"},
     "cli": {"bench.spec", "bench.results", "bench.harness", "bench.run", "profiles", "plots", "prefixlm_attn",

@@ -20,7 +20,8 @@ from bench.harness.isolation import InProcess, IsolatedWorker, Outcome, Worker
 from bench.harness.patterns import Pattern, catalogue
 from bench.harness.workloads import random_inputs, torch_dtype
 from prefixlm_attn.backends.base import default_softmax_scale
-from prefixlm_attn.backends.contracts import FA3_CONTRACT, KernelContract, backend_contract
+from prefixlm_attn.backends.contracts import CONTRACTS, FA3_CONTRACT, KernelContract, backend_contract, mirror_of
+from prefixlm_attn.backends.registry import kernel_backend_names
 from prefixlm_attn.metadata import build_batch_metadata
 from prefixlm_attn.passes import PassPlan
 
@@ -139,3 +140,11 @@ def _matches(rows: dict[str, Any], expected: dict[str, Any]) -> bool:
     compared = [rows[name] == expected[name] for name in ("out", "dq", "dk", "dv") if name in rows]
     crashed = rows.get("backward_status") == "crashed"
     return all(compared) and crashed == expected["backward_crashes"]
+
+
+def probe_backends(backend_name: str) -> list[str]:
+    """The validated backend with its reference mirror; the reference alone probes every kernel contract
+    it mirrors (so the CPU covers each)."""
+    if backend_name.startswith("reference"):
+        return [mirror_of(k) for k in kernel_backend_names() if k in CONTRACTS]
+    return [mirror_of(backend_name), backend_name]

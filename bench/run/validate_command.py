@@ -59,10 +59,10 @@ def validate_command(out: Path, variants: Optional[list[str]], backend: Optional
 
     A flag left out (None) takes the saved run's value with --resume, else its default; the settings
     are saved in DIR/validate.json, and a resume that would change them is refused."""
-    from bench.harness.contract_probes import run_probes
+    from bench.harness.contract_probes import probe_backends as backends_to_probe, run_probes
     from bench.harness.validate import run_validation, summarize
     from bench.run.lock import DirLock
-    from prefixlm_attn.variants import VARIANTS
+    from bench.harness.registry import VARIANTS
 
     if isolation not in ("process", "none"):
         raise UserError(f"--isolation must be process or none, not {isolation!r}")
@@ -107,7 +107,7 @@ def validate_command(out: Path, variants: Optional[list[str]], backend: Optional
                                  head_dim=head_dim, seed=seed, isolation=isolation, on_record=progress,
                                  spare_workers=(8 if device == "cuda" else 3) if spare_workers is None
                                  else spare_workers, resume=resume)
-        probe_backends = _probe_backends(backend_name)
+        probe_backends = backends_to_probe(backend_name)
         report = None
         if probes:
             report = run_probes(probe_backends, out, device=device, dtype=dtype, heads=heads, head_dim=head_dim,
@@ -116,11 +116,3 @@ def validate_command(out: Path, variants: Optional[list[str]], backend: Optional
                           probe_backends, report)
 
 
-def _probe_backends(backend_name: str) -> list[str]:
-    """The validated backend with its reference mirror; the reference alone probes every kernel contract
-    it mirrors (so the CPU covers each)."""
-    from prefixlm_attn.backends.contracts import CONTRACTS, mirror_of
-    from prefixlm_attn.backends.registry import kernel_backend_names
-    if backend_name.startswith("reference"):
-        return [mirror_of(k) for k in kernel_backend_names() if k in CONTRACTS]
-    return [mirror_of(backend_name), backend_name]
