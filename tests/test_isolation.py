@@ -53,8 +53,7 @@ def test_a_fresh_worker_starts_without_reimporting_torch():
     import os
     import time
     from bench.harness.isolation import IsolatedWorker
-    with IsolatedWorker() as first:                          # the server's own start is paid once
-        first.call(os.getpid)
+    IsolatedWorker().call(os.getpid)                         # the server's own start is paid once
     start = time.monotonic()
     pids = set()
     for _ in range(3):
@@ -71,8 +70,7 @@ def test_a_worker_sees_the_environment_of_its_start(monkeypatch):
     """Forked from a server started earlier, a worker still gets the parent's environment as it is now."""
     import os
     from bench.harness.isolation import IsolatedWorker
-    with IsolatedWorker() as first:                          # the server starts before the variable is set
-        first.call(os.getpid)
+    IsolatedWorker().call(os.getpid)                         # the server starts before the variable is set
     monkeypatch.setenv("PREFIXBENCH_TEST_MARK", "now")
     worker = IsolatedWorker()
     try:
