@@ -129,30 +129,7 @@ def worker_context() -> "mp.context.BaseContext":
         return mp.get_context("spawn")
     ctx = mp.get_context("forkserver")
     ctx.set_forkserver_preload(WORKER_PRELOAD)
-    _start_forkserver_ignoring_sigint()
     return ctx
-
-
-def _start_forkserver_ignoring_sigint() -> None:
-    """The server (and multiprocessing's resource tracker) start with SIGINT ignored, a disposition exec
-    keeps, so a Ctrl-C during their interpreter start prints no 'Fatal Python error'. The parent holds
-    SIGINT back for the fork+exec itself and then takes it (the server boots on its own afterwards)."""
-    import threading
-    from multiprocessing import forkserver
-    if threading.current_thread() is not threading.main_thread():
-        forkserver.ensure_running()
-        return
-    # blocked first: a Ctrl-C in this window stays pending (Linux never discards a blocked signal) and
-    # reaches the parent's own handler when the mask is restored, instead of being ignored
-    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-    try:
-        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-        try:
-            forkserver.ensure_running()
-        finally:
-            signal.signal(signal.SIGINT, previous)
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
 
 
 class IsolatedWorker:
