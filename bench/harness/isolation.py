@@ -1,7 +1,6 @@
 """Run measurements where a dead CUDA context, an OOM or a hard crash cannot take the caller down.
 
-A persistent worker process (forked from a forkserver that has imported torch and nothing else, so no
-CUDA state is ever forked: each worker opens a fresh CUDA context; spawn where forkserver is missing) serves
+A persistent worker process (spawn start method: a fresh CUDA context, no forked state) serves
 calls `function, kwargs -> value`: the function object itself crosses the pipe (pickled by its
 module and name, so it must be a module-level function), and so do its arguments and its value.
 Every runner follows the `Worker` protocol. The parent turns whatever happens into an `Outcome`:
@@ -89,7 +88,6 @@ def _serve(conn, stderr_path: str, env: dict[str, str]) -> None:
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     fd = os.open(stderr_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
     os.dup2(fd, 2)
-    os.environ.clear()
     os.environ.update(env)
     while True:
         try:
@@ -120,25 +118,13 @@ def _empty_cuda_cache() -> None:
         pass
 
 
-WORKER_PRELOAD = ["bench.harness.worker_start"]
-
-
-def worker_context() -> "mp.context.BaseContext":
-    """forkserver with torch preloaded (a worker starts in well under a second), else spawn."""
-    if "forkserver" not in mp.get_all_start_methods():
-        return mp.get_context("spawn")
-    ctx = mp.get_context("forkserver")
-    ctx.set_forkserver_preload(WORKER_PRELOAD)
-    return ctx
-
-
 class IsolatedWorker:
     """A replaceable worker process; `call` never raises for what happens inside the worker."""
 
     def __init__(self, env: Optional[dict[str, str]] = None, call_timeout_s: float = DEFAULT_CALL_TIMEOUT_S):
         self.env = dict(env or {})
         self.call_timeout_s = call_timeout_s
-        self._ctx = worker_context()
+        self._ctx = mp.get_context("spawn")
         self._proc = None
         self._conn = None
         self._busy = False                # a call is in flight (or was cut by an interrupt)
@@ -150,8 +136,7 @@ class IsolatedWorker:
         os.close(fd)
         self._stderr_path = Path(name)
         parent, child = self._ctx.Pipe()
-        environ = {**os.environ, **self.env}       # the parent's environment now, not the forkserver's
-        self._proc = self._ctx.Process(target=_serve, args=(child, name, environ), daemon=True)
+        self._proc = self._ctx.Process(target=_serve, args=(child, name, self.env), daemon=True)
         blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})    # inherited by the child
         try:
             self._proc.start()
