@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional
 
-FA3_ROUTE = ("install it from flash-attention's own Hopper folder (git clone flash-attention; cd hopper; "
-             "python setup.py install), or put an existing build's folder on PYTHONPATH")
+FA3_ROUTE = ("install it from flash-attention's own hopper/ folder as that project's README says, or put an "
+             "existing build's folder on PYTHONPATH")
 FA4_ROUTE = "pip install -e '.[fa4]' (flash-attn-4, the pinned version)"
 # the checks of each kernel backend: a sweep needs every check of at least one of them
 KERNEL_CHECKS = {"fa3": ("fa3", "fa3 build", "fa3 fwd+bwd"), "fa4": ("fa4", "fa4 compile", "fa4 fwd+bwd")}

@@ -10,7 +10,7 @@ from torch import Tensor
 
 from prefixlm_attn.backends.base import Unavailable, both_directions, check_direction
 
-INSTALL_HINT = "install FA3 from flash-attention's hopper/ folder (`python setup.py install` there)"
+INSTALL_HINT = "install FA3 from flash-attention's hopper/ folder, as that project's README says"
 
 
 class FA3Backend:

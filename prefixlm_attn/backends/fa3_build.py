@@ -19,7 +19,7 @@ CONFIG_NAME = "flash_attn_config.py"
 HEAD_DIMS = (64, 96, 128, 192, 256)
 # FA3 dtype -> the names this project uses for it (bench.grid.DTYPES)
 DTYPE_ALIASES = {"bf16": ("bfloat16", "bf16"), "fp16": ("float16", "fp16", "half"), "fp8": ("float8_e4m3fn", "fp8")}
-INSTALL_ROUTE = "flash-attention's hopper/ install (cd hopper && python setup.py install)"
+INSTALL_ROUTE = "flash-attention's hopper/ install, as that project's README says"
 
 
 def _config_path() -> Optional[Path]:
